@@ -1,0 +1,33 @@
+# nnsp: `make` sets up tools/venv; `make demo` runs the toy recipes; `make test` runs the suite.
+SHELL := /bin/bash
+VENV := tools/venv
+PY := $(VENV)/bin/python
+DEMO_RECIPES := $(wildcard egs/toy/*/run.sh)
+
+.PHONY: all setup test demo bench lint clean
+
+all: setup
+
+setup:
+	@tools/setup_venv.sh
+
+test: setup
+	$(PY) -m pytest --durations=10 $(PYTEST_ARGS)
+
+demo: setup
+	@if [ -z "$(DEMO_RECIPES)" ]; then echo "make demo: no toy recipe exists yet (egs/toy/*/run.sh)"; exit 1; fi
+	@set -e; for r in $(DEMO_RECIPES); do \
+	  echo "=== demo: $$r ==="; (cd $$(dirname $$r) && ./run.sh); done
+
+bench: setup
+	$(PY) bench/run.py $(BENCH_ARGS)
+
+lint: setup
+	$(PY) -m ruff check pylib tests utils bench
+	@if command -v shellcheck >/dev/null; then \
+	  git ls-files '*.sh' | xargs -r shellcheck -x -e SC1091,SC2034; \
+	else echo "shellcheck not installed: shell scripts not linted"; fi
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

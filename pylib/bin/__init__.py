@@ -1,0 +1,1 @@
+"""One entry point per recipe stage: `python -m pylib.bin.<stage> --help`."""

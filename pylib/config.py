@@ -1,0 +1,190 @@
+"""YAML configs parsed into dataclasses: unknown keys fail, types are checked, `--set a.b=v` overrides.
+
+A recipe yaml has the sections `data`, `features`, `model`, `optim`, `train`; each consumer parses
+its own section with `from_dict(TheConfig, section, where="model")`.
+"""
+
+import dataclasses
+import types
+import typing
+from pathlib import Path
+
+import yaml
+
+from pylib.errors import ConfigError
+from pylib.io.atomic import write_text_atomic
+
+
+def load_yaml(path):
+    """Read a yaml mapping; a missing file or a non-mapping is a ConfigError naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid yaml: {e}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections at the top, got {type(data).__name__}")
+    return data
+
+
+def save_yaml(path, data):
+    """Write a mapping as yaml atomically (key order kept)."""
+    write_text_atomic(path, yaml.safe_dump(data, sort_keys=False, default_flow_style=None))
+
+
+def parse_override(text):
+    """'a.b.c=value' -> (['a', 'b', 'c'], value) with the value typed by yaml (3, 1e-3, true, [1, 2])."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} is not of the form key.path=value")
+    key, raw = text.split("=", 1)
+    keys = [k for k in key.strip().split(".")]
+    if not all(keys):
+        raise ConfigError(f"override {text!r}: empty key in {key!r}")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    if isinstance(value, str):
+        try:  # yaml 1.1 reads 1e-4 (no dot) as a string
+            value = float(value)
+        except ValueError:
+            pass
+    return keys, value
+
+
+def apply_overrides(data, overrides):
+    """Apply `key.path=value` overrides to a nested dict in place and return it.
+
+    The path must exist down to the parent mapping; a new leaf key is allowed (and will be checked
+    against the dataclass when the section is parsed).
+    """
+    for text in overrides or []:
+        keys, value = parse_override(text)
+        node = data
+        for i, k in enumerate(keys[:-1]):
+            if isinstance(node, list):
+                try:
+                    node = node[int(k)]
+                    continue
+                except (ValueError, IndexError):
+                    raise ConfigError(f"override {text!r}: {'.'.join(keys[: i + 1])} is not a list index") from None
+            if not isinstance(node, dict) or k not in node:
+                raise ConfigError(f"override {text!r}: no section {'.'.join(keys[: i + 1])!r} in the config")
+            node = node[k]
+        last = keys[-1]
+        if isinstance(node, list):
+            try:
+                node[int(last)] = value
+            except (ValueError, IndexError):
+                raise ConfigError(f"override {text!r}: {last!r} is not a valid list index") from None
+        elif isinstance(node, dict):
+            node[last] = value
+        else:
+            raise ConfigError(f"override {text!r}: {'.'.join(keys[:-1])!r} is not a section")
+    return data
+
+
+def _type_name(tp):
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _convert(tp, value, where):
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is typing.Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _convert(a, value, where)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise ConfigError(errors[0] if errors else f"{where}: invalid value {value!r}")
+    if origin is typing.Literal:
+        if value not in args:
+            raise ConfigError(f"{where}: {value!r} is not one of {', '.join(map(repr, args))}")
+        return value
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        inner = args[0] if args else typing.Any
+        out = [_convert(inner, v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return tuple(out) if origin is tuple else out
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        vt = args[1] if len(args) == 2 else typing.Any
+        return {str(k): _convert(vt, v, f"{where}.{k}") for k, v in value.items()}
+    if dataclasses.is_dataclass(tp):
+        if isinstance(value, tp):
+            return value
+        return from_dict(tp, value, where)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            if isinstance(value, str):
+                try:
+                    return float(value)
+                except ValueError:
+                    pass
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                return str(value)
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return value
+    if isinstance(tp, type) and not isinstance(value, tp):
+        raise ConfigError(f"{where}: expected {_type_name(tp)}, got {value!r}")
+    return value
+
+
+def from_dict(cls, data, where="config"):
+    """Build dataclass `cls` from a mapping; unknown keys and missing required keys are ConfigErrors."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {data!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; known keys are: {', '.join(fields)}"
+        )
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for name, f in fields.items():
+        if name in data:
+            kwargs[name] = _convert(hints[name], data[name], f"{where}.{name}")
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"{where}: required key {name!r} is missing")
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as e:
+        if isinstance(e, ConfigError):
+            raise
+        raise ConfigError(f"{where}: {e}") from None
+
+
+def to_dict(obj):
+    """Dataclass (nested) -> plain dict, ready for yaml."""
+    return dataclasses.asdict(obj)

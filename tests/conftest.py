@@ -1,0 +1,33 @@
+"""Shared fixtures: seeded synthetic signals that leave the global RNG alone, and paths to shared data."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+def rng(seed=0):
+    """A private generator: tests never touch numpy's global RNG."""
+    return np.random.default_rng(seed)
+
+
+def sine(freq=220.0, sr=16000, seconds=0.5, amp=0.5, phase=0.0):
+    """A float32 sine wave (T,)."""
+    t = np.arange(int(sr * seconds)) / sr
+    return (amp * np.sin(2 * np.pi * freq * t + phase)).astype(np.float32)
+
+
+def noise(seconds=0.5, sr=16000, amp=0.1, seed=0):
+    """Seeded float32 white noise (T,)."""
+    return (amp * rng(seed).standard_normal(int(sr * seconds))).astype(np.float32)
+
+
+@pytest.fixture
+def shared_data():
+    """Path to ../shared/data, or skip with a message when it is absent (a user's clone)."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"{SHARED_DATA} is absent: real-speech tests need the project's shared data folder")
+    return SHARED_DATA
