@@ -1,0 +1,54 @@
+"""Split a list (.lst) or a Kaldi table (wav.scp, feats.scp, ...) into N balanced parts.
+
+  python -m pylib.bin.split_list data/train/wav.scp 4 --out data/train/wav.scp.split
+      -> data/train/wav.scp.split.1 ... .4 (contiguous, sizes differ by at most one)
+  python -m pylib.bin.split_list data/train/wav.scp 4 --out-dir data/train/split4 --utt2spk data/train/utt2spk
+      -> data/train/split4/1/wav.scp (+ utt2spk) ... 4/, each speaker whole in one part
+"""
+
+import argparse
+from pathlib import Path
+
+from pylib.bin._cli import run
+from pylib.errors import UserError
+from pylib.io.split import split_file, utt2spk_parts, write_parts
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults shown, and the usage examples in the description kept on their own lines."""
+
+
+def build_parser():
+    p = argparse.ArgumentParser(
+        prog="python -m pylib.bin.split_list", description=__doc__, formatter_class=_Formatter
+    )
+    p.add_argument("input", help="list (one id a line) or table (`id value` lines) to split")
+    p.add_argument("num_parts", type=int, help="number of parts N")
+    out = p.add_mutually_exclusive_group(required=True)
+    out.add_argument("--out", metavar="PREFIX", help="write PREFIX.1 ... PREFIX.N")
+    out.add_argument("--out-dir", metavar="DIR", help="write DIR/1/<input name> ... DIR/N/<input name>")
+    p.add_argument(
+        "--utt2spk",
+        metavar="FILE",
+        help="split by speaker: every speaker's utterances stay in one part; with --out-dir the "
+        "matching utt2spk is written into each part too",
+    )
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    if args.num_parts < 1:
+        raise UserError(f"the number of parts must be >= 1, got {args.num_parts}")
+    parts = split_file(args.input, args.num_parts, args.utt2spk)
+    name = Path(args.input).name
+    paths = write_parts(parts, args.out, args.out_dir, name)
+    if args.utt2spk and args.out_dir and name != "utt2spk":
+        write_parts(utt2spk_parts(parts, args.utt2spk), out_dir=args.out_dir, name="utt2spk")
+    sizes = " ".join(str(len(p)) for p in parts)
+    print(f"split {args.input} into {len(parts)} parts ({sizes} lines): {paths[0]} ... {paths[-1]}")
+    return 0
+
+
+if __name__ == "__main__":
+    run(main)
