@@ -1,0 +1,71 @@
+"""Stage 5 for countermeasures: EER, min t-DCF, per-attack EER table, DET plot.
+
+    python -m pylib.bin.score_cm --scores exp/lcnn/infer_eval/scores.txt \
+        --labels data/eval/utt2label [--asv-scores ASVspoof2019.LA.asv.eval.gi.trl.scores.txt] \
+        [--out results.json] [--det det.png]
+"""
+
+import argparse
+
+from pylib.bin._cli import run
+from pylib.metrics.cm_report import plot_det, score_cm_files, summary_text, write_results_json
+
+
+def build_parser():
+    p = argparse.ArgumentParser(
+        prog="python -m pylib.bin.score_cm",
+        description="Score a countermeasure: EER (%), min t-DCF with ASV scores, per-attack EER, DET curve.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument(
+        "--scores", required=True, help="CM score file: `utt-id score` lines, higher = more bona fide"
+    )
+    p.add_argument(
+        "--labels",
+        required=True,
+        help="labels: nnsp utt2label, ASVspoof 2019 protocol or ASVspoof 2021 key (format detected)",
+    )
+    p.add_argument(
+        "--asv-scores",
+        default=None,
+        help="organisers' ASV scores (`SOURCE target|nontarget|spoof SCORE`) to compute the min t-DCF",
+    )
+    p.add_argument("--subset", default=None, help="ASVspoof 2021 keys only: score this subset (e.g. eval)")
+    p.add_argument(
+        "--tdcf",
+        choices=["legacy", "revised"],
+        default="legacy",
+        help="t-DCF formulation: legacy = ASVspoof 2019 challenge, revised = Kinnunen et al. 2020",
+    )
+    p.add_argument("--out", default=None, help="write the results as JSON here")
+    p.add_argument("--det", default=None, help="draw the DET curve to this PNG")
+    p.add_argument(
+        "--allow-missing",
+        action="store_true",
+        help="score only utterances with both a score and a label, and report how many were left out",
+    )
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    results, (bona, spoof) = score_cm_files(
+        args.scores,
+        args.labels,
+        asv_scores=args.asv_scores,
+        allow_missing=args.allow_missing,
+        subset=args.subset,
+        legacy=args.tdcf == "legacy",
+    )
+    print(summary_text(results), end="")
+    if args.out:
+        write_results_json(args.out, results)
+        print(f"wrote {args.out}")
+    if args.det:
+        plot_det(args.det, bona, spoof, title=f"DET: {args.scores}")
+        print(f"wrote {args.det}")
+    return 0
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,106 @@
+"""score_cm end to end: printed summary, exit codes, results.json contents, DET PNG."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from pylib.bin import score_cm
+from pylib.bin._cli import run
+from pylib.metrics.cm import compute_eer
+from tests.conftest import ROOT, rng
+
+
+@pytest.fixture
+def files(tmp_path):
+    """Toy CM scores (two attacks, one easy, one hard), labels as an ASVspoof 2019 protocol, ASV scores."""
+    g = rng(7)
+    lines_s, lines_p = [], []
+    for i, s in enumerate(g.normal(2.0, 1.0, 40)):
+        lines_s.append(f"B{i:03d} {s:.6f}")
+        lines_p.append(f"LA_0001 B{i:03d} - - bonafide")
+    for attack, mean in (("A01", -3.0), ("A02", 1.5)):
+        for i, s in enumerate(g.normal(mean, 1.0, 30)):
+            lines_s.append(f"{attack}_{i:03d} {s:.6f}")
+            lines_p.append(f"LA_0002 {attack}_{i:03d} - {attack} spoof")
+    scores = tmp_path / "scores.txt"
+    scores.write_text("\n".join(lines_s) + "\n")
+    protocol = tmp_path / "protocol.txt"
+    protocol.write_text("\n".join(lines_p) + "\n")
+    asv = tmp_path / "asv.txt"
+    asv_lines = [f"LA_0001 target {s:.5f}" for s in g.normal(3, 1, 50)]
+    asv_lines += [f"LA_0001 nontarget {s:.5f}" for s in g.normal(-2, 1, 50)]
+    asv_lines += [f"LA_0002 spoof {s:.5f}" for s in g.normal(1, 2, 50)]
+    asv.write_text("\n".join(asv_lines) + "\n")
+    return scores, protocol, asv
+
+
+def test_end_to_end(files, tmp_path, capsys):
+    scores, protocol, asv = files
+    out, det = tmp_path / "res" / "results.json", tmp_path / "det.png"
+    rc = score_cm.main(["--scores", str(scores), "--labels", str(protocol), "--asv-scores", str(asv),
+                        "--out", str(out), "--det", str(det)])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "EER:" in text and "min t-DCF:" in text and "A01" in text and "A02" in text
+    res = json.loads(out.read_text())
+    assert (res["n_bonafide"], res["n_spoof"]) == (40, 60)
+    values = dict(line.split() for line in scores.read_text().splitlines())
+    bona = [float(v) for k, v in values.items() if k.startswith("B")]
+    spoof = [float(v) for k, v in values.items() if not k.startswith("B")]
+    assert res["eer"] == pytest.approx(compute_eer(bona, spoof)[0])
+    assert res["eer_percent"] == pytest.approx(100 * res["eer"])
+    assert set(res["per_attack"]) == {"A01", "A02"}
+    assert res["per_attack"]["A01"]["eer"] < res["per_attack"]["A02"]["eer"]
+    assert 0 < res["tdcf"]["min_tdcf"] <= 1.0 and res["tdcf"]["legacy"] is True
+    assert res["alignment"] == {"n_scored": 100, "missing_scores": 0, "unlabelled_scores": 0}
+    assert det.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not list(tmp_path.glob(".*.tmp")) and not list(out.parent.glob(".*"))
+
+
+def test_missing_scores_exit_2_then_allow_missing(files, tmp_path, capsys):
+    scores, protocol, _ = files
+    lines = scores.read_text().splitlines()
+    scores.write_text("\n".join(lines[3:] + ["EXTRA_1 0.5"]) + "\n")
+    with pytest.raises(SystemExit) as e:
+        run(score_cm.main, ["--scores", str(scores), "--labels", str(protocol)])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "3 labelled utterances have no score" in err and "B000" in err and "EXTRA_1" in err
+    out = tmp_path / "r.json"
+    argv = ["--scores", str(scores), "--labels", str(protocol), "--allow-missing", "--out", str(out)]
+    rc = score_cm.main(argv)
+    assert rc == 0
+    assert "left out:  3 labelled without score, 1 scored without label" in capsys.readouterr().out
+    res = json.loads(out.read_text())
+    assert res["alignment"] == {"n_scored": 97, "missing_scores": 3, "unlabelled_scores": 1}
+    assert "tdcf" not in res
+
+
+def test_bad_score_line_exit_2(files, capsys):
+    scores, protocol, _ = files
+    scores.write_text(scores.read_text() + "B999 nan\n")
+    with pytest.raises(SystemExit) as e:
+        run(score_cm.main, ["--scores", str(scores), "--labels", str(protocol)])
+    assert e.value.code == 2
+    assert f"{scores}:101: score is nan" in capsys.readouterr().err
+
+
+def test_module_entry_point(files):
+    scores, protocol, _ = files
+    p = subprocess.run([sys.executable, "-m", "pylib.bin.score_cm", "--scores", str(scores), "--labels",
+                        str(protocol) + ".missing"], cwd=ROOT, capture_output=True, text=True)
+    assert p.returncode == 2
+    assert "label file not found" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_det_normal_deviates_monotone():
+    from pylib.metrics.cm import det_curve
+    from pylib.metrics.cm_report import det_points_normal
+
+    g = rng(2)
+    miss, fa, _ = det_curve(g.normal(1, 1, 30), g.normal(0, 1, 30))
+    x, y = det_points_normal(miss, fa)
+    assert np.all(np.isfinite(x)) and np.all(np.diff(x) <= 0) and np.all(np.diff(y) >= 0)
