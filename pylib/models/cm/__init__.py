@@ -1,0 +1,3 @@
+"""Spoofing countermeasures: the LCNN family (`lcnn`) and import of project-NN-Pytorch-scripts models."""
+
+from pylib.models.cm import lcnn  # noqa: F401  (registers the model)

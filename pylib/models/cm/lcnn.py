@@ -1,0 +1,125 @@
+"""The LCNN countermeasure family (model name `lcnn`): front end x back end x head, all config keys.
+
+Reads the raw waveform `batch[input]` (B, T, 1) with `batch[input + "_len"]` (B,) and, for
+training, `batch["label"]` (B,) (1 = bona fide, 0 = spoof). `infer` returns one score per
+utterance, higher = more bona fide. Published systems (Wang & Yamagishi, Interspeech 2021):
+LFCC-LCNN-LSTM-sum = {front_end: lfcc, back_end: lstm}; LFCC-LCNN fixed length =
+{back_end: fixed}; heads sigmoid | am_softmax | oc_softmax | p2sgrad.
+"""
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import nn
+
+from pylib.errors import ConfigError
+from pylib.features.lfcc import FLOAT32_EPS
+from pylib.losses.cm import make_head
+from pylib.models.cm.layers import AttentionBackEnd, FixedBackEnd, FrontEnd, LstmBackEnd
+from pylib.registry import register_model
+
+
+@dataclass
+class LcnnConfig:
+    input: str = "wav"  # batch key of the waveform (the data section's input name)
+    sample_rate: int = 16000
+    front_end: Literal["lfcc", "lfb", "spec"] = "lfcc"  # spec: ln power + trainable linear filterbank
+    n_fft: int = 512
+    hop: int = 160  # frame shift in samples
+    win_length: int = 320  # frame length in samples
+    n_filters: int = 20  # linear filters (= cepstra for lfcc)
+    window: Literal["hamming", "hann", "rect"] = "hamming"
+    preemphasis: float = 0.97  # 0 = off
+    log_floor: float = FLOAT32_EPS  # lfcc/lfb: added before log10
+    spec_floor: float = 1.0e-5  # spec: added before ln
+    with_energy: bool = True  # lfcc/lfb: first coefficient = log frame energy
+    deltas: bool = True  # append deltas and delta-deltas
+    center: bool = True  # centred frames, N = T // hop + 1
+    pad_mode: Literal["constant", "reflect"] = "constant"
+    back_end: Literal["lstm", "attention", "fixed"] = "lstm"
+    width: int = 64  # channels of the first LCNN conv (others scale with it)
+    dropout: float = 0.7  # after the LCNN
+    lstm_layers: int = 2  # lstm back end: BLSTM layers, summed with their input then averaged
+    attn_std: bool = False  # attention back end: also pool the weighted std
+    fixed_frames: int = 750  # fixed back end: frames after random crop (train) / start crop or repeat-pad
+    fc_dim: int = 80  # fixed back end: FC output after max-feature-map
+    emb_dim: int | None = None  # optional linear projection before the head
+    head: Literal["sigmoid", "am_softmax", "oc_softmax", "p2sgrad"] = "p2sgrad"
+    am_scale: float = 20.0
+    am_margin: float = 0.9
+    oc_m_real: float = 0.9
+    oc_m_fake: float = 0.2
+    oc_alpha: float = 20.0
+
+    def __post_init__(self):
+        if self.win_length > self.n_fft:
+            raise ConfigError(f"model: win_length {self.win_length} is longer than n_fft {self.n_fft}")
+        if self.width < 4 or self.width % 4:
+            raise ConfigError(f"model.width must be a positive multiple of 4, got {self.width}")
+        dim = self.n_filters * (3 if self.deltas else 1)
+        if dim < 16:
+            raise ConfigError(f"model: feature dim {dim} (n_filters x deltas) must be >= 16 for the LCNN")
+
+
+@register_model("lcnn")
+class LcnnCM(nn.Module):
+    Config = LcnnConfig
+
+    def __init__(self, cfg: LcnnConfig, spec=None):
+        super().__init__()
+        self.cfg = cfg
+        if spec is not None and getattr(spec, "sample_rate", cfg.sample_rate) != cfg.sample_rate:
+            raise ConfigError(
+                f"model.sample_rate {cfg.sample_rate} differs from data.sample_rate {spec.sample_rate}"
+            )
+        self.front = FrontEnd(
+            cfg.front_end, cfg.sample_rate, cfg.n_fft, cfg.hop, cfg.win_length, cfg.n_filters, cfg.window,
+            cfg.preemphasis, cfg.log_floor, cfg.with_energy, cfg.deltas, cfg.center, cfg.pad_mode,
+            cfg.spec_floor,
+        )
+        common = dict(width=cfg.width, dropout=cfg.dropout)
+        if cfg.back_end == "lstm":
+            self.back = LstmBackEnd(self.front.dim, lstm_layers=cfg.lstm_layers, **common)
+        elif cfg.back_end == "attention":
+            self.back = AttentionBackEnd(self.front.dim, attn_std=cfg.attn_std, **common)
+        else:
+            self.back = FixedBackEnd(self.front.dim, frames=cfg.fixed_frames, fc_dim=cfg.fc_dim, **common)
+        emb = self.back.dim
+        self.proj = nn.Identity() if cfg.emb_dim is None else nn.Linear(emb, cfg.emb_dim)
+        self.head = make_head(
+            cfg.head, cfg.emb_dim or emb, am_scale=cfg.am_scale, am_margin=cfg.am_margin,
+            oc_m_real=cfg.oc_m_real, oc_m_fake=cfg.oc_m_fake, oc_alpha=cfg.oc_alpha,
+        )
+
+    def param_groups(self):
+        return {"model": [p for p in self.parameters() if p.requires_grad]}
+
+    def _wave(self, batch):
+        key = self.cfg.input
+        if key not in batch:
+            raise ConfigError(f"model.input {key!r} is not in the batch (keys: {', '.join(sorted(batch))})")
+        wav = batch[key]
+        wav = wav.squeeze(-1) if wav.dim() == 3 else wav  # (B, T, 1) -> (B, T)
+        lengths = batch.get(f"{key}_len")
+        if lengths is None:
+            lengths = torch.full((wav.shape[0],), wav.shape[1], dtype=torch.long)
+        return wav, lengths.to(wav.device).long()
+
+    def embed(self, wav, lengths):
+        """wave (B, T), lengths (B,) -> embedding (B, E)."""
+        feat, n = self.front(wav, lengths)
+        return self.proj(self.back(feat, n))
+
+    def forward(self, batch, group="model", step=0, cache=None):
+        wav, lengths = self._wave(batch)
+        if "label" not in batch:
+            raise ConfigError("the countermeasure needs labels: set `labels: true` on the corpus (utt2label)")
+        label = batch["label"].to(wav.device)
+        loss, score = self.head.loss(self.embed(wav, lengths), label)
+        return loss, {"loss": float(loss.detach())}
+
+    @torch.no_grad()
+    def infer(self, batch):
+        wav, lengths = self._wave(batch)
+        return [float(s) for s in self.head(self.embed(wav, lengths))]
