@@ -1,0 +1,185 @@
+"""The registered stage-1 extractors (`logmel`, `f0`, `wave`) and the yaml `features:` section.
+
+Each extractor follows docs/INTERFACES.md "Feature extractors": a `Config` dataclass (its yaml
+keys minus `type`), `ext`, `dim`, `reso`, and `__call__(wave (T,)) -> (N, dim) float32`.
+"""
+
+import dataclasses
+from typing import Literal
+
+import numpy as np
+import torch
+
+from pylib.config import from_dict
+from pylib.errors import ConfigError
+from pylib.features.f0 import compute_f0
+from pylib.features.mel import LogMel
+from pylib.features.wave import loudness_normalise, peak_normalise
+from pylib.registry import FEATURES, register_feature
+
+
+@dataclasses.dataclass
+class LogMelConfig:
+    n_fft: int = 1024  # FFT size (samples)
+    hop: int = 80  # frame shift (samples); also the feature's reso
+    win_length: int = 320  # Hann window length (samples), <= n_fft
+    n_mels: int = 80  # mel bands (the feature's dim)
+    fmin: float = 0.0  # lowest filter edge (Hz)
+    fmax: float | None = None  # highest filter edge (Hz); null = sample_rate / 2
+    log_floor: float = 1e-5  # log(max(mel, log_floor))
+    power: float = 1.0  # 1 = magnitude spectrum (vocoder convention), 2 = power spectrum
+
+
+@register_feature("logmel")
+class LogMelExtractor:
+    """Log-mel spectrogram: (T,) -> (T // hop + 1, n_mels)."""
+
+    Config = LogMelConfig
+    ext = ".f4"
+
+    def __init__(self, cfg, sample_rate):
+        _check_positive(cfg, ("n_fft", "hop", "win_length", "n_mels"))
+        if cfg.win_length > cfg.n_fft:
+            raise ConfigError(f"logmel: win_length {cfg.win_length} is longer than n_fft {cfg.n_fft}")
+        fmax = sample_rate / 2.0 if cfg.fmax is None else cfg.fmax
+        if not 0 <= cfg.fmin < fmax <= sample_rate / 2.0:
+            raise ConfigError(
+                f"logmel: need 0 <= fmin < fmax <= sample_rate/2 ({sample_rate / 2:g}), "
+                f"got fmin={cfg.fmin}, fmax={fmax}"
+            )
+        self.cfg, self.dim, self.reso = cfg, cfg.n_mels, cfg.hop
+        self.module = LogMel(
+            sample_rate,
+            cfg.n_fft,
+            cfg.hop,
+            cfg.win_length,
+            cfg.n_mels,
+            cfg.fmin,
+            fmax,
+            cfg.log_floor,
+            center=True,
+            power=cfg.power,
+        )
+
+    def __call__(self, wave):
+        with torch.no_grad():
+            return self.module(torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32))).numpy()
+
+
+@dataclasses.dataclass
+class F0Config:
+    method: Literal["yin", "harvest", "dio"] = "yin"  # yin: ours, fast; harvest/dio: WORLD via pyworld
+    hop: int = 80  # frame shift (samples); set it to the mel's hop so the frame counts agree
+    fmin: float = 60.0  # lowest F0 searched (Hz)
+    fmax: float = 500.0  # highest F0 searched (Hz)
+    voicing_threshold: float = 0.35  # yin only: frames with a CMND minimum above this are unvoiced
+
+
+@register_feature("f0")
+class F0Extractor:
+    """F0 in Hz, 0 = unvoiced: (T,) -> (T // hop + 1, 1)."""
+
+    Config = F0Config
+    ext = ".f4"
+    dim = 1
+
+    def __init__(self, cfg, sample_rate):
+        _check_positive(cfg, ("hop",))
+        if not 0 < cfg.fmin < cfg.fmax < sample_rate / 2.0:
+            raise ConfigError(
+                f"f0: need 0 < fmin < fmax < sample_rate/2, got fmin={cfg.fmin}, fmax={cfg.fmax}"
+            )
+        self.cfg, self.sample_rate, self.reso = cfg, sample_rate, cfg.hop
+
+    def __call__(self, wave):
+        kw = {"voicing_threshold": self.cfg.voicing_threshold} if self.cfg.method == "yin" else {}
+        f0 = compute_f0(
+            wave, self.sample_rate, self.cfg.hop, self.cfg.fmin, self.cfg.fmax, self.cfg.method, **kw
+        )
+        return f0.reshape(-1, 1)
+
+
+@dataclasses.dataclass
+class WaveConfig:
+    format: Literal["wav", "f4"] = "wav"  # wav file or headless <f4 (T, 1)
+    norm: Literal["none", "peak", "loudness"] = "none"  # level normalisation
+    peak: float = 0.95  # norm: peak -> max |x|
+    loudness_db: float = -26.0  # norm: loudness -> RMS of the active part in dBFS (peak kept < 1)
+    subtype: Literal["PCM_16", "PCM_24", "FLOAT"] = "PCM_16"  # format: wav sample format
+
+
+@register_feature("wave")
+class WaveExtractor:
+    """The waveform at the recipe's rate, optionally level-normalised: (T,) -> (T, 1)."""
+
+    Config = WaveConfig
+    dim = 1
+    reso = 1
+
+    def __init__(self, cfg, sample_rate):
+        self.cfg = cfg
+        self.ext = ".wav" if cfg.format == "wav" else ".f4"
+        self.subtype = cfg.subtype
+
+    def __call__(self, wave):
+        wave = np.asarray(wave, dtype=np.float32)
+        if self.cfg.norm == "peak":
+            wave = peak_normalise(wave, self.cfg.peak)
+        elif self.cfg.norm == "loudness":
+            wave = loudness_normalise(wave, self.cfg.loudness_db)
+        return wave.reshape(-1, 1)
+
+
+def _check_positive(cfg, keys):
+    for k in keys:
+        if getattr(cfg, k) < 1:
+            raise ConfigError(f"{k} must be >= 1, got {getattr(cfg, k)}")
+
+
+@dataclasses.dataclass
+class FeaturesConfig:
+    sample_rate: int = 16000  # the recipe's rate
+    resample: bool = False  # resample wavs at another rate (else an error naming the file)
+    extractors: dict[str, dict] = dataclasses.field(default_factory=dict)  # name -> {type: ..., keys}
+
+
+def parse_features(section, where="features"):
+    """Parse the `features:` yaml section -> FeaturesConfig whose extractor dicts are complete.
+
+    Every extractor's keys are checked against its type's Config (unknown keys fail) and the
+    defaults are filled in, so the saved dump settings list every value used.
+    """
+    if isinstance(section, FeaturesConfig):
+        section = dataclasses.asdict(section)
+    cfg = from_dict(FeaturesConfig, section, where)
+    if cfg.sample_rate < 1:
+        raise ConfigError(f"{where}.sample_rate must be a positive rate in Hz, got {cfg.sample_rate}")
+    if not cfg.extractors:
+        raise ConfigError(f"{where}.extractors is empty; name at least one, e.g. mel: {{type: logmel}}")
+    full = {}
+    for name, spec in cfg.extractors.items():
+        here = f"{where}.extractors.{name}"
+        if not name or "/" in name or name.startswith("."):
+            raise ConfigError(f"{here}: {name!r} is not usable as a folder name")
+        if not isinstance(spec, dict) or "type" not in spec:
+            raise ConfigError(f"{here}: needs a `type` (one of {', '.join(FEATURES.names())})")
+        rest = {k: v for k, v in spec.items() if k != "type"}
+        sub = from_dict(FEATURES.get(spec["type"]).Config, rest, here)
+        full[name] = {"type": spec["type"], **dataclasses.asdict(sub)}
+    cfg.extractors = full
+    return cfg
+
+
+def build_extractors(cfg):
+    """FeaturesConfig -> {name: extractor instance}, in the config's order."""
+    out = {}
+    for name, spec in cfg.extractors.items():
+        cls = FEATURES.get(spec["type"])
+        sub = from_dict(
+            cls.Config, {k: v for k, v in spec.items() if k != "type"}, f"features.extractors.{name}"
+        )
+        try:
+            out[name] = cls(sub, cfg.sample_rate)
+        except ConfigError as e:
+            raise ConfigError(f"features.extractors.{name}: {e}") from None
+    return out
