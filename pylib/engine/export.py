@@ -1,0 +1,73 @@
+"""One-file models (`model.pt`): export from an experiment folder, load anywhere.
+
+Format (docs/INTERFACES.md): torch.save of {"format": "nnsp-model", "version": 1, "config": the
+resolved recipe config (all sections, plain types), "state_dict": the weights incl. norm buffers}.
+"""
+
+import importlib
+import os
+from pathlib import Path
+
+import torch
+
+from pylib.engine import checkpoint as ckpt
+from pylib.errors import UserError
+from pylib.io.atomic import atomic_path
+
+FORMAT = "nnsp-model"
+VERSION = 1
+
+
+def export_model(exp_dir, out, checkpoint="best"):
+    """Pack the weights and config of `exp_dir`'s checkpoint ('best' | 'last' | a path) into `out`."""
+    path = ckpt.resolve_checkpoint(exp_dir, checkpoint)
+    state = ckpt.load_checkpoint(path)
+    blob = {
+        "format": FORMAT,
+        "version": VERSION,
+        "config": state["config"],
+        "state_dict": state["model"],
+        "source": {"checkpoint": str(path), "epoch": state["epoch"], "step": state["step"]},
+    }
+    with atomic_path(out, suffix=".pt") as tmp:
+        with open(tmp, "wb") as f:
+            torch.save(blob, f)
+            f.flush()
+            os.fsync(f.fileno())
+    return Path(out)
+
+
+def read_model_file(path):
+    """The dict of a one-file model; a wrong file is a UserError naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: model file not found")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # truncated, foreign, or pickled objects we refuse to run
+        raise UserError(f"{path}: not a readable nnsp model file ({type(e).__name__}: {e})") from None
+    if not isinstance(blob, dict) or blob.get("format") != FORMAT:
+        raise UserError(
+            f"{path}: not an nnsp one-file model (export one with python -m pylib.bin.export_model)"
+        )
+    if blob.get("version", 0) > VERSION:
+        raise UserError(f"{path}: model file version {blob['version']} is newer than this nnsp; update nnsp")
+    return blob
+
+
+def build_from_config(config, state_dict, device="cpu"):
+    """Model of `config` with `state_dict` loaded, in eval mode on `device`. Fills the registry first."""
+    from pylib.engine.build import build_model
+    from pylib.engine.data import get_data_factory
+
+    importlib.import_module("pylib.models")  # registers the shipped models; the engine never imports them
+    spec = get_data_factory().spec(config["data"])
+    model, _ = build_model(config, spec)
+    model.load_state_dict(state_dict)
+    return model.to(device).eval()
+
+
+def load_model(path, device="cpu"):
+    """A one-file model -> ready nn.Module in eval mode on `device` (e.g. "cpu", "cuda:0")."""
+    blob = read_model_file(path)
+    return build_from_config(blob["config"], blob["state_dict"], device)

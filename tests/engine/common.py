@@ -1,0 +1,77 @@
+"""Helpers shared by the engine tests: toy configs and in-process / subprocess training runs."""
+
+import copy
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+import yaml
+
+import tests.engine.toy_models  # noqa: F401  (registers the toy models and the in-memory data)
+from pylib.engine.build import run_training
+
+ROOT = Path(__file__).resolve().parents[2]
+
+BASE = {
+    "data": {"n_train": 24, "n_dev": 8, "batch_size": 4},
+    "model": {"name": "toy_linear", "hidden": 8, "dropout": 0.1},
+    "optim": {"model": {"type": "adam", "lr": 0.01}},
+    "train": {
+        "epochs": 3,
+        "save_every_steps": 4,
+        "log_every": 2,
+        "keep_last_epochs": 2,
+        "seed": 3,
+        "device": "cpu",
+        "tensorboard": False,
+        "curves": False,
+    },
+}
+
+
+def make_config(tmp_path, name="conf.yaml", **sections):
+    """BASE with each section given as keyword replaced/updated (a dict updates, None removes)."""
+    cfg = copy.deepcopy(BASE)
+    for k, v in sections.items():
+        if v is None:
+            cfg.pop(k, None)
+        elif k in ("model", "optim") and isinstance(v, dict) and "replace" in v:
+            cfg[k] = v["replace"]
+        else:
+            cfg.setdefault(k, {}).update(v)
+    path = Path(tmp_path) / name
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def train_inproc(conf, exp_dir, **kw):
+    return run_training(conf, "unused", exp_dir, **kw)
+
+
+def weights(exp_dir, name="checkpoint_last.pt"):
+    return torch.load(Path(exp_dir) / name, map_location="cpu", weights_only=False)
+
+
+def train_cli(conf, exp_dir, *extra, env=None, check=True):
+    """Run `python -m pylib.bin.train` in a subprocess; returns the CompletedProcess."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "pylib.bin.train",
+        "--conf",
+        str(conf),
+        "--exp-dir",
+        str(exp_dir),
+        "--data-dir",
+        "unused",
+        "--import",
+        "tests.engine.toy_models",
+        *extra,
+    ]
+    full_env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
+    r = subprocess.run(cmd, cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=120)
+    if check and r.returncode != 0:
+        raise AssertionError(f"train failed ({r.returncode}):\n{r.stderr[-3000:]}")
+    return r

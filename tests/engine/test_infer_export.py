@@ -1,0 +1,91 @@
+import numpy as np
+import pytest
+import torch
+
+import pylib
+from pylib.bin import export_model as export_cli
+from pylib.bin import infer as infer_cli
+from pylib.engine.export import export_model, load_model
+from pylib.engine.infer import SCORES, read_scores
+from pylib.errors import UserError
+from pylib.io.audio import read_wav
+from tests.engine.common import make_config, train_inproc, weights
+
+
+@pytest.fixture
+def trained(tmp_path):
+    def make(name="exp", **model):
+        conf = make_config(tmp_path, f"{name}.yaml", model=model, train={"epochs": 1})
+        train_inproc(conf, tmp_path / name)
+        return tmp_path / name
+
+    return make
+
+
+def test_export_and_load_round_trip(trained, tmp_path):
+    exp = trained()
+    out = export_model(exp, tmp_path / "model.pt")
+    model = pylib.load_model(out)
+    assert not model.training
+    best = weights(exp, "checkpoint_best.pt")["model"]
+    assert all(torch.equal(v, best[k]) for k, v in model.state_dict().items())
+    assert torch.equal(model.norm["x"].std, torch.full((4,), 2.0))  # statistics travel inside
+    assert export_cli.main([str(exp), str(tmp_path / "m2.pt"), "--checkpoint", "last"]) == 0
+    m2 = load_model(tmp_path / "m2.pt", device="cpu")
+    last = weights(exp)["model"]
+    assert all(torch.equal(v, last[k]) for k, v in m2.state_dict().items())
+
+
+def test_load_model_bad_files(tmp_path):
+    with pytest.raises(UserError, match="model file not found"):
+        load_model(tmp_path / "nope.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a torch file")
+    with pytest.raises(UserError, match="junk.pt: not a readable nnsp model file"):
+        load_model(tmp_path / "junk.pt")
+    torch.save({"format": "something"}, tmp_path / "other.pt")
+    with pytest.raises(UserError, match="other.pt: not an nnsp one-file model"):
+        load_model(tmp_path / "other.pt")
+
+
+def test_infer_scores_skip_and_resume(trained, tmp_path):
+    exp = trained()
+    out = tmp_path / "scores"
+    args = ["--exp-dir", str(exp), "--set", "eval", "--out-dir", str(out), "--data-dir", "unused"]
+    assert infer_cli.main(args) == 0
+    scores = read_scores(out / SCORES)
+    assert len(scores) == 6 and all(np.isfinite(list(scores.values())))
+    # a killed run: two lines missing and a torn last line
+    lines = (out / SCORES).read_text().splitlines()
+    (out / SCORES).write_text("\n".join(lines[:4]) + "\n" + lines[4][:5])
+    assert read_scores(out / SCORES).keys() == set(sorted(scores)[:4])
+    from pylib.engine.infer import infer_set
+
+    res = infer_set(exp, "unused", "eval", out)
+    assert res == {"written": 2, "skipped": 4}
+    assert read_scores(out / SCORES) == pytest.approx(scores, abs=1e-6)
+    assert infer_set(exp, "unused", "eval", out) == {"written": 0, "skipped": 6}
+
+
+def test_infer_waves_chunked_equals_whole(trained, tmp_path):
+    from pylib.engine.infer import infer_set
+
+    whole = infer_set(trained("w", output="wave"), "unused", "eval", tmp_path / "w_out")
+    chunked = infer_set(
+        trained("c", output="wave", infer_chunk=[24, 8]), "unused", "eval", tmp_path / "c_out"
+    )
+    assert whole["written"] == chunked["written"] == 6
+    for f in sorted((tmp_path / "w_out").glob("*.wav")):
+        sr, a = read_wav(f)
+        _, b = read_wav(tmp_path / "c_out" / f.name)
+        assert sr == 8000 and len(a) == len(b) > 24
+        np.testing.assert_allclose(a, b, atol=2e-4)
+    (tmp_path / "w_out" / "utt000.wav").unlink()
+    assert infer_set(trained("w2", output="wave"), "unused", "eval", tmp_path / "w_out") == {
+        "written": 1,
+        "skipped": 5,
+    }
+
+
+def test_infer_needs_a_checkpoint(tmp_path):
+    with pytest.raises(UserError, match="no checkpoint"):
+        infer_cli.main(["--exp-dir", str(tmp_path), "--set", "eval", "--data-dir", "unused"])
