@@ -1,0 +1,100 @@
+"""Stage 2: check a dump set against the data spec and write `<set>.lst` and `<set>.dropped.txt`.
+
+python -m pylib.bin.make_lists --conf conf/hn_sinc_nsf.yaml --data-dir dump --set train
+"""
+
+import argparse
+import logging
+from pathlib import Path
+
+from pylib.bin._cli import run, setup_logging
+from pylib.config import apply_overrides, load_yaml
+from pylib.data.lists import make_list
+from pylib.data.spec import load_data_spec
+
+log = logging.getLogger("make_lists")
+
+
+def get_parser():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--conf", required=True, help="recipe yaml; its data: section names the features")
+    p.add_argument("--data-dir", default="dump", help="the dump folder (stage 1 output)")
+    p.add_argument(
+        "--set", dest="set_name", required=True, help="data set folder under --data-dir, e.g. train"
+    )
+    p.add_argument(
+        "--with-outputs",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also require the outputs (natural waveforms); --no-with-outputs for inference sets",
+    )
+    p.add_argument(
+        "--inputs-only",
+        dest="with_outputs",
+        action="store_false",
+        default=argparse.SUPPRESS,
+        help="same as --no-with-outputs",
+    )
+    p.add_argument(
+        "--ids-from",
+        default=None,
+        help="take candidate ids from this table (e.g. data/<set>/wav.scp) instead of the "
+        "feature folders, so utterances with no features at all are reported too",
+    )
+    p.add_argument(
+        "--utt2label",
+        default=None,
+        help="data/<set>/utt2label: copy the labels of the kept utterances to the set folder "
+        "and drop utterances without a label",
+    )
+    p.add_argument(
+        "--check-finite",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="scan every float feature file (once per version) and drop utterances holding NaN/Inf",
+    )
+    p.add_argument(
+        "--override",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config override, e.g. data.length_tolerance=3 (repeatable)",
+    )
+    p.add_argument("--verbose", action="store_true", help="debug logging")
+    return p
+
+
+def main(argv=None):
+    args = get_parser().parse_args(argv)
+    setup_logging(args.verbose)
+    cfg = apply_overrides(load_yaml(args.conf), args.overrides)
+    spec = load_data_spec(cfg.get("data"))
+    feats = spec.features if args.with_outputs else list(spec.inputs)
+    good, dropped, short = make_list(
+        spec,
+        args.data_dir,
+        args.set_name,
+        feats,
+        ids_from=args.ids_from,
+        utt2label=args.utt2label,
+        check_finite=args.check_finite,
+    )
+    set_dir = Path(args.data_dir) / args.set_name
+    name = Path(args.set_name).name
+    total = len(good) + len(dropped)
+    print(f"{args.set_name}: kept {len(good)} of {total} utterances -> {set_dir / (name + '.lst')}")
+    if dropped:
+        print(f"  dropped {len(dropped)} (reasons in {set_dir / (name + '.dropped.txt')}), e.g.:")
+        for utt, why in list(dropped.items())[:5]:
+            print(f"    {utt}: {why}")
+    if short:
+        print(
+            f"  {short} kept utterance(s) are shorter than data.min_len = {spec.min_len} samples: "
+            f"the training loader leaves them out"
+        )
+    return 0 if good else 1
+
+
+if __name__ == "__main__":
+    run(main)
