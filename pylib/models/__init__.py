@@ -1,3 +1,4 @@
-"""pylib.models: registers every model in pylib.registry.MODELS on import."""
+"""pylib.models: importing this package registers every model in pylib.registry.MODELS."""
 
-import pylib.models.cm  # noqa: F401  (registers the countermeasures)
+import pylib.models.cm  # noqa: F401  (countermeasures)
+import pylib.models.vocoder  # noqa: F401  (NSF family, HiFi-GAN)

@@ -1,0 +1,71 @@
+"""GAN losses for vocoders: least-squares GAN (Mao et al. 2017), feature matching, and mel L1.
+
+Discriminator outputs come as lists, one tensor per sub-discriminator (any shape, e.g. (B, 1, T')
+or (B, 1, T', P)); feature maps as a list (per sub-discriminator) of lists (per layer) of tensors.
+Every loss is a sum over sub-discriminators of per-discriminator means, as in HiFi-GAN.
+"""
+
+import torch
+
+from pylib.features.mel import log_mel
+
+
+def lsgan_d_loss(real_outs, fake_outs):
+    """LSGAN discriminator loss: sum_k mean((1 - D_k(y))^2) + mean(D_k(y_hat)^2).
+
+    real_outs, fake_outs: lists of K tensors (B, ...). Returns (loss, real_part, fake_part), each a
+    scalar tensor; pass generated audio detached so the generator receives no gradient.
+    """
+    if len(real_outs) != len(fake_outs):
+        raise ValueError(f"{len(real_outs)} real vs {len(fake_outs)} fake discriminator outputs")
+    real = sum(torch.mean((1.0 - r) ** 2) for r in real_outs)
+    fake = sum(torch.mean(f**2) for f in fake_outs)
+    return real + fake, real, fake
+
+
+def lsgan_g_loss(fake_outs):
+    """LSGAN generator (adversarial) loss: sum_k mean((1 - D_k(y_hat))^2). fake_outs: K tensors (B, ...)."""
+    return sum(torch.mean((1.0 - f) ** 2) for f in fake_outs)
+
+
+def feature_matching_loss(real_fmaps, fake_fmaps):
+    """Feature matching: sum over discriminators k and layers l of mean |F_kl(y) - F_kl(y_hat)|.
+
+    real_fmaps, fake_fmaps: K lists of L_k tensors with matching shapes. The real features are
+    detached (they are targets).
+    """
+    if len(real_fmaps) != len(fake_fmaps):
+        raise ValueError(f"{len(real_fmaps)} real vs {len(fake_fmaps)} fake feature-map lists")
+    loss = 0.0
+    for rs, fs in zip(real_fmaps, fake_fmaps, strict=True):
+        for r, f in zip(rs, fs, strict=True):
+            loss = loss + torch.mean(torch.abs(r.detach() - f))
+    return loss
+
+
+def frame_mask(lengths, hop, n_frames):
+    """Valid centred frames: lengths (B,) samples -> (B, n_frames) bool, True for k < len // hop + 1."""
+    valid = torch.div(lengths, hop, rounding_mode="floor") + 1
+    return torch.arange(n_frames, device=lengths.device)[None, :] < valid[:, None]
+
+
+def mel_l1_loss(y_hat, y, lengths=None, mel_fn=None, **mel_kwargs):
+    """L1 distance between log-mel spectrograms: y_hat, y (B, T) -> scalar.
+
+    The mel comes from `mel_fn(wave (B, T)) -> (B, N, M)` (e.g. a `pylib.features.mel.LogMel`), else
+    from `log_mel(wave, **mel_kwargs)` (sample_rate, n_fft, hop, win_length, n_mels, fmin, fmax).
+    With `lengths` (B,) in samples, only frames inside each utterance count (needs a hop: taken
+    from mel_fn.hop or mel_kwargs["hop"]).
+    """
+    if y_hat.shape != y.shape:
+        raise ValueError(f"y_hat {tuple(y_hat.shape)} and y {tuple(y.shape)} differ in shape")
+    if mel_fn is None:
+        def mel_fn(w):
+            return log_mel(w, **mel_kwargs)
+    m_hat, m = mel_fn(y_hat), mel_fn(y)
+    diff = torch.abs(m_hat - m)  # (B, N, M)
+    if lengths is None:
+        return diff.mean()
+    hop = getattr(mel_fn, "hop", None) or mel_kwargs["hop"]
+    mask = frame_mask(lengths.to(diff.device), hop, diff.shape[1]).to(diff.dtype)  # (B, N)
+    return (diff * mask[..., None]).sum() / (mask.sum() * diff.shape[-1]).clamp(min=1.0)

@@ -1,0 +1,6 @@
+"""Neural vocoders; importing this package registers them in pylib.registry.MODELS."""
+
+from pylib.models.vocoder import (
+    hifigan,  # noqa: F401
+    nsf,  # noqa: F401
+)

@@ -1,0 +1,160 @@
+"""HiFi-GAN discriminators (Kong et al. 2020): multi-period (MPD) and multi-scale (MSD).
+
+Each discriminator maps audio y (B, 1, T) to (outputs, fmaps): `outputs` a list with one score
+tensor per sub-discriminator, `fmaps` a list (per sub-discriminator) of lists of the activations
+after every layer, which the feature-matching loss compares. Channel lists are config keys so
+tests can build toy widths; the defaults are the published ones.
+"""
+
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm, weight_norm
+
+LRELU_SLOPE = 0.1
+
+MPD_CHANNELS = (32, 128, 512, 1024, 1024)
+MSD_CHANNELS = (128, 128, 256, 512, 1024, 1024, 1024)
+MSD_KERNELS = (15, 41, 41, 41, 41, 41, 5)
+MSD_STRIDES = (1, 2, 2, 4, 4, 1, 1)
+MSD_GROUPS = (1, 4, 16, 16, 16, 16, 1)
+
+
+def _groups(want, c_in, c_out):
+    """Largest group count <= want dividing both channel counts (toy widths keep the layout)."""
+    g = max(1, min(want, c_in, c_out))
+    while c_in % g or c_out % g:
+        g -= 1
+    return g
+
+
+class PeriodDiscriminator(nn.Module):
+    """Reshapes y (B, 1, T) to (B, 1, T/p, p) (reflect-padded to a multiple of p) and applies
+    (5, 1) 2-D convolutions with stride 3 along time, so each column sees samples p apart."""
+
+    def __init__(self, period, channels=MPD_CHANNELS, kernel=5, stride=3):
+        super().__init__()
+        self.period = period
+        convs, c_in = [], 1
+        for i, c in enumerate(channels):
+            s = 1 if i == len(channels) - 1 else stride
+            convs.append(weight_norm(nn.Conv2d(c_in, c, (kernel, 1), (s, 1), padding=((kernel - 1) // 2, 0))))
+            c_in = c
+        self.convs = nn.ModuleList(convs)
+        self.post = weight_norm(nn.Conv2d(c_in, 1, (3, 1), 1, padding=(1, 0)))
+
+    def forward(self, y):
+        """y (B, 1, T) -> score (B, 1, T'', p), fmaps [(B, C, T', p), ...]."""
+        b, c, t = y.shape
+        if t % self.period:
+            n_pad = self.period - t % self.period
+            mode = "reflect" if n_pad < t else "constant"
+            y = F.pad(y, (0, n_pad), mode=mode)
+            t = t + n_pad
+        x = y.view(b, c, t // self.period, self.period)
+        fmaps = []
+        for conv in self.convs:
+            x = F.leaky_relu(conv(x), LRELU_SLOPE, inplace=True)
+            fmaps.append(x)
+        x = self.post(x)
+        fmaps.append(x)
+        return x, fmaps
+
+
+class MultiPeriodDiscriminator(nn.Module):
+    """One PeriodDiscriminator per period (2, 3, 5, 7, 11 by default: primes, so periods overlap little)."""
+
+    def __init__(self, periods=(2, 3, 5, 7, 11), channels=MPD_CHANNELS):
+        super().__init__()
+        self.discriminators = nn.ModuleList(PeriodDiscriminator(p, channels) for p in periods)
+
+    def forward(self, y):
+        """y (B, 1, T) -> (list of K scores, list of K fmap lists)."""
+        outs, fmaps = [], []
+        for d in self.discriminators:
+            o, f = d(y)
+            outs.append(o)
+            fmaps.append(f)
+        return outs, fmaps
+
+
+class ScaleDiscriminator(nn.Module):
+    """MelGAN-style 1-D discriminator: grouped strided convolutions over the raw (or pooled) wave."""
+
+    def __init__(self, channels=MSD_CHANNELS, kernels=MSD_KERNELS, strides=MSD_STRIDES, groups=MSD_GROUPS,
+                 use_spectral_norm=False):
+        super().__init__()
+        if not len(channels) == len(kernels) == len(strides) == len(groups):
+            raise ValueError("msd channels, kernels, strides and groups must have the same length")
+        norm = spectral_norm if use_spectral_norm else weight_norm
+        convs, c_in = [], 1
+        for c, k, s, g in zip(channels, kernels, strides, groups, strict=True):
+            convs.append(norm(nn.Conv1d(c_in, c, k, s, groups=_groups(g, c_in, c), padding=(k - 1) // 2)))
+            c_in = c
+        self.convs = nn.ModuleList(convs)
+        self.post = norm(nn.Conv1d(c_in, 1, 3, 1, padding=1))
+
+    def forward(self, y):
+        """y (B, 1, T) -> score (B, 1, T'), fmaps [(B, C, T'), ...]."""
+        x, fmaps = y, []
+        for conv in self.convs:
+            x = F.leaky_relu(conv(x), LRELU_SLOPE, inplace=True)
+            fmaps.append(x)
+        x = self.post(x)
+        fmaps.append(x)
+        return x, fmaps
+
+
+class MultiScaleDiscriminator(nn.Module):
+    """`n_scales` ScaleDiscriminators on y, y pooled x2, x4, ... (average pooling, kernel 4, stride 2).
+
+    The first (raw-scale) one uses spectral norm, which the paper found to stabilise training; the
+    others weight norm.
+    """
+
+    def __init__(self, n_scales=3, channels=MSD_CHANNELS, kernels=MSD_KERNELS, strides=MSD_STRIDES,
+                 groups=MSD_GROUPS):
+        super().__init__()
+        self.discriminators = nn.ModuleList(
+            ScaleDiscriminator(channels, kernels, strides, groups, use_spectral_norm=(i == 0))
+            for i in range(n_scales)
+        )
+        self.pool = nn.AvgPool1d(4, 2, padding=2)
+
+    def forward(self, y):
+        """y (B, 1, T) -> (list of n_scales scores, list of n_scales fmap lists)."""
+        outs, fmaps = [], []
+        for i, d in enumerate(self.discriminators):
+            if i > 0:
+                y = self.pool(y)
+            o, f = d(y)
+            outs.append(o)
+            fmaps.append(f)
+        return outs, fmaps
+
+
+class HifiganDiscriminator(nn.Module):
+    """MPD and MSD together: y (B, 1, T) -> (scores, fmaps) with the MPD's entries first."""
+
+    def __init__(self, periods=(2, 3, 5, 7, 11), mpd_channels=MPD_CHANNELS, msd_scales=3,
+                 msd_channels=MSD_CHANNELS, msd_kernels=MSD_KERNELS, msd_strides=MSD_STRIDES,
+                 msd_groups=MSD_GROUPS):
+        super().__init__()
+        self.mpd = MultiPeriodDiscriminator(periods, mpd_channels) if periods else None
+        self.msd = (MultiScaleDiscriminator(msd_scales, msd_channels, msd_kernels, msd_strides, msd_groups)
+                    if msd_scales > 0 else None)
+        if self.mpd is None and self.msd is None:
+            raise ValueError("the discriminator needs at least one period or one scale")
+
+    def forward(self, y):
+        outs, fmaps = [], []
+        for d in (self.mpd, self.msd):
+            if d is not None:
+                o, f = d(y)
+                outs += o
+                fmaps += f
+        return outs, fmaps
+
+
+def count_params(module):
+    """Number of trainable parameters (weight norm's g and v both count, as in published figures)."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)

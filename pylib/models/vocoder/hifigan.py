@@ -1,0 +1,366 @@
+"""HiFi-GAN (Kong, Kim & Bae, 2020) and NSF-HiFi-GAN: mel -> waveform GAN vocoders.
+
+Generator: a 7-tap input convolution, then one transposed-convolution upsampling stage per entry of
+`upsample_rates`, each followed by multi-receptive-field fusion (the mean of residual blocks with
+different kernel sizes and dilations), then a 7-tap output convolution and tanh. Presets V1/V2/V3
+are the paper's three configurations; every hyper-parameter can be overridden.
+
+`nsf_hifigan` adds a neural-source-filter sine excitation computed from F0 at the sample rate; a
+strided convolution brings it down to the rate of every upsampling stage, where it is added.
+
+Both train as GANs with two parameter groups (docs/INTERFACES.md): the discriminator step
+generates the audio and keeps it in `cache["y_hat"]`; the generator step reuses it.
+"""
+
+import contextlib
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils import parametrize
+from torch.nn.utils.parametrizations import weight_norm
+
+from pylib.data.norm import FeatureNorm
+from pylib.errors import ConfigError
+from pylib.features.mel import LogMel
+from pylib.losses.gan import feature_matching_loss, lsgan_d_loss, lsgan_g_loss, mel_l1_loss
+from pylib.losses.stft import MultiResolutionSTFTLoss
+from pylib.models.vocoder.discriminators import MPD_CHANNELS, MSD_CHANNELS, HifiganDiscriminator
+from pylib.models.vocoder.source import sine_source
+from pylib.registry import register_model
+
+LRELU_SLOPE = 0.1
+
+# Kong et al. 2020, Table/Appendix A. V1: best quality; V2: small; V3: fast.
+_V1_BLOCKS = dict(resblock=1, resblock_kernel_sizes=[3, 7, 11], resblock_dilation_sizes=[[1, 3, 5]] * 3)
+PRESETS = {
+    "v1": dict(upsample_rates=[8, 8, 2, 2], upsample_kernel_sizes=[16, 16, 4, 4],
+               upsample_initial_channel=512, **_V1_BLOCKS),
+    "v2": dict(upsample_rates=[8, 8, 2, 2], upsample_kernel_sizes=[16, 16, 4, 4],
+               upsample_initial_channel=128, **_V1_BLOCKS),
+    "v3": dict(upsample_rates=[8, 8, 4], upsample_kernel_sizes=[16, 16, 8], upsample_initial_channel=256,
+               resblock=2, resblock_kernel_sizes=[3, 5, 7],
+               resblock_dilation_sizes=[[1, 2], [2, 6], [3, 12]]),
+}
+
+
+def _pad(kernel, dilation=1):
+    return (kernel * dilation - dilation) // 2
+
+
+def _init(conv):
+    # The paper's init: N(0, 0.01) weights, applied before weight norm takes g from ||v||.
+    conv.weight.data.normal_(0.0, 0.01)
+    return conv
+
+
+class ResBlock1(nn.Module):
+    """Per dilation d: x + conv_1(lrelu(conv_d(lrelu(x)))). x (B, C, T) -> (B, C, T)."""
+
+    def __init__(self, channels, kernel, dilations):
+        super().__init__()
+        self.convs1 = nn.ModuleList(
+            weight_norm(_init(nn.Conv1d(channels, channels, kernel, 1, dilation=d, padding=_pad(kernel, d))))
+            for d in dilations)
+        self.convs2 = nn.ModuleList(
+            weight_norm(_init(nn.Conv1d(channels, channels, kernel, 1, padding=_pad(kernel))))
+            for _ in dilations)
+
+    def forward(self, x):
+        for c1, c2 in zip(self.convs1, self.convs2, strict=True):
+            # In place on fresh conv outputs (a convolution's backward does not need its output).
+            x = x + c2(F.leaky_relu(c1(F.leaky_relu(x, LRELU_SLOPE)), LRELU_SLOPE, inplace=True))
+        return x
+
+
+class ResBlock2(nn.Module):
+    """Per dilation d: x + conv_d(lrelu(x)) (V3's lighter block). x (B, C, T) -> (B, C, T)."""
+
+    def __init__(self, channels, kernel, dilations):
+        super().__init__()
+        self.convs = nn.ModuleList(
+            weight_norm(_init(nn.Conv1d(channels, channels, kernel, 1, dilation=d, padding=_pad(kernel, d))))
+            for d in dilations)
+
+    def forward(self, x):
+        for c in self.convs:
+            x = x + c(F.leaky_relu(x, LRELU_SLOPE))
+        return x
+
+
+class HifiganGenerator(nn.Module):
+    """mel (B, N, M) [, excitation (B, 1, N*hop)] -> wave (B, N*hop), hop = prod(upsample_rates).
+
+    With `source=True` it holds one convolution per stage taking the sample-rate excitation down to
+    that stage's rate (stride = product of the later stages' rates), added after the upsampling.
+    """
+
+    def __init__(self, in_channels, upsample_rates, upsample_kernel_sizes, upsample_initial_channel, resblock,
+                 resblock_kernel_sizes, resblock_dilation_sizes, source=False):
+        super().__init__()
+        if len(upsample_rates) != len(upsample_kernel_sizes):
+            raise ConfigError("model: upsample_rates and upsample_kernel_sizes must have the same length")
+        if len(resblock_kernel_sizes) != len(resblock_dilation_sizes):
+            raise ConfigError("model: resblock_kernel_sizes and resblock_dilation_sizes must have the same "
+                              "length")
+        for u, k in zip(upsample_rates, upsample_kernel_sizes, strict=True):
+            if k < u or (k - u) % 2:
+                raise ConfigError(f"model: upsample kernel {k} for rate {u} must be >= the rate with an even "
+                                  "difference, so a stage outputs exactly rate x its input length")
+        if not resblock_kernel_sizes or not all(resblock_dilation_sizes):
+            raise ConfigError("model: resblock_kernel_sizes and each list in resblock_dilation_sizes "
+                              "must be non-empty")
+        if resblock not in (1, 2):
+            raise ConfigError(f"model.resblock: {resblock!r} is not 1 or 2")
+        block = ResBlock1 if resblock == 1 else ResBlock2
+        self.upsample_rates = list(upsample_rates)
+        self.hop = math.prod(upsample_rates)
+        self.n_kernels = len(resblock_kernel_sizes)
+        self.conv_pre = weight_norm(nn.Conv1d(in_channels, upsample_initial_channel, 7, 1, padding=3))
+        self.ups, self.blocks, self.source_convs = nn.ModuleList(), nn.ModuleList(), nn.ModuleList()
+        ch = upsample_initial_channel
+        for i, (u, k) in enumerate(zip(upsample_rates, upsample_kernel_sizes, strict=True)):
+            c_out = upsample_initial_channel // 2 ** (i + 1)
+            if c_out < 1:
+                raise ConfigError(f"model.upsample_initial_channel {upsample_initial_channel} is too small "
+                                  f"for {len(upsample_rates)} stages (channels halve at each)")
+            self.ups.append(weight_norm(_init(nn.ConvTranspose1d(ch, c_out, k, u, padding=(k - u) // 2))))
+            ch = c_out
+            for ks, ds in zip(resblock_kernel_sizes, resblock_dilation_sizes, strict=True):
+                self.blocks.append(block(ch, ks, ds))
+            if source:
+                stride = math.prod(upsample_rates[i + 1:])
+                if stride == 1:
+                    self.source_convs.append(nn.Conv1d(1, ch, 1))
+                else:
+                    # kernel 2s (+1 if s is odd) with padding (k - s) / 2 gives exactly T / s outputs.
+                    kk = 2 * stride + stride % 2
+                    self.source_convs.append(nn.Conv1d(1, ch, kk, stride, padding=(kk - stride) // 2))
+        self.conv_post = weight_norm(_init(nn.Conv1d(ch, 1, 7, 1, padding=3)))
+
+    def forward(self, mel, excitation=None):
+        if (excitation is not None) != (len(self.source_convs) > 0):
+            raise ValueError("pass an excitation exactly when the generator was built with source=True")
+        x = self.conv_pre(mel.transpose(1, 2))  # (B, C, N)
+        for i, up in enumerate(self.ups):
+            x = up(F.leaky_relu(x, LRELU_SLOPE, inplace=True))
+            if excitation is not None:
+                x = x + self.source_convs[i](excitation)
+            blocks = self.blocks[i * self.n_kernels:(i + 1) * self.n_kernels]
+            acc = blocks[0](x)
+            for b in blocks[1:]:
+                acc += b(x)
+            x = acc.mul_(1.0 / self.n_kernels)
+        # Slope 0.01 (torch's default) before the output conv, as in the reference implementation.
+        x = self.conv_post(F.leaky_relu(x, inplace=True))
+        return torch.tanh(x)[:, 0]
+
+    def remove_weight_norm(self):
+        """Fold weight norm into plain weights (inference only; outputs stay the same)."""
+        for m in self.modules():
+            if parametrize.is_parametrized(m, "weight"):
+                parametrize.remove_parametrizations(m, "weight", leave_parametrized=True)
+
+
+@dataclass
+class HifiganConfig:
+    preset: Literal["v1", "v2", "v3"] = "v1"  # the paper's generator; keys below set to null take it
+    upsample_rates: list[int] | None = None  # product must equal hop
+    upsample_kernel_sizes: list[int] | None = None
+    upsample_initial_channel: int | None = None  # channels halve at each upsampling stage
+    resblock: int | None = None  # 1 (two convs per dilation) or 2 (one)
+    resblock_kernel_sizes: list[int] | None = None
+    resblock_dilation_sizes: list[list[int]] | None = None
+    mpd_periods: list[int] = field(default_factory=lambda: [2, 3, 5, 7, 11])
+    mpd_channels: list[int] = field(default_factory=lambda: list(MPD_CHANNELS))
+    msd_scales: int = 3
+    msd_channels: list[int] = field(default_factory=lambda: list(MSD_CHANNELS))
+    mel: str = "mel"  # input feature name (B, N, n_mels), normalised inside the model
+    wav: str = "wav"  # target waveform name (B, T, 1)
+    sample_rate: int = 22050
+    hop: int = 256  # samples per mel frame
+    n_mels: int = 80
+    loss_n_fft: int = 1024  # the mel of the L1 loss
+    loss_win_length: int = 1024
+    loss_n_mels: int = 80
+    loss_fmin: float = 0.0
+    loss_fmax: float | None = 8000.0  # null: sample_rate / 2
+    loss_log_floor: float = 1.0e-5
+    lambda_mel: float = 45.0
+    lambda_adv: float = 1.0
+    lambda_fm: float = 2.0
+    lambda_stft: float = 0.0  # > 0 adds the multi-resolution STFT loss (usable without a discriminator)
+    stft_resolutions: list[list[int]] = field(
+        default_factory=lambda: [[1024, 120, 600], [2048, 240, 1200], [512, 50, 240]])  # [n_fft, hop, win]
+
+    def generator_kwargs(self):
+        """The preset with every non-null override applied."""
+        out = dict(PRESETS[self.preset])
+        for k in out:
+            v = getattr(self, k)
+            if v is not None:
+                out[k] = v
+        return out
+
+
+@contextlib.contextmanager
+def _frozen(params):
+    """Parameters excluded from autograd for the block (the generator step through the discriminator)."""
+    flags = [p.requires_grad for p in params]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, f in zip(params, flags, strict=True):
+            p.requires_grad_(f)
+
+
+def _check_spec(cfg, spec, names):
+    """The data section must agree with the model's keys (rate, feature dims and resolutions)."""
+    if spec is None:
+        return
+    if spec.sample_rate != cfg.sample_rate:
+        raise ConfigError(f"model.sample_rate {cfg.sample_rate} differs from data.sample_rate "
+                          f"{spec.sample_rate}")
+    for name, dim, reso in names:
+        f = spec.feature(name)
+        if f.dim != dim or f.reso != reso:
+            raise ConfigError(f"data feature {name!r} has dim {f.dim}, reso {f.reso}; the model expects "
+                              f"dim {dim}, reso {reso} (model.hop / model.n_mels)")
+
+
+@register_model("hifigan")
+class Hifigan(nn.Module):
+    """HiFi-GAN: groups "discriminator" (MPD + MSD) then "generator"; see the module docstring."""
+
+    Config = HifiganConfig
+    uses_source = False
+
+    def __init__(self, cfg, spec=None):
+        super().__init__()
+        self.cfg = cfg
+        gk = cfg.generator_kwargs()
+        if math.prod(gk["upsample_rates"]) != cfg.hop:
+            raise ConfigError(f"model.upsample_rates {gk['upsample_rates']} multiply to "
+                              f"{math.prod(gk['upsample_rates'])}, not model.hop {cfg.hop}")
+        _check_spec(cfg, spec, self._spec_features())
+        self.norm = nn.ModuleDict({cfg.mel: FeatureNorm(cfg.n_mels)})
+        self.generator = HifiganGenerator(cfg.n_mels, **gk, source=self.uses_source)
+        self.discriminator = HifiganDiscriminator(cfg.mpd_periods, cfg.mpd_channels, cfg.msd_scales,
+                                                  cfg.msd_channels)
+        self.loss_mel = LogMel(cfg.sample_rate, cfg.loss_n_fft, cfg.hop, cfg.loss_win_length, cfg.loss_n_mels,
+                               cfg.loss_fmin, cfg.loss_fmax, cfg.loss_log_floor)
+        self.stft_loss = MultiResolutionSTFTLoss(cfg.stft_resolutions) if cfg.lambda_stft > 0 else None
+
+    def _spec_features(self):
+        return [(self.cfg.mel, self.cfg.n_mels, self.cfg.hop), (self.cfg.wav, 1, 1)]
+
+    def param_groups(self):
+        gen = [p for n, p in self.named_parameters() if not n.startswith("discriminator.")]
+        return {"discriminator": list(self.discriminator.parameters()), "generator": gen}
+
+    def generate(self, batch):
+        """batch -> wave (B, N*hop) from the (normalised) mel."""
+        return self.generator(self.norm[self.cfg.mel](batch[self.cfg.mel]))
+
+    def _pair(self, batch, cache):
+        """(y_hat, y, lengths): generated and natural (B, T) on a common length, padding zeroed in both."""
+        if "y_hat" not in cache:
+            cache["y_hat"] = self.generate(batch)
+        y_hat = cache["y_hat"]
+        y = batch[self.cfg.wav][..., 0]
+        t = min(y.shape[1], y_hat.shape[1])
+        y_hat, y = y_hat[:, :t], y[:, :t]
+        lengths = batch.get(f"{self.cfg.wav}_len")
+        if lengths is not None:
+            lengths = lengths.to(y.device).clamp(max=t)
+            if bool((lengths < t).any()):
+                y_hat = y_hat * (torch.arange(t, device=y.device)[None] < lengths[:, None])
+        return y_hat, y, lengths
+
+    def forward(self, batch, group, step=0, cache=None):
+        cache = {} if cache is None else cache
+        y_hat, y, lengths = self._pair(batch, cache)
+        if group == "discriminator":
+            # Real and generated in one batch: one pass through each sub-discriminator and one
+            # weight-gradient computation per layer instead of two.
+            outs, _ = self.discriminator(torch.cat([y, y_hat.detach()])[:, None])
+            b = y.shape[0]
+            loss, r, f = lsgan_d_loss([o[:b] for o in outs], [o[b:] for o in outs])
+            return loss, {"d_loss": loss.item(), "d_real": r.item(), "d_fake": f.item()}
+        if group != "generator":
+            raise ValueError(f"unknown parameter group {group!r}; this model has discriminator, generator")
+        cfg = self.cfg
+        mel = mel_l1_loss(y_hat, y, lengths, mel_fn=self.loss_mel)
+        loss = cfg.lambda_mel * mel
+        stats = {"mel_l1": mel.item()}
+        if self.stft_loss is not None:
+            stft, stft_stats = self.stft_loss(y_hat, y, lengths)
+            loss = loss + cfg.lambda_stft * stft
+            stats.update(stft_stats)
+        if "discriminator" in cache.get("active", ()):
+            with _frozen(list(self.discriminator.parameters())):
+                fake, fake_maps = self.discriminator(y_hat[:, None])
+            with torch.no_grad():
+                _, real_maps = self.discriminator(y[:, None])
+            adv = lsgan_g_loss(fake)
+            fm = feature_matching_loss(real_maps, fake_maps)
+            loss = loss + cfg.lambda_adv * adv + cfg.lambda_fm * fm
+            stats.update(adv=adv.item(), fm=fm.item())
+        stats["g_loss"] = loss.item()
+        return loss, stats
+
+    @torch.no_grad()
+    def infer(self, batch):
+        """One float32 numpy waveform per utterance, mel_len * hop samples long."""
+        with parametrize.cached():  # weight-normed weights computed once per call, not per use
+            wave = self.generate(batch)
+        lens = batch.get(f"{self.cfg.mel}_len")
+        n = [wave.shape[1]] * wave.shape[0] if lens is None else [int(v) * self.cfg.hop for v in lens]
+        return [wave[i, : n[i]].float().cpu().numpy().astype(np.float32) for i in range(wave.shape[0])]
+
+    def remove_weight_norm(self):
+        """Fold the generator's weight norm (for export/inference; training can't resume afterwards)."""
+        self.generator.remove_weight_norm()
+
+
+@dataclass
+class NsfHifiganConfig(HifiganConfig):
+    f0: str = "f0"  # input F0 feature (B, N, 1), raw Hz, 0 = unvoiced (not normalised)
+    num_harmonics: int = 8  # overtones above F0 in the sine source
+    sine_amp: float = 0.1  # amplitude of each sine
+    noise_std: float = 0.003  # noise added to voiced samples; unvoiced noise is sine_amp / 3
+    voiced_threshold: float = 0.0  # F0 above this (Hz) is voiced
+
+
+@register_model("nsf_hifigan")
+class NsfHifigan(Hifigan):
+    """HiFi-GAN generator driven by an NSF sine excitation as well as the mel (extra input `f0`)."""
+
+    Config = NsfHifiganConfig
+    uses_source = True
+
+    def __init__(self, cfg, spec=None):
+        super().__init__(cfg, spec)
+        # NSF's merge: a linear mix of the fundamental and its harmonics, squashed by tanh.
+        self.source_merge = nn.Linear(cfg.num_harmonics + 1, 1)
+
+    def _spec_features(self):
+        return super()._spec_features() + [(self.cfg.f0, 1, self.cfg.hop)]
+
+    def excitation(self, f0, generator=None):
+        """f0 (B, N, 1) Hz -> merged excitation (B, 1, N*hop); `generator` seeds the source's noise."""
+        cfg = self.cfg
+        f0_up = torch.repeat_interleave(f0, cfg.hop, dim=1)  # (B, T, 1)
+        sines, _, _ = sine_source(f0_up, cfg.sample_rate, cfg.num_harmonics, cfg.sine_amp, cfg.noise_std,
+                                  cfg.voiced_threshold, generator=generator)  # (B, T, H)
+        return torch.tanh(self.source_merge(sines)).transpose(1, 2)
+
+    def generate(self, batch):
+        f0 = batch[self.cfg.f0]
+        return self.generator(self.norm[self.cfg.mel](batch[self.cfg.mel]), self.excitation(f0))

@@ -1,0 +1,309 @@
+"""HiFi-GAN / NSF-HiFi-GAN at toy width: shapes, presets, the GAN step protocol, training, inference."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from pylib.config import from_dict
+from pylib.data.spec import DataSpec, FeatureSpec
+from pylib.errors import ConfigError
+from pylib.losses.gan import feature_matching_loss, lsgan_d_loss, lsgan_g_loss, mel_l1_loss
+from pylib.models.vocoder.discriminators import HifiganDiscriminator, count_params
+from pylib.models.vocoder.hifigan import (
+    PRESETS,
+    Hifigan,
+    HifiganConfig,
+    HifiganGenerator,
+    NsfHifigan,
+    NsfHifiganConfig,
+)
+from pylib.registry import MODELS
+from tests.conftest import noise, sine
+
+SR, HOP, N_MELS = 8000, 16, 8
+TOY_MSD = [4, 8, 8, 8, 8, 8, 8]
+
+
+def make_config(cls=HifiganConfig, **kw):
+    """Toy-width config: 2 upsampling stages (x4, x4), 8 mel bins, tiny discriminators."""
+    base = dict(preset="v1", upsample_rates=[4, 4], upsample_kernel_sizes=[8, 8], upsample_initial_channel=16,
+                resblock_kernel_sizes=[3, 5], resblock_dilation_sizes=[[1, 3], [1, 3]], mpd_periods=[2, 3],
+                mpd_channels=[4, 8], msd_scales=2, msd_channels=TOY_MSD, sample_rate=SR, hop=HOP,
+                n_mels=N_MELS, loss_n_fft=128, loss_win_length=128, loss_n_mels=16, loss_fmax=None)
+    base.update(kw)
+    return from_dict(cls, base, where="model")
+
+
+def make_batch(n_frames=12, batch=2, seed=0, f0=None):
+    """mel (B, N, 8) noise, wav (B, N*hop, 1) sines, lengths full; optional constant f0 (Hz)."""
+    T = n_frames * HOP
+    wav = np.stack([sine(200.0 + 50 * b, SR, T / SR, amp=0.3) for b in range(batch)])
+    mel = np.stack([noise(n_frames * N_MELS / SR, SR, amp=1.0, seed=seed + b).reshape(n_frames, N_MELS)
+                    for b in range(batch)])
+    out = {
+        "utt_id": [f"u{b}" for b in range(batch)],
+        "mel": torch.from_numpy(mel), "mel_len": torch.full((batch,), n_frames),
+        "wav": torch.from_numpy(wav)[..., None], "wav_len": torch.full((batch,), T),
+    }
+    if f0 is not None:
+        out["f0"] = torch.full((batch, n_frames, 1), float(f0))
+        out["f0_len"] = torch.full((batch,), n_frames)
+    return out
+
+
+@pytest.fixture(autouse=True)
+def _seeded():
+    threads = torch.get_num_threads()
+    # One thread: toy-sized ops gain nothing from more, and OpenMP spinning on a busy 2-core
+    # machine makes them up to 100x slower.
+    torch.set_num_threads(1)
+    try:
+        with torch.random.fork_rng():  # model init and noise are seeded without touching the caller's RNG
+            torch.manual_seed(0)
+            yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("rates,kernels,resblock",
+                         [([4, 4], [8, 8], 1), ([2, 2, 4], [4, 4, 8], 2), ([16], [32], 1),
+                          ([5, 3], [9, 7], 2)])
+def test_output_length_is_frames_times_hop(rates, kernels, resblock):
+    g = HifiganGenerator(N_MELS, rates, kernels, 16, resblock, [3, 5], [[1, 2], [2, 3]])
+    y = g(torch.zeros(3, 7, N_MELS))
+    assert y.shape == (3, 7 * math.prod(rates))
+    assert float(y.detach().abs().max()) <= 1.0  # tanh output
+
+
+@pytest.mark.parametrize("preset,published", [("v1", 13.92e6), ("v2", 0.92e6), ("v3", 1.46e6)])
+def test_presets_have_published_parameter_counts(preset, published):
+    cfg = HifiganConfig(preset=preset)
+    g = HifiganGenerator(80, **cfg.generator_kwargs())
+    assert abs(count_params(g) - published) / published < 0.03
+    assert g.hop == 256
+
+
+def test_overrides_replace_preset_values():
+    cfg = make_config(preset="v3", upsample_initial_channel=None, resblock=None)
+    gk = cfg.generator_kwargs()
+    assert gk["upsample_initial_channel"] == PRESETS["v3"]["upsample_initial_channel"]
+    assert gk["resblock"] == 2 and gk["upsample_rates"] == [4, 4]
+
+
+def test_discriminator_outputs_and_feature_maps():
+    d = HifiganDiscriminator([2, 3], [4, 8], 2, TOY_MSD)
+    T = 1001  # not a multiple of the periods: reflect-padded
+    outs, fmaps = d(torch.randn(2, 1, T))
+    assert len(outs) == len(fmaps) == 4
+    for p, o, f in zip([2, 3], outs[:2], fmaps[:2]):
+        assert o.dim() == 4 and o.shape[0] == 2 and o.shape[1] == 1 and o.shape[-1] == p
+        assert len(f) == 3 and [m.shape[1] for m in f] == [4, 8, 1]
+        assert all(m.shape[-1] == p for m in f)
+    for i, (o, f) in enumerate(zip(outs[2:], fmaps[2:])):
+        assert o.shape[:2] == (2, 1) and o.dim() == 3
+        assert [m.shape[1] for m in f] == TOY_MSD + [1]
+        assert f[0].shape[-1] == (T if i == 0 else T // 2 + 1)  # second scale: pooled by 2
+    # The first scale uses spectral norm, the rest weight norm.
+    assert hasattr(d.msd.discriminators[0].convs[0].parametrizations.weight[0], "_u")
+    assert not hasattr(d.msd.discriminators[1].convs[0].parametrizations.weight[0], "_u")
+
+
+def _grads(params):
+    return [p.grad is not None and bool(p.grad.abs().sum() > 0) for p in params]
+
+
+def test_discriminator_then_generator_step_protocol():
+    model = Hifigan(make_config())
+    groups = model.param_groups()
+    assert list(groups) == ["discriminator", "generator"]
+    d_ids = {id(p) for p in groups["discriminator"]}
+    assert not d_ids & {id(p) for p in groups["generator"]}
+    assert len(d_ids) + len(groups["generator"]) == len(list(model.parameters()))
+
+    calls = []
+    model.generator.register_forward_hook(lambda *a: calls.append(1))
+    batch = make_batch()
+    cache = {"active": {"discriminator", "generator"}}
+    d_loss, d_stats = model(batch, "discriminator", 0, cache)
+    assert torch.isfinite(d_loss) and set(d_stats) >= {"d_loss", "d_real", "d_fake"}
+    d_loss.backward()
+    assert any(_grads(groups["discriminator"])) and not any(_grads(groups["generator"]))
+    assert "y_hat" in cache
+
+    model.zero_grad(set_to_none=True)
+    g_loss, g_stats = model(batch, "generator", 0, cache)
+    assert len(calls) == 1  # the generator step reused the discriminator step's audio
+    assert torch.isfinite(g_loss) and set(g_stats) >= {"g_loss", "mel_l1", "adv", "fm"}
+    assert all(isinstance(v, float) for v in g_stats.values())
+    g_loss.backward()
+    assert all(_grads(groups["generator"])) and not any(_grads(groups["discriminator"]))
+    assert all(p.requires_grad for p in groups["discriminator"])  # unfrozen after the step
+
+
+def test_generator_alone_warmup_has_no_adversarial_terms():
+    model = Hifigan(make_config(lambda_stft=1.0, stft_resolutions=[[64, 16, 64], [32, 8, 32]]))
+    loss, stats = model(make_batch(), "generator", 0, {"active": {"generator"}})
+    assert torch.isfinite(loss)
+    assert "adv" not in stats and "fm" not in stats
+    assert stats["stft"] > 0
+    assert stats["g_loss"] == pytest.approx(45 * stats["mel_l1"] + stats["stft"], rel=1e-5)
+
+
+def test_padding_is_ignored_by_the_losses():
+    model = Hifigan(make_config())
+    batch = make_batch(n_frames=12)
+    batch["wav_len"] = torch.tensor([12 * HOP, 5 * HOP])
+    batch["wav"][1, 5 * HOP:] = 0.0
+    cache = {"active": {"generator"}}
+    _, stats = model(batch, "generator", 0, cache)
+    # The generated audio is zeroed past each length, like the zero-padded target.
+    y_hat, _, _ = model._pair(batch, cache)
+    assert float(y_hat[1, 5 * HOP:].detach().abs().max()) == 0.0
+    assert np.isfinite(stats["mel_l1"])
+
+
+def test_trainable_generator_loss_decreases():
+    model = Hifigan(make_config())
+    batch = make_batch(n_frames=16, batch=1)
+    opt = torch.optim.Adam(model.param_groups()["generator"], lr=5e-3)
+    losses = []
+    for step in range(30):
+        loss, _ = model(batch, "generator", step, {"active": {"generator"}})
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.9 * losses[0]  # log-mel L1 from a near-silent start falls steadily
+
+
+def test_gan_steps_run_with_optimisers():
+    model = Hifigan(make_config())
+    groups = model.param_groups()
+    opts = {k: torch.optim.Adam(v, lr=2e-4, betas=(0.8, 0.99)) for k, v in groups.items()}
+    batch = make_batch()
+    for step in range(2):
+        cache = {"active": set(groups)}
+        for name, opt in opts.items():
+            loss, _ = model(batch, name, step, cache)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            assert torch.isfinite(loss)
+
+
+def test_weight_norm_removal_keeps_outputs():
+    model = Hifigan(make_config()).eval()
+    batch = make_batch()
+    before = model.infer(batch)
+    model.remove_weight_norm()
+    after = model.infer(batch)
+    assert not any(torch.nn.utils.parametrize.is_parametrized(m) for m in model.generator.modules())
+    for a, b in zip(before, after):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_infer_trims_to_mel_length():
+    model = Hifigan(make_config()).eval()
+    batch = make_batch(n_frames=10)
+    batch["mel_len"] = torch.tensor([10, 6])
+    out = model.infer(batch)
+    assert [o.shape for o in out] == [(10 * HOP,), (6 * HOP,)]
+    assert all(o.dtype == np.float32 for o in out)
+
+
+def test_norm_is_applied_to_the_mel():
+    model = Hifigan(make_config()).eval()
+    batch = make_batch()
+    a = model.infer(batch)[0]
+    model.norm["mel"].set_stats(torch.full((N_MELS,), 0.5), torch.full((N_MELS,), 2.0))
+    b = model.infer(batch)[0]
+    assert not np.allclose(a, b)
+    assert "norm.mel.mean" in model.state_dict()
+
+
+def test_nsf_source_injection_shapes():
+    cfg = make_config(NsfHifiganConfig, upsample_rates=[2, 2, 4], upsample_kernel_sizes=[4, 4, 8],
+                      num_harmonics=3)
+    model = NsfHifigan(cfg)
+    f0 = torch.full((2, 9, 1), 150.0)
+    f0[:, :3] = 0.0  # unvoiced start
+    exc = model.excitation(f0)
+    assert exc.shape == (2, 1, 9 * HOP) and float(exc.detach().abs().max()) < 1.0
+    seen = []
+    for conv in model.generator.source_convs:
+        conv.register_forward_hook(lambda m, i, o: seen.append(o.shape))
+    y = model.generator(torch.zeros(2, 9, N_MELS), exc)
+    chans = [16 // 2, 16 // 4, 16 // 8]
+    assert seen == [(2, c, 9 * r) for c, r in zip(chans, [2, 4, 16])]
+    assert y.shape == (2, 9 * HOP)
+
+
+def test_nsf_hifigan_f0_changes_output_and_trains():
+    model = NsfHifigan(make_config(NsfHifiganConfig)).eval()
+    outs = []
+    for hz in (120.0, 240.0):
+        with torch.random.fork_rng():
+            torch.manual_seed(1)  # same source noise and phases: only F0 differs
+            outs.append(model.infer(make_batch(f0=hz))[0])
+    assert not np.allclose(outs[0], outs[1], atol=1e-4)
+    model.train()
+    groups = model.param_groups()
+    assert any(p is model.source_merge.weight for p in groups["generator"])
+    cache = {"active": {"discriminator", "generator"}}
+    batch = make_batch(f0=200.0)
+    for g in groups:
+        loss, _ = model(batch, g, 0, cache)
+        loss.backward()
+        assert torch.isfinite(loss)
+    assert model.source_merge.weight.grad is not None
+
+
+def test_registered_and_config_errors():
+    assert MODELS.get("hifigan") is Hifigan and MODELS.get("nsf_hifigan") is NsfHifigan
+    with pytest.raises(ConfigError, match="unknown key"):
+        make_config(upsample_rate=[4, 4])
+    with pytest.raises(ConfigError, match="model.hop"):
+        Hifigan(make_config(hop=32))
+    with pytest.raises(ConfigError, match="not 1 or 2"):
+        Hifigan(make_config(resblock=3))
+    with pytest.raises(ConfigError, match="non-empty"):
+        Hifigan(make_config(resblock_dilation_sizes=[[1], []]))
+    with pytest.raises(ConfigError, match="even"):
+        Hifigan(make_config(upsample_kernel_sizes=[7, 8]))
+    spec = DataSpec(sample_rate=SR, inputs=[FeatureSpec(name="mel", dim=N_MELS, reso=80)],
+                    outputs=[FeatureSpec(name="wav", ext=".wav", dim=1, reso=1)])
+    with pytest.raises(ConfigError, match="'mel'"):
+        Hifigan(make_config(), spec)
+    spec.inputs[0].reso = HOP
+    Hifigan(make_config(), spec)
+    with pytest.raises(ConfigError, match="f0"):
+        NsfHifigan(make_config(NsfHifiganConfig), spec)
+
+
+def test_gan_losses_on_hand_cases():
+    ones, zeros = [torch.ones(2, 1, 5)], [torch.zeros(2, 1, 5)]
+    loss, real, fake = lsgan_d_loss(ones, zeros)
+    assert float(loss) == 0.0
+    assert float(lsgan_d_loss(zeros, ones)[0]) == 2.0
+    assert float(lsgan_g_loss([torch.full((3,), 0.5)] * 2)) == pytest.approx(0.5)
+    fm = [[torch.ones(2, 3), torch.zeros(4)]]
+    assert float(feature_matching_loss(fm, fm)) == 0.0
+    assert float(feature_matching_loss(fm, [[torch.zeros(2, 3), torch.zeros(4)]])) == pytest.approx(1.0)
+    with pytest.raises(ValueError):
+        lsgan_d_loss(ones, zeros * 2)
+
+
+def test_mel_l1_masks_padding():
+    kw = dict(sample_rate=SR, n_fft=64, hop=16, win_length=64, n_mels=8)
+    y = torch.from_numpy(np.stack([sine(300, SR, 0.05), sine(500, SR, 0.05)]))
+    assert float(mel_l1_loss(y, y, **kw)) == 0.0
+    y_hat = y.clone()
+    y_hat[1, 300:] += 0.5  # differs only in the padding of utterance 1
+    lengths = torch.tensor([y.shape[1], 200])
+    assert float(mel_l1_loss(y_hat, y, **kw)) > 0
+    # Frames centred inside the valid part but reaching into the padding do see it; far ones don't.
+    assert float(mel_l1_loss(y_hat, y, lengths=lengths, **kw)) == pytest.approx(0.0, abs=1e-6)
+    with pytest.raises(ValueError):
+        mel_l1_loss(y, y[:, :-1], **kw)
