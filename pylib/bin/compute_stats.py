@@ -7,7 +7,7 @@ python -m pylib.bin.compute_stats --conf conf/x.yaml --data-dir dump
 import argparse
 import logging
 
-from pylib.bin._cli import run, setup_logging
+from pylib.bin._cli import config_file, run, setup_logging
 from pylib.config import apply_overrides, load_yaml
 from pylib.data import stats
 from pylib.data.spec import load_data_spec
@@ -46,8 +46,9 @@ def get_parser():
 def main(argv=None):
     args = get_parser().parse_args(argv)
     setup_logging(args.verbose)
-    cfg = apply_overrides(load_yaml(args.conf), args.overrides)
-    spec = load_data_spec(cfg.get("data"))
+    with config_file(args.conf):
+        cfg = apply_overrides(load_yaml(args.conf), args.overrides)
+        spec = load_data_spec(cfg.get("data"))
     if not stats.norm_features(spec):
         print("no feature has norm: true; nothing to compute")
         return 0

@@ -7,7 +7,7 @@
 
 import argparse
 
-from pylib.bin._cli import run, setup_logging
+from pylib.bin._cli import config_file, run, setup_logging
 from pylib.config import load_yaml
 from pylib.errors import ConfigError, UserError
 
@@ -57,16 +57,17 @@ def main(argv=None):
     conf = load_yaml(args.conf)
     if "features" not in conf:
         raise ConfigError(f"{args.conf}: no `features:` section; see docs/INTERFACES.md for its keys")
-    extract_job(
-        conf["features"],
-        args.wav_scp,
-        args.out_dir,
-        args.job,
-        args.num_jobs,
-        overwrite=args.overwrite,
-        skip_bad=args.skip_bad,
-        progress=not args.no_progress,
-    )
+    with config_file(args.conf):
+        extract_job(
+            conf["features"],
+            args.wav_scp,
+            args.out_dir,
+            args.job,
+            args.num_jobs,
+            overwrite=args.overwrite,
+            skip_bad=args.skip_bad,
+            progress=not args.no_progress,
+        )
     return 0
 
 

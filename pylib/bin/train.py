@@ -3,7 +3,7 @@
 import argparse
 import importlib
 
-from pylib.bin._cli import run, setup_logging
+from pylib.bin._cli import config_file, run, setup_logging
 
 
 def parse_args(argv):
@@ -67,18 +67,19 @@ def main(argv=None):
         importlib.import_module(m)
     from pylib.engine.build import run_training
 
-    summary = run_training(
-        args.conf,
-        args.data_dir,
-        args.exp_dir,
-        overrides=args.overrides,
-        resume=args.resume,
-        init_from=args.init_from,
-        allow_partial=args.allow_partial,
-        device=args.device,
-        seed=args.seed,
-        print_config=args.print_config,
-    )
+    with config_file(args.conf):
+        summary = run_training(
+            args.conf,
+            args.data_dir,
+            args.exp_dir,
+            overrides=args.overrides,
+            resume=args.resume,
+            init_from=args.init_from,
+            allow_partial=args.allow_partial,
+            device=args.device,
+            seed=args.seed,
+            print_config=args.print_config,
+        )
     return 0 if summary is None or not summary.get("error") else 1
 
 

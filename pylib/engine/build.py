@@ -72,11 +72,20 @@ def resolve_config(raw, overrides=(), seed=None, device=None):
 
 def load_weights(model, path, allow_partial):
     """--init-from: weights of a checkpoint or one-file model; mismatches need allow_partial."""
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # missing, truncated or foreign: name the file
+        raise UserError(
+            f"{path}: not a readable checkpoint or model.pt ({type(e).__name__}: {e}); check --init-from"
+        ) from None
     if isinstance(state, dict) and state.get("format") == ckpt.FORMAT:
         state = state["model"]
     elif isinstance(state, dict) and state.get("format") == "nnsp-model":
         state = state["state_dict"]
+    if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
+        raise UserError(
+            f"{path}: holds no model weights (not an nnsp checkpoint or model.pt); check --init-from"
+        )
     own = model.state_dict()
     shaped = {k: v for k, v in state.items() if k not in own or own[k].shape == v.shape}
     wrong_shape = sorted(set(state) - set(shaped))
@@ -90,6 +99,23 @@ def load_weights(model, path, allow_partial):
         )
     model.load_state_dict({k: v for k, v in shaped.items() if k in own}, strict=False)
     return missing, unexpected, wrong_shape
+
+
+def check_resume_weights(model, state, path, model_section):
+    """A checkpoint whose weights do not fit the model (another model config) is a UserError."""
+    own, theirs = model.state_dict(), state.get("model") or {}
+    names = set(own) | set(theirs)
+    bad = sorted(k for k in names if k not in own or k not in theirs or own[k].shape != theirs[k].shape)
+    if not bad:
+        return
+    old = (state.get("config") or {}).get("model") or {}
+    keys = sorted(k for k in set(old) | set(model_section) if old.get(k) != model_section.get(k))
+    raise UserError(
+        f"{path}: the checkpoint was made with another model config (differing keys: "
+        f"{', '.join('model.' + k for k in keys) or 'none'}; mismatching weights: {', '.join(bad[:5])}); "
+        "continue it with the config it was trained with (config.yaml next to it), or start afresh "
+        "with another --exp-dir or --resume none (--init-from loads only the matching weights)"
+    )
 
 
 def run_training(
@@ -140,8 +166,10 @@ def run_training(
         state = None
         if resume not in ("auto", "none"):
             state = ckpt.load_checkpoint(resume)
+            check_resume_weights(model, state, resume, resolved["model"])
         elif resume == "auto" and (exp_dir / ckpt.LAST).is_file():
             state = ckpt.load_checkpoint(exp_dir / ckpt.LAST)
+            check_resume_weights(model, state, exp_dir / ckpt.LAST, resolved["model"])
         if state is None and init_from:
             missing, unexpected, shape = load_weights(model, init_from, allow_partial)
             if d.is_main and (missing or unexpected or shape):

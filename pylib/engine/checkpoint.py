@@ -7,6 +7,7 @@ config. It is written to a temp file in the same folder, fsynced, then renamed o
 a kill at any moment leaves either the old or the new file.
 """
 
+import errno
 import os
 import random
 import re
@@ -54,15 +55,29 @@ def set_rng_state(state):
 def save_checkpoint(path, state):
     """Write `state` atomically to `path` (temp file + fsync + rename)."""
     state = {"format": FORMAT, "version": VERSION, **state}
-    with atomic_path(path, suffix=".pt") as tmp:
-        with open(tmp, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        kill = os.environ.get("NNSP_DEBUG_KILL_IN_SAVE")
-        if kill is not None and int(kill) == state.get("step"):
-            os.kill(os.getpid(), 9)  # test hook: die between writing the temp file and the rename
+    try:
+        with atomic_path(path, suffix=".pt") as tmp:
+            with open(tmp, "wb") as f:
+                torch.save(state, f)
+                f.flush()
+                os.fsync(f.fileno())
+            kill = os.environ.get("NNSP_DEBUG_KILL_IN_SAVE")
+            if kill is not None and int(kill) == state.get("step"):
+                os.kill(os.getpid(), 9)  # test hook: die between writing the temp file and the rename
+    except (OSError, RuntimeError) as e:  # torch.save wraps a failed write in a RuntimeError
+        if _disk_full(e):  # atomic_path removed the temp file; the old checkpoint was never touched
+            raise UserError(
+                f"disk full while writing {path}; free space and rerun — the previous checkpoint is intact"
+            ) from None
+        raise
     return Path(path)
+
+
+def _disk_full(e):
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    cause = e.__cause__ or e.__context__
+    return cause is not None and cause is not e and _disk_full(cause) or "No space left" in str(e)
 
 
 def load_checkpoint(path, map_location="cpu"):
@@ -73,9 +88,15 @@ def load_checkpoint(path, map_location="cpu"):
     try:
         state = torch.load(path, map_location=map_location, weights_only=False)
     except Exception as e:  # a truncated or foreign file: say which one
-        raise UserError(f"{path}: not a readable checkpoint ({type(e).__name__}: {e})") from None
+        raise UserError(
+            f"{path}: not a readable checkpoint ({type(e).__name__}: {e}); the file is truncated or of "
+            "another kind: pass a checkpoint_*.pt of pylib.bin.train or a model.pt of export_model"
+        ) from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise UserError(f"{path}: not an nnsp training checkpoint (no format={FORMAT!r} key)")
+        raise UserError(
+            f"{path}: not an nnsp training checkpoint (no format={FORMAT!r} key); pass a checkpoint_*.pt "
+            "of pylib.bin.train or a model.pt of export_model (project-NN files: import_project_nn)"
+        )
     if state.get("version", 0) > VERSION:
         raise UserError(
             f"{path}: checkpoint version {state['version']} is newer than this nnsp ({VERSION}); update nnsp"

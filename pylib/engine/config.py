@@ -86,6 +86,8 @@ def parse_optim(section, groups):
 
     A single-group model may write the group's keys directly under `optim:` (no `model:` level).
     """
+    if section is not None and not isinstance(section, dict):
+        raise ConfigError(f"optim: expected a mapping of parameter groups to settings, got {section!r}")
     section = dict(section or {})
     groups = list(groups)
     if len(groups) == 1 and groups[0] not in section and section:

@@ -148,14 +148,27 @@ def model_and_config(exp_dir, checkpoint="best", device="cpu"):
     """(model in eval mode, config dict) from an experiment's checkpoint or a one-file model path."""
     from pylib.engine import checkpoint as ckpt
     from pylib.engine.export import FORMAT, build_from_config, read_model_file
+    from pylib.errors import ConfigError, UserError
 
     path = ckpt.resolve_checkpoint(exp_dir, checkpoint) if exp_dir else Path(checkpoint)
-    head = torch.load(path, map_location="cpu", weights_only=False) if path.is_file() else None
+    try:
+        head = torch.load(path, map_location="cpu", weights_only=False) if path.is_file() else None
+    except Exception:  # truncated or foreign: load_checkpoint below names the file
+        head = None
     if isinstance(head, dict) and head.get("format") == FORMAT:
         blob = read_model_file(path)  # checks the version
-        return build_from_config(blob["config"], blob["state_dict"], device), blob["config"]
-    state = ckpt.load_checkpoint(path)
-    return build_from_config(state["config"], state["model"], device), state["config"]
+        config, weights = blob["config"], blob["state_dict"]
+    else:
+        state = ckpt.load_checkpoint(path)
+        config, weights = state["config"], state["model"]
+    try:
+        return build_from_config(config, weights, device), config
+    except ConfigError as e:  # e.g. a model this installation does not register
+        raise ConfigError(f"{path}: {e} (pass --import MODULE for a model defined outside nnsp)") from None
+    except RuntimeError as e:
+        raise UserError(
+            f"{path}: its weights do not fit the model of its own config ({e}); re-export it"
+        ) from None
 
 
 def infer_set(exp_dir, data_dir, set_name, out_dir, checkpoint="best", device="cpu"):

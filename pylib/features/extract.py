@@ -127,6 +127,8 @@ def extract_job(
     if not Path(wav_scp).is_file():
         raise DataError(f"{wav_scp}: not found; run data preparation (stage 0) first")
     scp = read_wav_scp(wav_scp)
+    if not scp:
+        raise DataError(f"{wav_scp}: holds no utterances; rerun data preparation (stage 0) for this set")
     ids = job_chunk(sorted(scp), job, num_jobs)
     settings = settings_dict(cfg, extractors)
     _check_existing_settings(out_dir, settings, overwrite)

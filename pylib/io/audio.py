@@ -24,6 +24,8 @@ def _info(path):
             f"{path}: not a readable wav/flac file ({str(e).strip()}); the header is damaged or it is "
             f"another format. Convert it, e.g. `sox in.xxx -b 16 out.wav`, or drop it from wav.scp."
         ) from None
+    if info.format == "WAV":
+        _check_wav_data_size(path)
     allowed = _FORMATS_FOR_EXT.get(path.suffix.lower())
     if allowed and info.format not in allowed:
         raise DataError(
@@ -41,6 +43,33 @@ def _info(path):
             f"`sox {path.name} out.wav remix -` or pick one channel"
         )
     return info
+
+
+def _check_wav_data_size(path):
+    """DataError if the RIFF `data` chunk declares more bytes than the file holds.
+
+    libsndfile silently reads whatever is there, so a wav cut short by an interrupted copy would
+    otherwise load as a shorter utterance. Sizes 0 and 0xFFFFFFFF mean "unknown" (streamed writers).
+    """
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return
+        pos = 12
+        while pos + 8 <= size:
+            f.seek(pos)
+            chunk = f.read(8)
+            cid, n = chunk[:4], int.from_bytes(chunk[4:8], "little")
+            if cid == b"data":
+                if n not in (0, 0xFFFFFFFF) and pos + 8 + n > size:
+                    raise DataError(
+                        f"{path}: truncated: the header declares {n} bytes of audio but the file holds "
+                        f"{max(size - pos - 8, 0)}; the copy is incomplete or damaged. Copy or convert "
+                        f"it again (e.g. `sox in.wav -b 16 out.wav`), or drop it from wav.scp"
+                    )
+                return
+            pos += 8 + n + (n & 1)  # chunks are padded to an even size
 
 
 def audio_info(path):

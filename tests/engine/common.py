@@ -15,7 +15,7 @@ from pylib.engine.build import run_training
 ROOT = Path(__file__).resolve().parents[2]
 
 BASE = {
-    "data": {"n_train": 24, "n_dev": 8, "batch_size": 4},
+    "data": {"toy": True, "n_train": 24, "n_dev": 8, "batch_size": 4},
     "model": {"name": "toy_linear", "hidden": 8, "dropout": 0.1},
     "optim": {"model": {"type": "adam", "lr": 0.01}},
     "train": {

@@ -27,8 +27,9 @@ class ToyFeat:
 
 @dataclasses.dataclass
 class ToySpec:
-    """Stands in for pylib.data's DataSpec: the `data:` section of a toy config."""
+    """Stands in for pylib.data's DataSpec: the `data:` section of a toy config (marked `toy: true`)."""
 
+    toy: bool = True
     n_train: int = 24
     n_dev: int = 8
     frames: int = 10
@@ -114,14 +115,23 @@ class ToyBatchSampler:
 
 
 class ToyFactory(DataFactory):
+    """In-memory data for `data: {toy: true, ...}` configs; any other config gets the real loader.
+
+    Installed at import (also by collection in-process), so it must not change what other tests see.
+    """
+
     def spec(self, data_cfg):
-        return ToySpec(**(data_cfg or {}))
+        if not (data_cfg or {}).get("toy"):
+            return super().spec(data_cfg)
+        return ToySpec(**data_cfg)
 
     def _loader(self, utts, bs, shuffle, seed=0, rank=0, world=1):
         s = ToyBatchSampler(len(utts), bs, shuffle, seed, rank, world)
         return torch.utils.data.DataLoader(ToyDataset(utts), batch_sampler=s, collate_fn=collate)
 
     def train_loaders(self, spec, data_dir, seed, rank, world_size):
+        if not isinstance(spec, ToySpec):
+            return super().train_loaders(spec, data_dir, seed, rank, world_size)
         train = self._loader(
             make_utts(spec.n_train, spec.frames, 1, spec.vary), spec.batch_size, True, seed, rank, world_size
         )
@@ -133,9 +143,13 @@ class ToyFactory(DataFactory):
         return train, dev
 
     def feature_stats(self, spec, data_dir):
+        if not isinstance(spec, ToySpec):
+            return super().feature_stats(spec, data_dir)
         return {"x": (np.ones(DIM, np.float32), np.full(DIM, 2.0, np.float32))}
 
     def infer_loader(self, spec, data_dir, set_name):
+        if not isinstance(spec, ToySpec):
+            return super().infer_loader(spec, data_dir, set_name)
         return self._loader(make_utts(6, spec.frames * 3, 3), 2, False)
 
 

@@ -1,0 +1,60 @@
+"""Copy synthesis with a trained vocoder: wav/flac files at any rate -> generated wavs.
+
+    python -m pylib.bin.vocode --model model.pt in.wav [more.wav ...] --out-dir out/
+"""
+
+import argparse
+import warnings
+from pathlib import Path
+
+from tqdm import tqdm
+
+from pylib.bin._cli import run
+from pylib.errors import UserError
+from pylib.io.audio import read_wav, write_wav
+
+
+def build_parser():
+    p = argparse.ArgumentParser(
+        prog="python -m pylib.bin.vocode",
+        description="Copy synthesis: features extracted with the model's saved settings (resampled to "
+                    "its rate as needed), then the vocoder; writes <out-dir>/<input name>.wav at the "
+                    "model's rate.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--model", required=True, help="one-file model (python -m pylib.bin.export_model)")
+    p.add_argument("inputs", nargs="+", help="wav/flac files, any sample rate, mono")
+    p.add_argument("--out-dir", required=True, help="output folder")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    p.add_argument("--overwrite", action="store_true", help="regenerate outputs that already exist")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    from pylib.metrics.vocoder_report import CopySynthesis
+
+    stems = [Path(p).stem for p in args.inputs]
+    dup = sorted({s for s in stems if stems.count(s) > 1})
+    if dup:
+        raise UserError(f"inputs {dup} would write the same output name; rename or vocode them separately")
+    missing = [p for p in args.inputs if not Path(p).is_file()]
+    if missing:
+        raise UserError(f"input file(s) not found: {', '.join(missing)}")
+    warnings.filterwarnings("ignore", message="pkg_resources is deprecated")  # pyworld's import
+    vocoder = CopySynthesis(args.model, device=args.device)
+    out_dir = Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for path in tqdm(args.inputs, desc="vocode", disable=args.no_progress):
+        out = out_dir / f"{Path(path).stem}.wav"
+        if out.is_file() and not args.overwrite:
+            continue
+        sr, wave = read_wav(path)
+        write_wav(out, vocoder.sample_rate, vocoder(wave, sr))
+    print(f"{len(args.inputs)} file(s) -> {out_dir} at {vocoder.sample_rate} Hz")
+    return 0
+
+
+if __name__ == "__main__":
+    run(main)
