@@ -7,13 +7,36 @@ for epoch in range(n):
     for batch in loader: ...        # the batch dict of docs/INTERFACES.md
 """
 
-from pylib.data.collate import collate
-from pylib.data.dataset import SpeechDataset
-from pylib.data.lengths import LengthCache, align
-from pylib.data.loader import SpeechLoader, build_loader
-from pylib.data.sampler import BucketBatchSampler
-from pylib.data.spec import CorpusSpec, DataSpec, FeatureSpec, as_corpora, frame_step, load_data_spec
-from pylib.data.stats import RunningStats, load_feature_stats
+import importlib
+
+# Names are loaded on first use, so light stages (validate_data_dir, asvspoof labels) do not pay
+# for importing torch.
+_WHERE = {
+    "collate": "batch",
+    "SpeechDataset": "dataset",
+    "LengthCache": "lengths",
+    "align": "lengths",
+    "SpeechLoader": "loader",
+    "build_loader": "loader",
+    "BucketBatchSampler": "sampler",
+    "CorpusSpec": "spec",
+    "DataSpec": "spec",
+    "FeatureSpec": "spec",
+    "as_corpora": "spec",
+    "frame_step": "spec",
+    "load_data_spec": "spec",
+    "RunningStats": "stats",
+    "load_feature_stats": "stats",
+}
+
+
+def __getattr__(name):
+    if name not in _WHERE:
+        raise AttributeError(f"module 'pylib.data' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"pylib.data.{_WHERE[name]}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "BucketBatchSampler",

@@ -2,7 +2,7 @@
 
 from torch.utils.data import DataLoader
 
-from pylib.data.collate import collate
+from pylib.data.batch import collate
 from pylib.data.dataset import SpeechDataset
 from pylib.data.sampler import BucketBatchSampler
 
