@@ -86,6 +86,7 @@ def test_path_sh_says_to_run_make(tmp_path):
     recipe.mkdir(parents=True)
     for name in ("path.sh", "cmd.sh", "run.sh"):
         shutil.copy(TEMPLATE / name, recipe / name)
+    shutil.copytree(ROOT / "utils", fake / "utils")
     os.symlink("../../../utils", recipe / "utils")
     r = _run_template("--stage", "6", cwd=recipe)
     assert r.returncode == 1

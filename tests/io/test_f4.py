@@ -72,3 +72,12 @@ def test_write_is_atomic_on_failure(tmp_path, monkeypatch):
     monkeypatch.undo()
     np.testing.assert_array_equal(read_f4(p, 2), np.ones((2, 2)))
     assert sorted(x.name for x in tmp_path.iterdir()) == ["x.f4"]
+
+
+def test_written_files_get_the_umask_mode(tmp_path):
+    import os
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    p = write_f4(tmp_path / "m.f4", np.ones((1, 1)))
+    assert p.stat().st_mode & 0o777 == 0o666 & ~mask

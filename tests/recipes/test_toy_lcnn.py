@@ -1,0 +1,34 @@
+"""egs/toy/lcnn end to end with conf/debug.yaml: toy corpus + spoofs, training, scores, EER."""
+
+import pytest
+
+from pylib.io import read_utt2label
+from tests.recipes.common import copy_recipe, finite_numbers, is_finite, read_json, run_recipe
+
+ARGS = ["--conf", "conf/debug.yaml", "--num-utts", "8", "--num-test-utts", "4", "--nj", "1"]
+
+
+@pytest.mark.slow
+def test_toy_lcnn_stages_0_to_5(tmp_path):
+    recipe = copy_recipe("lcnn", tmp_path)
+    out = run_recipe(recipe, *ARGS)
+    for stage in range(6):
+        assert f"Stage {stage}:" in out
+
+    train = read_utt2label(recipe / "data" / "train" / "utt2label")
+    evl = read_utt2label(recipe / "data" / "eval" / "utt2label")
+    assert {a for _, a in train.values()} == {"-", "W1", "G1"}  # L1 is held out of training
+    assert {a for _, a in evl.values()} == {"-", "W1", "G1", "L1"}
+    assert sum(lab == "bonafide" for lab, _ in evl.values()) == 4 and len(evl) == 16
+    assert (recipe / "dump" / "train" / "utt2label").is_file()
+
+    exp = recipe / "exp" / "debug"
+    scores = (exp / "infer_eval" / "scores.txt").read_text().split("\n")
+    scored = {line.split()[0]: float(line.split()[1]) for line in scores if line}
+    assert set(scored) == set(evl)
+
+    res = read_json(exp / "infer_eval" / "results.json")
+    nums = finite_numbers(res)
+    assert nums and all(is_finite(x) for x in nums)
+    assert 0 <= res["eer"] <= 1 and set(res["per_attack"]) == {"W1", "G1", "L1"}
+    assert "EER" in out and (exp / "infer_eval" / "det.png").stat().st_size > 1000
