@@ -17,7 +17,7 @@ test: setup
 demo: setup
 	@if [ -z "$(DEMO_RECIPES)" ]; then echo "make demo: no toy recipe exists yet (egs/toy/*/run.sh)"; exit 1; fi
 	@set -e; for r in $(DEMO_RECIPES); do \
-	  echo "=== demo: $$r ==="; (cd $$(dirname $$r) && ./run.sh); done
+	  echo "=== demo: $$r ==="; (cd $$(dirname $$r) && ./run.sh $(DEMO_ARGS)); done
 
 bench: setup
 	$(PY) bench/run.py $(BENCH_ARGS)
