@@ -71,7 +71,8 @@ def apply_overrides(data, overrides):
                     node = node[int(k)]
                     continue
                 except (ValueError, IndexError):
-                    raise ConfigError(f"override {text!r}: {'.'.join(keys[: i + 1])} is not a list index") from None
+                    where = ".".join(keys[: i + 1])
+                    raise ConfigError(f"override {text!r}: {where} is not a list index") from None
             if not isinstance(node, dict) or k not in node:
                 raise ConfigError(f"override {text!r}: no section {'.'.join(keys[: i + 1])!r} in the config")
             node = node[k]

@@ -86,7 +86,9 @@ def read_wav(path):
     try:
         data, sr = sf.read(str(path), dtype="float32", always_2d=False)
     except Exception as e:
-        raise DataError(f"{path}: could not decode audio ({str(e).strip()}); the file is truncated or damaged") from None
+        raise DataError(
+            f"{path}: could not decode audio ({str(e).strip()}); the file is truncated or damaged"
+        ) from None
     data = np.asarray(data, dtype=np.float32).reshape(-1)
     if data.size == 0:
         raise DataError(f"{path}: holds no samples (empty audio); drop it from wav.scp")

@@ -19,7 +19,9 @@ def _lines(path):
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
-        raise DataError(f"{path}:{line}: not valid UTF-8 (byte {e.start}); re-save the file as UTF-8") from None
+        raise DataError(
+            f"{path}:{line}: not valid UTF-8 (byte {e.start}); re-save the file as UTF-8"
+        ) from None
     for no, line in enumerate(text.splitlines(), 1):
         if line.strip():
             yield no, line
