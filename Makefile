@@ -23,7 +23,7 @@ bench: setup
 	$(PY) bench/run.py $(BENCH_ARGS)
 
 lint: setup
-	$(PY) -m ruff check pylib tests utils bench
+	$(PY) -m ruff check pylib tests utils bench egs
 	@if command -v shellcheck >/dev/null; then \
 	  git ls-files '*.sh' | xargs -r shellcheck -x -e SC1091,SC2034; \
 	else echo "shellcheck not installed: shell scripts not linted"; fi
