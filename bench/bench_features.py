@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pylib.features.f0 import compute_f0, f0_errors
+from pylib.features.f0 import compute_f0, f0_errors, voicing_split
 from pylib.features.mel import LogMel
 from pylib.features.toy_corpus import make_toy_corpus
 from pylib.io import read_f4, read_wav, read_wav_scp
@@ -86,7 +86,7 @@ def bench_f0(real, toy):
             out[m] = compute_f0(x, SR, HOP, 60.0, 500.0, method=m)
             times[m] += time.perf_counter() - t0
         for m in ("yin", "dio"):
-            rows[m].append(f0_errors(out[m], out["harvest"]))
+            rows[m].append(f0_errors(out[m], out["harvest"]) + voicing_split(out[m], out["harvest"]))
     toy_rows = {m: [] for m in methods}
     for _, x, truth in toy:
         seconds += x.size / SR
@@ -94,7 +94,7 @@ def bench_f0(real, toy):
             t0 = time.perf_counter()
             est = compute_f0(x, SR, HOP, 60.0, 500.0, method=m)
             times[m] += time.perf_counter() - t0
-            toy_rows[m].append(f0_errors(est, truth))
+            toy_rows[m].append(f0_errors(est, truth) + voicing_split(est, truth))
     print(
         f"F0 (hop 80, 60-500 Hz) over {seconds:.1f} s of audio ({len(real)} real files, {len(toy)} toy utts)"
     )
@@ -105,17 +105,23 @@ def bench_f0(real, toy):
             + ("   (target >= 20 x for yin)" if m == "yin" else "")
         )
     if real:
-        print("  vs harvest on real speech (mean over files): GPE / voicing error")
+        print(
+            "  vs harvest on real speech (mean over files): GPE / voicing error (= only ours + only harvest)"
+        )
         for m in ("yin", "dio"):
-            g, v = np.mean(rows[m], axis=0)
-            print(f"    {m:8s} GPE {100 * g:5.2f} %   voicing error {100 * v:5.2f} %")
+            g, v, extra, miss = np.mean(rows[m], axis=0)
+            print(
+                f"    {m:8s} GPE {100 * g:5.2f} %   voicing error {100 * v:5.2f} %"
+                f"   (only {m} voiced {100 * extra:5.2f} %, only harvest voiced {100 * miss:5.2f} %)"
+            )
     else:
         print("  (no real speech: ../shared/data is absent)")
-    print("  vs toy-corpus ground truth (mean over utts): GPE / voicing error")
+    print("  vs toy-corpus ground truth (mean over utts): GPE / voicing error (= voiced in excess + missed)")
     for m in methods:
-        g, v = np.mean(toy_rows[m], axis=0)
+        g, v, extra, miss = np.mean(toy_rows[m], axis=0)
         print(
             f"    {m:8s} GPE {100 * g:5.2f} %   voicing error {100 * v:5.2f} %"
+            f"   (excess {100 * extra:5.2f} %, missed {100 * miss:5.2f} %)"
             + ("   (target <= 3 % / 5 %)" if m == "yin" else "")
         )
 

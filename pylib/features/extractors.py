@@ -72,7 +72,10 @@ class F0Config:
     hop: int = 80  # frame shift (samples); set it to the mel's hop so the frame counts agree
     fmin: float = 60.0  # lowest F0 searched (Hz)
     fmax: float = 500.0  # highest F0 searched (Hz)
-    voicing_threshold: float = 0.35  # yin only: frames with a CMND minimum above this are unvoiced
+    voicing_threshold: float = 0.3  # yin only: a frame is voiced when its CMND minimum is below this
+    stay_threshold: float | None = 0.65  # yin only: voiced runs grow into frames with a dip below this
+    max_grow: int = 20  # yin only: at most this many frames of growth per side of a voiced run
+    max_gap: int = 4  # yin only: unvoiced gaps up to this many frames between runs of like pitch are voiced
 
 
 @register_feature("f0")
@@ -92,7 +95,11 @@ class F0Extractor:
         self.cfg, self.sample_rate, self.reso = cfg, sample_rate, cfg.hop
 
     def __call__(self, wave):
-        kw = {"voicing_threshold": self.cfg.voicing_threshold} if self.cfg.method == "yin" else {}
+        kw = {}
+        if self.cfg.method == "yin":
+            c = self.cfg
+            kw = dict(voicing_threshold=c.voicing_threshold, stay_threshold=c.stay_threshold,
+                      max_grow=c.max_grow, max_gap=c.max_gap)
         f0 = compute_f0(
             wave, self.sample_rate, self.cfg.hop, self.cfg.fmin, self.cfg.fmax, self.cfg.method, **kw
         )

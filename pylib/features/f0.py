@@ -110,6 +110,58 @@ def _clean(f0, voiced, median_width, min_voiced):
     return f0
 
 
+def _grow(d, lag, voiced, loud, stay_threshold, max_steps, tol, min_lag):
+    """Hysteresis: grow every voiced run outward, one frame per step on each side, while the
+    neighbouring frame has a CMND dip below `stay_threshold` within `tol` (relative) of the
+    run's edge period. Onsets and offsets of voicing (decaying amplitude, the window straddling
+    the boundary) lose the strong periodicity needed to enter voicing but keep the period.
+
+    d: (N, L) CMND, lag: (N,) float lags (updated in place), voiced/loud: (N,) bool (voiced is
+    updated in place).
+    """
+    max_lag = d.shape[1] - 1
+    width = int(np.ceil(2 * tol * max_lag)) + 3
+    offs = np.arange(width)
+    for step in (1, -1):
+        for _ in range(max_steps):
+            if step == 1:
+                src = np.flatnonzero(voiced[:-1] & ~voiced[1:])
+            else:
+                src = np.flatnonzero(~voiced[:-1] & voiced[1:]) + 1
+            dst = src + step
+            keep = loud[dst]
+            src, dst = src[keep], dst[keep]
+            if src.size == 0:
+                break
+            lo = np.maximum(np.floor(lag[src] * (1.0 - tol)).astype(int), min_lag)
+            hi = np.minimum(np.ceil(lag[src] * (1.0 + tol)).astype(int), max_lag - 1)
+            cols = np.minimum(lo[:, None] + offs[None, :], max_lag - 1)
+            vals = np.where(cols <= hi[:, None], d[dst[:, None], cols], np.inf)
+            j = np.argmin(vals, axis=1)
+            best = cols[np.arange(src.size), j]
+            ok = vals[np.arange(src.size), j] < stay_threshold
+            if not ok.any():
+                break
+            dst, best = dst[ok], best[ok]
+            a, b, c = d[dst, best - 1], d[dst, best], d[dst, best + 1]
+            denom = a - 2.0 * b + c
+            shift = np.where(np.abs(denom) > 1e-12, 0.5 * (a - c) / np.where(denom == 0, 1, denom), 0.0)
+            lag[dst] = best + np.clip(shift, -1.0, 1.0)
+            voiced[dst] = True
+
+
+def _fill_gaps(lag, voiced, max_gap, tol):
+    """Voice unvoiced gaps of at most max_gap frames between two voiced frames whose periods
+    agree within tol (relative), with the period interpolated across; in place."""
+    starts, ends = _runs(~voiced)
+    ok = (starts > 0) & (ends < voiced.size) & (ends - starts <= max_gap)
+    for a, b in zip(starts[ok], ends[ok]):
+        left, right = lag[a - 1], lag[b]
+        if abs(np.log(right / left)) < np.log1p(tol):
+            lag[a:b] = np.exp(np.interp(np.arange(a, b), [a - 1, b], np.log([left, right])))
+            voiced[a:b] = True
+
+
 def f0_yin(
     wave,
     sample_rate,
@@ -117,19 +169,28 @@ def f0_yin(
     fmin=60.0,
     fmax=500.0,
     threshold=0.15,
-    voicing_threshold=0.35,
+    voicing_threshold=0.3,
     silence_db=-45.0,
     median_width=3,
     min_voiced=3,
+    stay_threshold=0.65,
+    max_grow=20,
+    grow_tol=0.1,
+    max_gap=4,
+    gap_tol=0.2,
 ):
     """Vectorised YIN: wave (T,) -> (N,) Hz, 0 = unvoiced, N = T // hop + 1.
 
     Per frame: the cumulative-mean-normalised difference (CMND) over lags up to sr/fmin, the
     first dip below `threshold` followed to its local minimum (else the global minimum), and a
-    parabolic fit for sub-sample lag. A frame is voiced when its CMND minimum is below
-    `voicing_threshold` and its energy is above `silence_db` relative to the loudest frames.
-    Then octave-jump correction, median smoothing (`median_width` frames) and removal of voiced
-    runs shorter than `min_voiced` frames.
+    parabolic fit for sub-sample lag. Voicing has hysteresis: a frame enters voicing when its
+    CMND minimum is below `voicing_threshold` (and its energy is above `silence_db` relative to
+    the loudest frames); voiced runs then grow outward (up to `max_grow` frames per side) while
+    the next frame still has a CMND dip below `stay_threshold` within `grow_tol` of the run's
+    period, and unvoiced gaps of at most `max_gap` frames between runs whose periods agree within
+    `gap_tol` are bridged (`stay_threshold=None` or `max_grow=0`, and `max_gap=0`, turn these
+    off). Then octave-jump correction, median smoothing (`median_width` frames) and removal of
+    voiced runs shorter than `min_voiced` frames.
     """
     x = np.asarray(wave, dtype=np.float64).reshape(-1)
     n = num_frames(x.size, hop)
@@ -154,12 +215,17 @@ def f0_yin(
     denom = a - 2.0 * b + c
     shift = np.where(np.abs(denom) > 1e-12, 0.5 * (a - c) / np.where(denom == 0, 1, denom), 0.0)
     lag = best + np.clip(shift, -1.0, 1.0)
-    f0 = sample_rate / lag
 
     energy = np.sqrt(np.mean(frames[:, :win] ** 2 + frames[:, max_lag : max_lag + win] ** 2, axis=1) / 2)
     ref = np.percentile(energy, 95) if energy.size else 0.0
     loud = energy > max(ref * 10.0 ** (silence_db / 20.0), 1e-5)
+    f0 = sample_rate / lag
     voiced = (b < voicing_threshold) & loud & (f0 >= fmin * 0.97) & (f0 <= fmax * 1.03)
+    if stay_threshold is not None and max_grow > 0:  # voicing on- and offsets keep their period
+        _grow(d, lag, voiced, loud, stay_threshold, max_grow, grow_tol, min_lag)
+    if max_gap > 0:
+        _fill_gaps(lag, voiced, max_gap, gap_tol)
+    f0 = sample_rate / lag
     return _clean(f0, voiced, median_width, min_voiced).astype(np.float32)
 
 
@@ -185,3 +251,14 @@ def f0_errors(est, ref):
     gpe = float(np.mean(np.abs(est[both] - ref[both]) > 0.2 * ref[both])) if both.any() else 0.0
     vde = float(np.mean((est > 0) != (ref > 0))) if n else 0.0
     return gpe, vde
+
+
+def voicing_split(est, ref):
+    """The voicing error of f0_errors split in two: (share of frames voiced only in est, share
+    voiced only in ref), both (N,) with 0 = unvoiced; the two add up to the voicing error."""
+    est, ref = np.asarray(est).reshape(-1), np.asarray(ref).reshape(-1)
+    n = min(est.size, ref.size)
+    if n == 0:
+        return 0.0, 0.0
+    ev, rv = est[:n] > 0, ref[:n] > 0
+    return float(np.mean(ev & ~rv)), float(np.mean(rv & ~ev))
