@@ -2,8 +2,9 @@
 
 Item dict: `utt_id` (str), `<feature>` float32 tensor (frames, dim) (a waveform is (T, 1)),
 `<feature>_len` (int frames), `start` (int, first sample of the region), and with labels `label`
-(1 bona fide, 0 spoof) and `attack` (str). Only the rows a crop needs are read: `<f4` through a
-memmap, audio through a partial soundfile read.
+(1 bona fide, 0 spoof) and `attack` (str). Only the rows a crop needs are read: `<f4` and plain
+wav files with one pread at their offset (pylib.data.rawwav), other audio through a partial
+soundfile read.
 """
 
 import logging
@@ -16,7 +17,7 @@ import torch
 from torch.utils.data import Dataset
 
 from pylib.data.lengths import LengthCache, align
-from pylib.data.rawwav import read_wav_rows
+from pylib.data.rawwav import read_raw, read_wav_rows
 from pylib.data.spec import as_corpora, frame_step
 from pylib.errors import ConfigError, DataError
 from pylib.io import check_finite_array, read_list, read_utt2label
@@ -44,20 +45,20 @@ def corpus_paths(corpus, data_dir, features):
 def read_rows(path, feat, start, stop, layout=None, check=True):
     """Rows [start, stop) of one feature file -> float32 (stop - start, dim); DataError naming the file.
 
-    `<f4` rows are read with one np.fromfile at their offset (cheaper than setting up a memmap for
-    every item); `layout` (from the length cache) lets a plain wav skip libsndfile. check=False
-    skips the NaN/Inf scan (for files stage 2 has scanned already).
+    `<f4` rows are read with one pread at their offset (cheaper than setting up a memmap, or
+    np.fromfile's stdio, for every item); `layout` (from the length cache) lets a plain wav skip
+    libsndfile. check=False skips the NaN/Inf scan (for files stage 2 has scanned already).
     """
     n = stop - start
     try:
-        if feat.is_audio and layout is not None:
+        if layout is not None:  # only audio has a layout
             data = read_wav_rows(path, layout, start, stop)[:, None]
         elif feat.is_audio:
             data = sf.read(str(path), start=start, stop=stop, dtype="float32", always_2d=True)[0]
             if data.shape[1] != 1:
                 raise DataError(f"{path}: has {data.shape[1]} channels; nnsp expects mono")
         else:
-            data = np.fromfile(path, dtype="<f4", count=n * feat.dim, offset=start * feat.dim * 4)
+            data = read_raw(path, "<f4", start * feat.dim * 4, n * feat.dim)
             data = data[: data.size // feat.dim * feat.dim].reshape(-1, feat.dim)
     except DataError:
         raise
@@ -181,6 +182,7 @@ class SpeechDataset(Dataset):
             else:
                 items.append((u, -1 if n > t else 0, min(n, t)))
         self.items = np.asarray(items, dtype=np.int64).reshape(-1, 3)
+        self._rows = self.items.tolist()  # plain ints: no numpy scalar work per item
 
     def __len__(self):
         return len(self.items)
@@ -197,7 +199,7 @@ class SpeechDataset(Dataset):
 
     def crop_start(self, index, epoch):
         """First sample of item `index`'s region in `epoch` (a multiple of the frame step)."""
-        u, start, length = (int(v) for v in self.items[index])
+        u, start, length = self._rows[int(index)]
         if start >= 0:
             return start
         slots = (self.samples[u] - length) // self.step + 1
@@ -207,11 +209,13 @@ class SpeechDataset(Dataset):
     def __getitem__(self, key):
         index, epoch = key if isinstance(key, tuple) else (key, 0)
         index = int(index)
-        u, _, length = (int(v) for v in self.items[index])
-        start = self.crop_start(index, epoch)
+        u, start, length = self._rows[index]
+        if start < 0:
+            start = self.crop_start(index, epoch)
         out = {"utt_id": self.utt_ids[u], "start": start}
+        stop = start + length
         for f, path, (layout, check) in zip(self.features, self.paths[u], self.read_info[u]):
-            a, b = start // f.reso, (start + length) // f.reso
+            a, b = start // f.reso, stop // f.reso
             out[f.name] = torch.from_numpy(read_rows(path, f, a, b, layout, check))
             out[f"{f.name}_len"] = b - a
         if self.has_labels:

@@ -1,16 +1,20 @@
-"""Direct reads of plain wav files: the header parsed once, samples read with np.fromfile.
+"""Direct reads of raw `<f4` rows and plain wav files: the header parsed once, samples read raw.
 
 Opening a file through libsndfile costs about 2 ms, more than reading a few seconds of audio; a
-mono 16-bit PCM or 32-bit float RIFF wav (what stage 1 writes) is read here at the price of a
-plain np.fromfile. Anything else (flac, 24-bit, extensible headers, RF64) returns None from
-`wav_layout` and the caller uses soundfile.
+mono 16-bit PCM or 32-bit float RIFF wav (what stage 1 writes) is read here at the price of one
+pread (`read_raw`, also used for `<f4` features). Anything else (flac, 24-bit, extensible
+headers, RF64) returns None from `wav_layout` and the caller uses soundfile.
 """
 
+import os
 import struct
 
 import numpy as np
 
 _DTYPES = {(1, 16): "<i2", (3, 32): "<f4"}
+_PCM16_SCALE = np.float32(1.0 / 32768.0)
+_HAS_PREADV = hasattr(os, "preadv")
+_O_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0)  # O_BINARY: no newline translation on Windows
 
 
 def wav_layout(path):
@@ -48,13 +52,43 @@ def wav_layout(path):
         return None
 
 
+def read_raw(path, dtype, offset, count):
+    """Up to `count` items of `dtype` at byte `offset` of `path` -> (k,) array, k < count at EOF.
+
+    os.open + pread straight into a fresh array: no Python file object, no FILE* set-up or stdio
+    copy, which makes it about 1.5x as fast as np.fromfile(offset=...) on the small files of a dump.
+    """
+    out = np.empty(count, dtype=dtype)
+    buf = out.view(np.uint8)
+    got = 0
+    fd = os.open(path, _O_FLAGS)
+    try:
+        while got < buf.size:
+            k = _pread_into(fd, buf[got:], offset + got)
+            if not k:
+                break
+            got += k
+    finally:
+        os.close(fd)
+    return out if got == buf.size else out[: got // out.itemsize]
+
+
+def _pread_into(fd, buf, offset):
+    if _HAS_PREADV:
+        return os.preadv(fd, [buf], offset)
+    os.lseek(fd, offset, os.SEEK_SET)  # no preadv (Windows): one extra copy
+    data = os.read(fd, buf.size)
+    buf[: len(data)] = np.frombuffer(data, dtype=np.uint8)
+    return len(data)
+
+
 def read_wav_rows(path, layout, start, stop):
     """Samples [start, stop) as float32 (n,) scaled as soundfile does (PCM16 / 32768)."""
     _, _, offset, dtype = layout
-    width = np.dtype(dtype).itemsize
-    data = np.fromfile(path, dtype=dtype, count=stop - start, offset=offset + start * width)
+    width = 2 if dtype == "<i2" else 4
+    data = read_raw(path, dtype, offset + start * width, stop - start)
     if dtype == "<i2":
-        out = data.astype(np.float32)
-        out *= np.float32(1.0 / 32768.0)
+        out = data.astype(np.float32)  # one conversion pass, then the scale in place
+        out *= _PCM16_SCALE
         return out
     return data.astype(np.float32, copy=False)
