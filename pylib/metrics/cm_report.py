@@ -121,6 +121,9 @@ def plot_det(path, bona, spoof, title="DET", limits=DET_LIMITS):
         ax.set_title(title)
         ax.grid(True, lw=0.4, alpha=0.6)
         ax.legend(loc="upper right")
+        if eer < limits[0]:  # (near-)perfect separation: the curve runs outside normal-deviate axes
+            msg = f"EER below {100 * limits[0]:g} %:\nthe curve lies outside these axes"
+            ax.text(0.5, 0.5, msg, transform=ax.transAxes, ha="center", va="center", color="grey")
         fig.tight_layout()
         with atomic_path(path, suffix=".png") as tmp:
             fig.savefig(tmp, dpi=100)
