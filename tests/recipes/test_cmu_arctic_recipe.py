@@ -171,7 +171,7 @@ def test_prepare_data_errors_name_the_folder(tmp_path):
 
 
 def test_download_falls_back_and_skips(tmp_path):
-    """local/download.sh with file:// URLs (nothing leaves the machine): the 0.95 release name is
+    """utils/download.sh with file:// URLs (nothing leaves the machine): the 0.95 release name is
     missing, so the current name is used; a second call finds the unpacked folder and does nothing."""
     fake_arctic(tmp_path / "src", speakers=("slt",), prompts=("arctic_a0001",), seconds=0.05)
     packed = tmp_path / "packed"
@@ -180,7 +180,7 @@ def test_download_falls_back_and_skips(tmp_path):
                     "cmu_us_slt_arctic"], check=True)
     urls = [f"file://{packed}/cmu_us_slt_arctic-0.95-release.tar.bz2", f"file://{packed}/cmu_us_slt_arctic.tar.bz2"]
     dest = tmp_path / "downloads"
-    cmd = [str(RECIPE / "local" / "download.sh"), str(dest), "cmu_us_slt_arctic", *urls]
+    cmd = [str(ROOT / "utils" / "download.sh"), str(dest), "cmu_us_slt_arctic", *urls]
     r = subprocess.run(cmd, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert (dest / "cmu_us_slt_arctic" / "wav" / "arctic_a0001.wav").is_file()

@@ -150,13 +150,13 @@ def test_prepare_data_split_and_errors(tmp_path):
 
 
 def test_download_unpacks_once(tmp_path):
-    """local/download.sh with a file:// URL (nothing leaves the machine): unpacks LJSpeech-1.1/ once,
+    """utils/download.sh with a file:// URL (nothing leaves the machine): unpacks LJSpeech-1.1/ once,
     keeps the archive, and an interrupted unpack (no .complete) is redone without downloading."""
     fake_ljspeech(tmp_path / "src", ids=IDS[:1], seconds=0.05)
     archive = tmp_path / "LJSpeech-1.1.tar.bz2"
     subprocess.run(["tar", "-cjf", str(archive), "-C", str(tmp_path / "src"), "LJSpeech-1.1"], check=True)
     dest = tmp_path / "downloads"
-    cmd = [str(RECIPE / "local" / "download.sh"), str(dest), "LJSpeech-1.1", f"file://{archive}"]
+    cmd = [str(ROOT / "utils" / "download.sh"), str(dest), "LJSpeech-1.1", f"file://{archive}"]
     r = subprocess.run(cmd, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert (dest / "LJSpeech-1.1" / "metadata.csv").is_file()

@@ -52,7 +52,7 @@ if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
     # The 0.95 release the NSF papers used; the unversioned name is festvox' current packing.
     for spk in $speakers; do
       echo "Stage 0: downloading cmu_us_${spk}_arctic -> $download_dir; log: data/log/download_$spk.log"
-      ${cmd} data/log/download_"$spk".log local/download.sh "$download_dir" cmu_us_"$spk"_arctic \
+      ${cmd} data/log/download_"$spk".log utils/download.sh "$download_dir" cmu_us_"$spk"_arctic \
         "$base_url"/cmu_us_"$spk"_arctic-0.95-release.tar.bz2 "$base_url"/cmu_us_"$spk"_arctic.tar.bz2
     done
     db=$download_dir

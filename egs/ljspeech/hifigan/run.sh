@@ -51,7 +51,7 @@ exp=exp/$tag
 if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
   if [ -z "$db" ]; then
     echo "Stage 0: downloading LJSpeech-1.1 -> $download_dir; log: data/log/download.log"
-    ${cmd} data/log/download.log local/download.sh "$download_dir" LJSpeech-1.1 "$url"
+    ${cmd} data/log/download.log utils/download.sh "$download_dir" LJSpeech-1.1 "$url"
     db=$download_dir/LJSpeech-1.1
   fi
   echo "Stage 0: data preparation from $db -> data/{train,dev,test}; log: data/log/prepare.log"

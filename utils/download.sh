@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Download and unpack one corpus archive, resumably; nothing happens when it is already unpacked.
-#   local/download.sh DEST FOLDER URL [URL ...]
+#   utils/download.sh DEST FOLDER URL [URL ...]   (stage 0 of recipes whose corpus can be fetched)
 # DEST/FOLDER is what the archive unpacks to; the URLs are tried in order (mirrors, release names).
 # A broken connection keeps the partial DEST/<archive>; the next run continues it (curl -C - /
 # wget -c); <archive>.done marks a finished download and DEST/FOLDER/.complete a finished unpack,
