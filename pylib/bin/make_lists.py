@@ -11,6 +11,7 @@ from pylib.bin._cli import config_file, run, setup_logging
 from pylib.config import apply_overrides, load_yaml
 from pylib.data.lists import make_list
 from pylib.data.spec import load_data_spec
+from pylib.errors import DataError
 
 log = logging.getLogger("make_lists")
 
@@ -94,7 +95,15 @@ def main(argv=None):
             f"  {short} kept utterance(s) are shorter than data.min_len = {spec.min_len} samples: "
             f"the training loader leaves them out"
         )
-    return 0 if good else 1
+    if not good:
+        first = next(iter(dropped.items()), None)
+        example = f" e.g. {first[0]}: {first[1]};" if first else ""
+        raise DataError(
+            f"{set_dir / (name + '.dropped.txt')}: no utterance of {args.set_name} passed the checks "
+            f"({len(dropped)} dropped);{example} fix the cause (a wrong dim or reso in the config, "
+            f"missing or damaged features: rerun stage 1) and rerun stage 2"
+        )
+    return 0
 
 
 if __name__ == "__main__":

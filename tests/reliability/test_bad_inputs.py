@@ -389,7 +389,7 @@ def test_wrong_dim_in_config(proj, stage, tmp_path):
     write_yaml(proj.conf, cfg)
     r = _run(stage, proj, tmp_path / "exp")
     if stage == "make_lists":  # every utterance dropped, each with the reason
-        assert r.code != 0 and "Traceback" not in r.err
+        assert_user_error(r, proj.dump() / "train.dropped.txt", "dim 24")
         dropped = (proj.dump() / "train.dropped.txt").read_text()
         assert "dim 24" in dropped and str(proj.dump() / "mel") in dropped
     else:
