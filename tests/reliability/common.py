@@ -181,6 +181,14 @@ FIX_WORDS = re.compile(
 )
 
 
+def train_tiny(conf, root, exp_dir, *extra, **kw):
+    """`train` of the tiny registered model on the project at `root` (its dump/), on CPU."""
+    return run_stage(
+        "train", "--conf", conf, "--data-dir", Path(root) / "dump", "--exp-dir", exp_dir,
+        "--import", TINY, "--device", "cpu", *extra, **kw,
+    )
+
+
 def error_paragraph(r):
     """The `error: ...` paragraph of stderr (the entry points' one-paragraph user error)."""
     assert "error:" in r.err, (

@@ -23,6 +23,7 @@ from tests.reliability.common import (
     config,
     copy_project,
     run_stage,
+    train_tiny,
     wav_bytes,
     write_yaml,
 )
@@ -301,20 +302,7 @@ def test_empty_list(proj, stage, tmp_path):
 
 def _run(stage, proj, exp, *extra):
     if stage == "train":
-        return run_stage(
-            "train",
-            "--conf",
-            proj.conf,
-            "--data-dir",
-            proj.root / "dump",
-            "--exp-dir",
-            exp,
-            "--import",
-            TINY,
-            "--device",
-            "cpu",
-            *extra,
-        )
+        return train_tiny(proj.conf, proj.root, exp, *extra)
     if stage == "make_lists":
         return run_stage(
             "make_lists", "--conf", proj.conf, "--data-dir", proj.root / "dump", "--set", "train", *extra
@@ -474,21 +462,7 @@ def test_config_not_yaml(proj, stage, tmp_path):
 def trained(base_project, tmp_path_factory):
     """One finished 1-epoch run of the tiny model at hidden 8 (checkpoints), and its model.pt."""
     exp = tmp_path_factory.mktemp("trained") / "exp"
-    r = run_stage(
-        "train",
-        "--conf",
-        base_project.conf,
-        "--data-dir",
-        base_project.root / "dump",
-        "--exp-dir",
-        exp,
-        "--import",
-        TINY,
-        "--set",
-        "train.epochs=1",
-        "--device",
-        "cpu",
-    )
+    r = train_tiny(base_project.conf, base_project.root, exp, "--set", "train.epochs=1")
     assert r.code == 0, r.err[-3000:]
     r = run_stage("export_model", exp, exp / "model.pt", subprocess_=False)  # needs tiny_reg registered
     assert r.code == 0, r.err[-3000:]
@@ -505,21 +479,7 @@ def _other_model_conf(proj):
 def test_init_from_another_model(proj, trained, src, tmp_path):
     conf = _other_model_conf(proj)
     exp = tmp_path / "exp"
-    r = run_stage(
-        "train",
-        "--conf",
-        conf,
-        "--data-dir",
-        proj.root / "dump",
-        "--exp-dir",
-        exp,
-        "--import",
-        TINY,
-        "--init-from",
-        trained / src,
-        "--device",
-        "cpu",
-    )
+    r = train_tiny(conf, proj.root, exp, "--init-from", trained / src)
     assert_user_error(r, trained / src, "--allow-partial")
     assert not list(exp.glob("checkpoint*")) and not list(exp.glob(".*"))
 
@@ -534,20 +494,7 @@ def test_resume_from_another_model(proj, trained, how, tmp_path):
         (exp / "checkpoint_last.pt").write_bytes((trained / "checkpoint_last.pt").read_bytes())
         extra = []
     before = sorted(p.name for p in exp.glob("*")) if exp.is_dir() else []
-    r = run_stage(
-        "train",
-        "--conf",
-        conf,
-        "--data-dir",
-        proj.root / "dump",
-        "--exp-dir",
-        exp,
-        "--import",
-        TINY,
-        "--device",
-        "cpu",
-        *extra,
-    )
+    r = train_tiny(conf, proj.root, exp, *extra)
     ck = trained / "checkpoint_last.pt" if how == "resume_path" else exp / "checkpoint_last.pt"
     assert_user_error(r, ck, "model")
     assert sorted(p.name for p in exp.glob("*")) == before if exp.is_dir() else True

@@ -28,6 +28,7 @@ from tests.reliability.common import (
     copy_project,
     hidden_leftovers,
     run_stage,
+    train_tiny,
 )
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
@@ -71,19 +72,7 @@ def test_sigkill_training_at_random_steps_resumes_bit_identical(base_project, tm
     # 6 utterances, batch 2: 3 steps an epoch, 3 epochs, a checkpoint every 2 steps and at epoch ends
     proj = copy_project(base_project, tmp_path / "proj")
     ref = tmp_path / "ref"
-    r = run_stage(
-        "train",
-        "--conf",
-        proj.conf,
-        "--data-dir",
-        proj.root / "dump",
-        "--exp-dir",
-        ref,
-        "--import",
-        TINY,
-        "--device",
-        "cpu",
-    )
+    r = train_tiny(proj.conf, proj.root, ref)
     assert r.code == 0, r.err[-3000:]
     total = _load(ref / "checkpoint_last.pt")["step"]
     g = rng(8)
@@ -175,21 +164,7 @@ def test_sigkill_feature_extraction_then_rerun(slow_project, tmp_path):
 def test_sigkill_inference_then_rerun(slow_project, tmp_path):
     proj = copy_project(slow_project, tmp_path / "proj")
     exp = tmp_path / "exp"
-    r = run_stage(
-        "train",
-        "--conf",
-        proj.conf,
-        "--data-dir",
-        proj.root / "dump",
-        "--exp-dir",
-        exp,
-        "--import",
-        TINY,
-        "--set",
-        "train.max_steps=2",
-        "--device",
-        "cpu",
-    )
+    r = train_tiny(proj.conf, proj.root, exp, "--set", "train.max_steps=2")
     assert r.code == 0, r.err[-3000:]
     r = run_stage("export_model", exp, exp / "model.pt", subprocess_=False)
     assert r.code == 0, r.err[-3000:]
@@ -251,21 +226,7 @@ def _ckpt_state(p):
 def test_disk_full_during_checkpoint_save_mocked(base_project, tmp_path, monkeypatch):
     proj = copy_project(base_project, tmp_path / "proj")
     exp = tmp_path / "exp"
-    r = run_stage(
-        "train",
-        "--conf",
-        proj.conf,
-        "--data-dir",
-        proj.root / "dump",
-        "--exp-dir",
-        exp,
-        "--import",
-        TINY,
-        "--set",
-        "train.max_steps=2",
-        "--device",
-        "cpu",
-    )
+    r = train_tiny(proj.conf, proj.root, exp, "--set", "train.max_steps=2")
     assert r.code == 0, r.err[-3000:]
     last = exp / "checkpoint_last.pt"
     step, weights = _ckpt_state(last)
@@ -276,21 +237,7 @@ def test_disk_full_during_checkpoint_save_mocked(base_project, tmp_path, monkeyp
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(torch, "save", full)
-    r = run_stage(
-        "train",
-        "--conf",
-        proj.conf,
-        "--data-dir",
-        proj.root / "dump",
-        "--exp-dir",
-        exp,
-        "--import",
-        TINY,
-        "--set",
-        "train.max_steps=4",
-        "--device",
-        "cpu",
-    )
+    r = train_tiny(proj.conf, proj.root, exp, "--set", "train.max_steps=4")
     monkeypatch.setattr(torch, "save", real_save)
     msg = assert_user_error(r, "disk full while writing", exp / "checkpoint_")
     assert "free space and rerun" in msg and "previous checkpoint is intact" in msg
@@ -299,21 +246,7 @@ def test_disk_full_during_checkpoint_save_mocked(base_project, tmp_path, monkeyp
     step2, weights2 = _ckpt_state(last)
     assert step2 == step and all(torch.equal(weights[k], weights2[k]) for k in weights)
     # free space (here: the mock is gone) and rerun: training continues from that checkpoint
-    r = run_stage(
-        "train",
-        "--conf",
-        proj.conf,
-        "--data-dir",
-        proj.root / "dump",
-        "--exp-dir",
-        exp,
-        "--import",
-        TINY,
-        "--set",
-        "train.max_steps=4",
-        "--device",
-        "cpu",
-    )
+    r = train_tiny(proj.conf, proj.root, exp, "--set", "train.max_steps=4")
     assert r.code == 0 and _load(last)["step"] == 4, r.err[-3000:]
 
 
