@@ -1,16 +1,18 @@
-"""Import a project-NN-Pytorch-scripts countermeasure checkpoint as an nnsp one-file model.
+"""Import a project-NN-Pytorch-scripts checkpoint as an nnsp one-file model.
 
-  python -m pylib.bin.import_project_nn --checkpoint trained_network.pt \
-      --arch lfcc_lcnn_lstm_sig --out model.pt
+  python -m pylib.bin.import_project_nn --checkpoint trained_network.pt [--arch hn-sinc-nsf-9] \
+      --out model.pt
 
-The result scores wavs like any nnsp countermeasure (higher = more bona fide), e.g. with
-`python -m pylib.bin.score_wavs --model model.pt --wav-dir DIR`.
+Takes the seed's `trained_network.pt` (a state dict) or one of its epoch checkpoints (which wrap
+it). `--arch` is the seed's project folder the model was trained in; without it the layout is
+recognised from the keys and shapes. The file is read with weights_only=True: nothing in it runs.
+The result works with `vocode`, `score_wavs`, `infer` and `train --init-from`.
 """
 
 import argparse
 
 from pylib.bin._cli import run
-from pylib.models.cm.import_project_nn import ARCHS, import_checkpoint
+from pylib.models.seed_import import arch_names, import_checkpoint
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -21,19 +23,20 @@ def build_parser():
     p = argparse.ArgumentParser(prog="python -m pylib.bin.import_project_nn", description=__doc__,
                                 formatter_class=_Formatter)
     p.add_argument("--checkpoint", required=True, metavar="PT",
-                   help="the toolkit's saved state_dict (e.g. __pretrained/trained_network.pt); "
-                   "tensors saved on a GPU are fine")
-    p.add_argument("--arch", default="lfcc_lcnn_lstm_sig", choices=ARCHS,
-                   help="the architecture the checkpoint was trained with")
+                   help="the seed's saved weights (e.g. __pretrained/trained_network.pt or an epoch "
+                   "checkpoint); tensors saved on a GPU are fine")
+    p.add_argument("--arch", default=None, metavar="NAME",
+                   help="seed folder the checkpoint was trained in; one of: " + ", ".join(arch_names())
+                   + " (default: recognised from the checkpoint)")
     p.add_argument("--out", required=True, metavar="PT", help="the nnsp one-file model to write (atomically)")
     return p
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    model = import_checkpoint(args.checkpoint, args.out, arch=args.arch)
+    arch, model = import_checkpoint(args.checkpoint, args.out, arch=args.arch)
     n = sum(p.numel() for p in model.parameters())
-    print(f"wrote {args.out}: model lcnn ({args.arch}), {n} parameters")
+    print(f"wrote {args.out}: {arch} as nnsp model {type(model).__name__}, {n} parameters")
     return 0
 
 

@@ -1,3 +1,4 @@
 """Spoofing countermeasures: the LCNN family (`lcnn`) and import of project-NN-Pytorch-scripts models."""
 
 from pylib.models.cm import lcnn  # noqa: F401  (registers the model)
+from pylib.models.cm import import_project_nn  # noqa: F401,E402  (registers seed architectures)

@@ -17,6 +17,7 @@ from pylib.config import from_dict
 from pylib.errors import DataError, UserError
 from pylib.io.atomic import atomic_path
 from pylib.models.cm.lcnn import LcnnCM, LcnnConfig
+from pylib.models.seed_import import SeedArch, register_seed_arch
 
 ARCHS = ("lfcc_lcnn_lstm_sig",)
 # the toolkit's data-normalisation parameters: unused by its CM forward pass (0 and 1 when saved)
@@ -137,7 +138,7 @@ def load_cm_model(path, device="cpu"):
     """Build a countermeasure from an nnsp one-file model (any registered CM) in eval mode."""
     from pylib.registry import MODELS
 
-    obj = torch.load(str(path), map_location=device, weights_only=False)
+    obj = torch.load(str(path), map_location=device, weights_only=True)
     if not isinstance(obj, dict) or obj.get("format") != "nnsp-model":
         raise DataError(f"{path}: not an nnsp one-file model (no format: nnsp-model)")
     mcfg = dict(obj["config"]["model"])
@@ -145,3 +146,25 @@ def load_cm_model(path, device="cpu"):
     model = cls(from_dict(cls.Config, mcfg, where=f"{path}: model"))
     model.load_state_dict(obj["state_dict"])
     return model.to(device).eval()
+
+
+def _seed_convert(sd, where):
+    model, mcfg = convert(sd, "lfcc_lcnn_lstm_sig", where)
+    config = {
+        "data": {
+            "sample_rate": mcfg["sample_rate"],
+            "inputs": [{"name": "wav", "ext": ".wav", "dim": 1, "reso": 1, "norm": False}],
+            "outputs": [],
+        },
+        "model": mcfg,
+    }
+    return config, model.state_dict()
+
+
+def _seed_matches(sd):
+    return ("m_frontend.0.lfcc_fb" in sd and any(k.startswith("m_before_pooling.0.") for k in sd)
+            and "m_output_act.0.weight" in sd and sd["m_output_act.0.weight"].shape[0] == 1)
+
+
+register_seed_arch(SeedArch(name="lfcc-lcnn-lstmsum-sig", family="cm", matches=_seed_matches,
+                            convert=_seed_convert, description="LFCC-LCNN-LSTM, sigmoid output"))
