@@ -77,8 +77,8 @@ def load_yaml(path):
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
         raise ConfigError(
-            f"{path}: not UTF-8 text (byte 0x{raw[e.start]:02x} on line {line}); save the file as "
-            "UTF-8 (e.g. iconv -f latin1 -t utf-8)"
+            f"{path}: not UTF-8 text (byte 0x{raw[e.start]:02x} on line {line}); convert the file to "
+            "UTF-8 (e.g. iconv -f latin1 -t utf-8 old.yaml > new.yaml)"
         ) from None
     try:
         data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)

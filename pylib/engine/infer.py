@@ -138,8 +138,9 @@ class _GuardedCollate:
 def _utt_of(dataset, i):
     """Utterance id of item i of a pylib.data SpeechDataset (None for other datasets)."""
     rows, ids = getattr(dataset, "_rows", None), getattr(dataset, "utt_ids", None)
+    index = i[0] if isinstance(i, tuple) else i  # pylib.data's samplers yield (index, epoch)
     try:
-        return ids[rows[i][0]]
+        return ids[rows[index][0]]
     except (TypeError, IndexError, KeyError):
         return None
 
@@ -166,7 +167,7 @@ def _batches(loader, is_done, bad, counts):
     )
     for batch, errors in guarded:
         for i, msg in errors:
-            bad.append((_utt_of(ds, i) or f"item{i}", msg))
+            bad.append((_utt_of(ds, i) or f"item-{i[0] if isinstance(i, tuple) else i}", msg))
         if batch is not None:
             yield batch
 
@@ -202,12 +203,12 @@ def run_inference(
         with open(scores_path, "a", encoding="utf-8") as sf:
             batches = _batches(loader, is_done, bad, counts)
             for batch in tqdm(batches, desc="infer", dynamic_ncols=True, mininterval=1.0):
-                if bad and not skip_bad:
-                    break
                 ids = batch["utt_id"]
                 done = [is_done(u) for u in ids]
                 if all(done):
                     skipped += len(ids)
+                    if bad and not skip_bad:
+                        break
                     continue
                 batch = to_device(batch, device)
                 if chunking:
@@ -231,6 +232,8 @@ def run_inference(
                     sf.write("".join(lines))
                     sf.flush()
                     os.fsync(sf.fileno())
+                if bad and not skip_bad:  # this batch's good utterances are done: stop here
+                    break
     finally:  # also on an error: what was computed stays, sorted and whole
         if scores:
             _write_scores(scores_path, scores)
