@@ -132,11 +132,13 @@ KEPT_IN_PLACE = {"log", LOCK_NAME}  # the launchers' logs (being written) and th
 
 
 def config_diff(old, new, prefix=""):
-    """Dotted keys whose values differ between two nested config dicts."""
+    """Dotted keys whose values differ between two nested config dicts. A key only one side has is
+    no difference: a field added to (or removed from) a config class since the run was started."""
     if isinstance(old, dict) and isinstance(new, dict):
         out = []
-        for k in list(old) + [k for k in new if k not in old]:
-            out += config_diff(old.get(k), new.get(k), f"{prefix}{k}.")
+        for k in old:
+            if k in new:
+                out += config_diff(old[k], new[k], f"{prefix}{k}.")
         return out
     return [] if plain(old) == plain(new) else [prefix.rstrip(".")]
 

@@ -396,6 +396,11 @@ def infer_set(
 
     check_not_input(out_dir, data_dir, set_name)
     model, config, source = model_and_config(exp_dir, checkpoint, device, with_source=True)
+    if Path(out_dir).resolve() == Path(source["checkpoint"]).parent:
+        raise UserError(
+            f"{out_dir}: holds the checkpoint being used ({source['checkpoint']}); pass another --out-dir "
+            "(default <exp-dir>/infer_<set>)"
+        )
     source = {**source, "data_dir": str(Path(data_dir).resolve()), "set": set_name}
     fac = get_data_factory()
     spec = fac.spec(config["data"])

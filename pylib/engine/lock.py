@@ -77,8 +77,14 @@ class DirLock:
                 "started": time.strftime("%Y-%m-%d %H:%M:%S"),
                 "command": " ".join(sys.argv)[:300],
             }
-            os.ftruncate(fd, 0)
-            os.write(fd, (json.dumps(info) + "\n").encode())
+            try:
+                os.ftruncate(fd, 0)
+                os.write(fd, (json.dumps(info) + "\n").encode())
+            except OSError:  # e.g. a full disk: leave no lock file behind
+                with contextlib.suppress(OSError):
+                    os.unlink(self.path)
+                os.close(fd)
+                raise
             self.fd = fd
             return self
         raise UserError(f"{self.path}: could not take the lock (the file keeps changing); rerun")

@@ -18,7 +18,6 @@ import pytest
 import torch
 import yaml
 
-from pylib.engine.lock import LOCK_NAME, DirLock
 from pylib.errors import UserError
 from tests.reliability.common import (
     ROOT,
@@ -30,6 +29,9 @@ from tests.reliability.common import (
     train_tiny,
     write_yaml,
 )
+
+LOCK_NAME = ".nnsp.lock"  # pylib.engine.lock.LOCK_NAME (imported in the tests, so that each one
+# fails on its own where the module is missing)
 
 
 class Payload:
@@ -178,12 +180,16 @@ def test_infer_refuses_unrecorded_outputs_unless_overwrite(base_project, trained
     assert len((out / "scores.txt").read_text().splitlines()) == 6
 
 
-def test_infer_never_writes_into_its_input_set(base_project, trained):
-    out = base_project.dump("train") / "mel"
-    before = sorted(p.name for p in out.iterdir())
-    r = _infer(base_project.root, out, exp=trained)
+@pytest.mark.parametrize("where", ["input_set", "checkpoint_folder"])
+def test_infer_never_writes_into_its_inputs(base_project, trained, tmp_path, where):
+    if where == "input_set":
+        out, exp = base_project.dump("train") / "mel", trained
+    else:
+        exp = out = _copy_run(trained, tmp_path / "exp")
+    before = {p.name: _sha(p) for p in out.iterdir()}
+    r = _infer(base_project.root, out, "--overwrite", exp=exp)
     assert_user_error(r, out, "--out-dir")
-    assert sorted(p.name for p in out.iterdir()) == before
+    assert {p.name: _sha(p) for p in out.iterdir()} == before
 
 
 @pytest.mark.parametrize("stage", ["score_cm", "score_vocoder"])
@@ -242,6 +248,8 @@ def test_second_writer_gets_a_named_error(base_project, trained, tmp_path, stage
 
 
 def test_lock_of_a_dead_holder_is_broken(tmp_path):
+    from pylib.engine.lock import DirLock
+
     holder = _hold_lock_in_subprocess(tmp_path / "d", then="die")
     holder.wait()
     assert holder.returncode == -signal.SIGKILL
@@ -255,11 +263,14 @@ def test_lock_of_a_dead_holder_is_broken(tmp_path):
 
 
 def test_lock_released_when_the_run_fails(base_project, tmp_path):
+    from pylib.engine.lock import DirLock
+
     exp = tmp_path / "exp"
     conf = write_yaml(tmp_path / "c.yaml", config())
-    r = train_tiny(conf, base_project.root, exp, "--init-from", tmp_path / "missing.pt")
+    r = train_tiny(conf, base_project.root, exp, "--init-from", tmp_path / "missing.pt")  # fails locked
     assert_user_error(r, "missing.pt")
     assert not (exp / LOCK_NAME).exists()
+    DirLock(exp, "training").acquire().release()  # free for the next run
 
 
 def _copy_run(trained, dst):
