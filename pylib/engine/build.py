@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pylib.config import apply_overrides, from_dict, load_config, save_yaml, to_dict
+from pylib.config import apply_overrides, check_sections, from_dict, load_config, save_yaml, to_dict
 from pylib.engine import checkpoint as ckpt
 from pylib.engine import ddp
 from pylib.engine.config import parse_optim, parse_train
@@ -49,6 +49,8 @@ def build_model(config, spec):
 def resolve_config(raw, overrides=(), seed=None, device=None):
     """Apply overrides and check every engine section; returns (config dict, spec, model, optim, train)."""
     cfg = apply_overrides(copy.deepcopy(raw), overrides)
+    if overrides:
+        check_sections(cfg, "--set")
     for k in ("data", "model"):
         if k not in cfg:
             raise ConfigError(f"the config has no `{k}:` section (sections: {', '.join(cfg) or 'none'})")

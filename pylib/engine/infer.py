@@ -159,12 +159,14 @@ def _batches(loader, is_done, bad, counts):
         counts["skipped"] += len(b) - len(keep)
         if keep:
             todo.append(keep)
-    guarded = torch.utils.data.DataLoader(
-        _Guarded(ds),
-        batch_sampler=todo,
-        collate_fn=_GuardedCollate(collate),
-        num_workers=getattr(loader, "num_workers", 0),
-    )
+    workers = getattr(loader, "num_workers", 0)
+    if workers:
+        guarded = torch.utils.data.DataLoader(
+            _Guarded(ds), batch_sampler=todo, collate_fn=_GuardedCollate(collate), num_workers=workers
+        )
+    else:  # in-process, without DataLoader's per-batch machinery (as pylib.data's SpeechLoader does)
+        g, c = _Guarded(ds), _GuardedCollate(collate)
+        guarded = (c([g[i] for i in b]) for b in todo)
     for batch, errors in guarded:
         for i, msg in errors:
             bad.append((_utt_of(ds, i) or f"item-{i[0] if isinstance(i, tuple) else i}", msg))
