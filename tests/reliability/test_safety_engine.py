@@ -370,6 +370,8 @@ BAD_VALUES = {
     "epochs_zero": ("train.epochs=0", "train.epochs"),
     "max_steps_negative": ("train.max_steps=-5", "train.max_steps"),
     "grad_accum_zero": ("train.grad_accum=0", "train.grad_accum"),
+    "momentum_negative": ("optim.model.momentum=-1", "optim.model.momentum"),
+    "override_adds_a_section": ("trian=3", "did you mean 'train'"),
 }
 
 
