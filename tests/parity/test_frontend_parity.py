@@ -37,7 +37,8 @@ def seed_run(module, wav):
 def waves(b=2, t=8000, seed=0):
     g = torch.Generator().manual_seed(seed)
     tt = torch.arange(t, dtype=torch.float64) / SR
-    return 0.1 * torch.randn(b, t, generator=g, dtype=torch.float64) + 0.3 * torch.sin(2 * torch.pi * 440 * tt)
+    tone = 0.3 * torch.sin(2 * torch.pi * 440 * tt)
+    return 0.1 * torch.randn(b, t, generator=g, dtype=torch.float64) + tone
 
 
 def nnsp_front(kind, n_filters, with_energy, deltas):

@@ -43,7 +43,7 @@ class LcnnConfig:
     width: int = 64  # channels of the first LCNN conv (others scale with it)
     dropout: float = 0.7  # after the LCNN
     lstm_layers: int = 2  # lstm back end: BLSTM layers, added to their input then pooled
-    lstm_pool: Literal["mean", "sum"] = "mean"  # lstm back end: over frames (seed: sum, but mean with sigmoid)
+    lstm_pool: Literal["mean", "sum"] = "mean"  # lstm back end: over frames (seed: sum; mean with sig)
     # attention back end: seed = [weighted sum, std of weighted frames + noise] (the seed's
     # SelfWeightedPooling); mean = weighted sum only; mean_std = weighted mean and weighted std
     attn_pool: Literal["seed", "mean", "mean_std"] = "seed"
