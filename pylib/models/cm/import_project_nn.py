@@ -14,8 +14,8 @@ blank lines):
              fixed:     750 frames (random crop of samples // 160 frames or repeat),
                         Dropout, Linear(12 * 96, 160 or 512 with am/oc), max-feature-map
   head       sig: Linear(..., 1), BCE on its sigmoid; am / p2s: Linear(..., 64) then AMAngleLayer
-             / P2SActivationLayer (2 classes); oc: Linear(..., 64, or 256 with fixed) then
-             OCAngleLayer
+             (s=20, m=0.9; lfb: s=10, m=0.35) / P2SActivationLayer (2 classes); oc: Linear(..., 64,
+             or 256 with fixed) then OCAngleLayer (0.9, 0.2, alpha 20)
 
 Checkpoint layout: `m_frontend.0.{lfcc_fb, l_dct.weight}` (lfcc, lfb), `m_transform.0.<i>.*` (the
 LCNN; spec2 has its filterbank at index 0 and the LCNN from index 1), `m_before_pooling.0.<j>
@@ -82,6 +82,9 @@ def seed_config(name):
         cfg.update(attn_pool="seed", attn_noise=1e-5)
     else:
         cfg.update(fixed_frames=750, fixed_crop="seed", fc_dim=256 if head in ("am", "oc") else 80)
+    if head == "am":  # lfb-lcnn-*-am/01/model.py: AMAngleLayer(..., s=10, m=0.35); else the defaults
+        scale, margin = (10.0, 0.35) if front == "lfb" else (20.0, 0.9)
+        cfg.update(am_scale=scale, am_margin=margin)
     if head == "sig":
         cfg["emb_dim"] = None
     else:

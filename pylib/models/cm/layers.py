@@ -265,14 +265,16 @@ class AttentionBackEnd(nn.Module):
         v = weighted
         if self.noise:
             v = v + self.noise * torch.randn(v.shape, dtype=v.dtype, device=v.device)
-        if full:
+        if full and x.shape[1] > 1:
             std = v.std(1)
         else:
+            # an utterance of one pooled frame: std 0 (the seed's torch.std gives nan there); the
+            # floor keeps the gradient of the square root finite at 0
             keep = length_mask(n, x.shape[1])[..., None]
             cnt = n.to(x.dtype)[:, None]
             mu = torch.where(keep, v, 0.0).sum(1) / cnt
             var = torch.where(keep, (v - mu[:, None]).square(), 0.0).sum(1) / (cnt - 1).clamp(min=1)
-            std = var.sqrt()
+            std = var.clamp(min=1e-30).sqrt()
         return torch.cat([mean, std], dim=-1)
 
 
