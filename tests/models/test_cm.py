@@ -124,3 +124,26 @@ def test_config_and_batch_errors():
         m({k: v for k, v in b.items() if k != "label"}, "model", 0, {})
     with pytest.raises(ConfigError, match="not in the batch"):
         m.infer({"mel": b["wav"]})
+
+
+def test_published_confs_carry_the_seed_model_keys():
+    """Each egs/asvspoof2019_la/lcnn conf names its seed folder; its model section is that
+    folder's `seed_config` (the keys the parity tests check against the seed)."""
+    import re
+
+    import yaml
+
+    from pylib.models.cm.import_project_nn import seed_config
+    from tests.conftest import ROOT
+
+    confs = sorted((ROOT / "egs/asvspoof2019_la/lcnn/conf").glob("*_lcnn_*.yaml"))
+    assert {c.stem.split("_")[0] for c in confs} == {"lfcc", "lfb", "spec2"}
+    assert {c.stem.split("_")[2] for c in confs} == {"lstm", "attention", "fixed"}
+    for conf in confs:
+        text = conf.read_text()
+        name = re.search(r"03-asvspoof-mega/([a-z0-9-]+)", text).group(1)
+        model = yaml.safe_load(text)["model"]
+        want = seed_config(name)
+        assert {k: model[k] for k in want if k in model} == {k: v for k, v in want.items() if k in model}, conf
+        missing = {k: v for k, v in want.items() if k not in model and getattr(MODELS.get("lcnn").Config, k) != v}
+        assert not missing, (conf, missing)  # keys left out are at the seed's value by default
