@@ -119,7 +119,9 @@ def run_both(name, protocol, t=8000, b=2):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_seed_parity(name, protocol):
-    run_both(name, protocol)
+    # the fixed back end always runs 750 frames (hard-wired in the seed's __init__) and float64
+    # convolutions are slow on CPU: one trial there (the two-trial crop test below covers batches)
+    run_both(name, protocol, b=1 if split_name(name)[1] == "fixed" else 2)
 
 
 @pytest.mark.parametrize("name", ["lfcc-lcnn-fixed-p2s", "spec2-lcnn-fixed-oc"])
