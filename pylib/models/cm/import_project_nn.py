@@ -202,6 +202,8 @@ def identify(sd):
     angle = shape("m_angle.0.weight") or shape("m_a_softmax.0.weight")
     if angle is None:
         heads = ["sig"]
+    elif len(angle) != 2:
+        return []
     elif angle[1] == 1:
         heads = ["oc"]
     elif angle[1] == 2:
