@@ -329,7 +329,8 @@ def test_injected_noise_fixes_the_output(name):
     B, N = batch["mel"].shape[:2]
     g = torch.Generator().manual_seed(4)
     shapes = model.noise_shapes(B, N, batch["f0"]) if name == "cyc_noise_nsf" else model.noise_shapes(B, N)
-    noise = {k: (torch.rand if k.endswith("phase") else torch.randn)(v, generator=g) for k, v in shapes.items()}
+    noise = {k: (torch.rand if k.endswith("phase") else torch.randn)(v, generator=g)
+             for k, v in shapes.items()}
     with torch.no_grad():
         a = model.generate(batch["mel"], batch["f0"], noise=noise)
         b = model.generate(batch["mel"], batch["f0"], noise=noise)

@@ -136,7 +136,8 @@ def _seed_grads_as_nnsp(arch, seed_model):
 
 def _close(got, ref, what):
     scale = float(ref.abs().max())
-    torch.testing.assert_close(got, ref, rtol=RTOL, atol=RTOL * max(scale, 1e-12), msg=lambda m: f"{what}: {m}")
+    torch.testing.assert_close(got, ref, rtol=RTOL, atol=RTOL * max(scale, 1e-12),
+                               msg=lambda m: f"{what}: {m}")
 
 
 @pytest.mark.parametrize("arch", ARCHS)

@@ -100,12 +100,14 @@ class NsfConfig:
         if self.hop < 1 or self.num_harmonics < 0:
             raise ConfigError("model.hop must be >= 1 and model.num_harmonics >= 0")
         if self.cond_module not in COND_MODULES:
-            raise ConfigError(f"model.cond_module must be one of {', '.join(COND_MODULES)}, got {self.cond_module!r}")
+            raise ConfigError(f"model.cond_module must be one of {', '.join(COND_MODULES)}, "
+                              f"got {self.cond_module!r}")
         if self.cond_smooth_pad not in PAD_MODES:
             raise ConfigError(f"model.cond_smooth_pad must be one of {', '.join(PAD_MODES)}, "
                               f"got {self.cond_smooth_pad!r}")
         if self.cond_module == "blstm" and self.cond_lstm_units % 2:
-            raise ConfigError(f"model.cond_lstm_units must be even (two directions), got {self.cond_lstm_units}")
+            raise ConfigError(f"model.cond_lstm_units must be even (two directions), "
+                              f"got {self.cond_lstm_units}")
         for r in self.stft_resolutions:
             if len(r) != 3:
                 raise ConfigError(f"model.stft_resolutions: each entry is [n_fft, hop, win], got {r}")

@@ -12,7 +12,6 @@ import torch
 from pylib.errors import DataError
 from pylib.models.seed_import import SeedArch, register_seed_arch
 
-
 _PREFIXES = ("input_mean", "input_std", "output_mean", "output_std", "m_cond.", "m_condition.", "m_source.",
              "m_filter.")
 
@@ -55,8 +54,9 @@ def _convert(arch):
     def convert(sd, where):
         got = _layout(sd)
         if got != arch:
-            raise DataError(f"{where}: the keys do not match the seed's {arch} layout"
-                            + (f" (they look like {got})" if got else "") + "; pick the --arch it was trained in")
+            seen = f" (they look like {got})" if got else ""
+            raise DataError(f"{where}: the keys do not match the seed's {arch} layout{seen}; "
+                            f"pick the --arch it was trained in")
         cond = "m_condition" if arch == "hn-nsf" else "m_cond"
         hop = _moving_average_width(sd, f"{cond}.l_upsamp.l_ave1.weight", where)
         for k in (f"{cond}.l_upsamp.l_ave2.weight", "m_cond.l_upsamp_f0_hi.l_ave1.weight",
@@ -67,7 +67,8 @@ def _convert(arch):
         if "m_cond.l_cut_f_smooth.weight" in sd:
             width = _moving_average_width(sd, "m_cond.l_cut_f_smooth.weight", where)
             if width % hop:
-                raise DataError(f"{where}: the cut-off smoothing ({width}) is not a whole number of frames ({hop})")
+                raise DataError(f"{where}: the cut-off smoothing ({width}) is not a whole number of "
+                                f"frames ({hop})")
             cut_frames = width // hop
         in_dim = sd["input_mean"].numel()
         blk = "m_filter.l_har_blocks.0."
@@ -117,7 +118,8 @@ def _convert(arch):
                 layer = parts[3]
                 if layer == "scale":
                     if abs(float(v.reshape(-1)[0]) - 0.1) > 1e-6:
-                        raise DataError(f"{where}: {k} is {float(v.reshape(-1)[0])}, nnsp's filter blocks use 0.1")
+                        raise DataError(f"{where}: {k} is {float(v.reshape(-1)[0])}, "
+                                        f"nnsp's filter blocks use 0.1")
                     continue
                 if layer == "l_convs":
                     state[base + f"convs.{parts[4]}.{parts[5]}"] = v

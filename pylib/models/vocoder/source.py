@@ -10,7 +10,6 @@ project-NN-Pytorch-scripts project/01-nsf/*/model.py (SineGen, PulseGen, CyclicN
 import math
 
 import torch
-import torch.nn.functional as F
 
 
 def upsample_repeat(x, hop):
