@@ -328,7 +328,7 @@ def test_injected_noise_fixes_the_output(name):
     batch = make_batch()
     B, N = batch["mel"].shape[:2]
     g = torch.Generator().manual_seed(4)
-    shapes = model.noise_shapes(B, N, batch["f0"]) if name == "cyc_noise_nsf" else model.noise_shapes(B, N)
+    shapes = model.noise_shapes(B, N, batch["f0"])
     noise = {k: (torch.rand if k.endswith("phase") else torch.randn)(v, generator=g)
              for k, v in shapes.items()}
     with torch.no_grad():

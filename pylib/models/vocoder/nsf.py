@@ -210,8 +210,9 @@ class _Nsf(nn.Module):
         raise NotImplementedError
 
     # --- the generator ---------------------------------------------------------------------------
-    def noise_shapes(self, B, N):
-        """Shapes of the injectable standard draws for B utterances of N frames."""
+    def noise_shapes(self, B, N, f0=None):
+        """Shapes of the injectable standard draws for B utterances of N frames (f0: (B, N, 1) Hz,
+        needed only where a shape depends on it). "phase" entries are uniform [0, 1), the rest N(0, 1)."""
         T, H = N * self.cfg.hop, self.cfg.num_harmonics + 1
         return {"phase": (B, H), "sine": (B, T, H), "noise": (B, T)}
 
