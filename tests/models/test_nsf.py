@@ -329,8 +329,10 @@ def test_injected_noise_fixes_the_output(name):
     B, N = batch["mel"].shape[:2]
     g = torch.Generator().manual_seed(4)
     shapes = model.noise_shapes(B, N, batch["f0"])
-    noise = {k: (torch.rand if k.endswith("phase") else torch.randn)(v, generator=g)
-             for k, v in shapes.items()}
+    def one(k, shape):
+        return (torch.rand if k.endswith("phase") else torch.randn)(shape, generator=g)
+
+    noise = {k: [one(k, s) for s in v] if isinstance(v, list) else one(k, v) for k, v in shapes.items()}
     with torch.no_grad():
         a = model.generate(batch["mel"], batch["f0"], noise=noise)
         b = model.generate(batch["mel"], batch["f0"], noise=noise)
@@ -349,3 +351,28 @@ def test_cnn_condition_module_trains():
     assert all(p.grad is not None for p in model.parameters())
     with pytest.raises(ConfigError, match="cond_module"):
         make_nsf_config("hn_sinc_nsf", cond_module="gru")
+
+
+def test_cyclic_noise_per_utterance_does_not_depend_on_the_batch():
+    """cyc_f0_mean: utterance gives each utterance its own burst; batch (the seed's) shares one."""
+    f0 = torch.cat([torch.full((1, 20, 1), 100.0), torch.full((1, 20, 1), 250.0)])
+    for mode, same in (("utterance", True), ("batch", False)):
+        model = make_model("cyc_noise_nsf", cyc_f0_mean=mode)
+        lengths = model.noise_shapes(2, 20, f0)["burst"]
+        alone = model.noise_shapes(1, 20, f0[:1])["burst"]
+        first = lengths[0] if mode == "utterance" else lengths
+        assert (first == (alone[0] if mode == "utterance" else alone)) == same
+    # Utterance 0 vocoded in a batch and alone, with the same draws, comes out the same.
+    model = make_model("cyc_noise_nsf", cyc_f0_mean="utterance").eval()
+    g = torch.Generator().manual_seed(2)
+    mel = torch.randn(2, 20, 8, generator=g)
+    shapes = model.noise_shapes(2, 20, f0)
+    noise = {k: torch.randn(shapes[k], generator=g) for k in ("pulse", "noise")}
+    noise["burst"] = [torch.randn(s, generator=g) for s in shapes["burst"]]
+    alone = {"pulse": noise["pulse"][:1], "noise": noise["noise"][:1], "burst": noise["burst"][:1]}
+    with torch.no_grad():
+        both = model.generate(mel, f0, noise=noise)
+        one = model.generate(mel[:1], f0[:1], noise=alone)
+    torch.testing.assert_close(both[:1], one)
+    with pytest.raises(ConfigError, match="cyc_f0_mean"):
+        make_nsf_config("cyc_noise_nsf", cyc_f0_mean="frame")

@@ -139,6 +139,12 @@ class HnSincNsfConfig(NsfConfig):
 @dataclass
 class CycNoiseNsfConfig(HnSincNsfConfig):
     cyc_beta: float = 0.870  # decay of the noise burst: exp(-t f0_mean / (beta sr))
+    cyc_f0_mean: str = "batch"  # batch: one burst from the batch's mean F0, as the seed | utterance: one each
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.cyc_f0_mean not in ("batch", "utterance"):
+            raise ConfigError(f"model.cyc_f0_mean must be batch or utterance, got {self.cyc_f0_mean!r}")
     masked_loss: bool = True  # add the sine-masked STFT loss on every harmonic block's output
 
 
@@ -363,18 +369,26 @@ class CycNoiseNsf(_SincMerge, _Nsf):
         c = self.cfg
         with torch.no_grad():
             src, uv = cyclic_noise_source(f0_up, c.sample_rate, c.cyc_beta, c.noise_std, c.voiced_threshold,
-                                          noise.get("pulse"), noise.get("burst"), generator)
+                                          noise.get("pulse"), noise.get("burst"), generator,
+                                          per_utterance=c.cyc_f0_mean == "utterance")
         return src.transpose(1, 2), uv
 
     def _noise_amp(self):
         return self.cfg.noise_std / 3.0
 
     def noise_shapes(self, B, N, f0=None):
-        """As `_Nsf.noise_shapes`; the burst length follows the mean voiced F0 (B, N, 1) when given."""
+        """As `_Nsf.noise_shapes`; the burst length follows the mean voiced F0 (B, N, 1) when given
+        (with cyc_f0_mean: utterance, "burst" is a list of shapes, one per utterance)."""
         T, H = N * self.cfg.hop, self.cfg.num_harmonics + 1
         shapes = {"pulse": (B, T), "noise": (B, T), "mask_phase": (B, H)}
-        if f0 is not None and bool((f0 > self.cfg.voiced_threshold).any()):
-            shapes["burst"] = (burst_length(f0[f0 > self.cfg.voiced_threshold].mean(), self.cfg.sample_rate),)
+        if f0 is None:
+            return shapes
+        thr, sr = self.cfg.voiced_threshold, self.cfg.sample_rate
+        if self.cfg.cyc_f0_mean == "batch":
+            if bool((f0 > thr).any()):
+                shapes["burst"] = (burst_length(f0[f0 > thr].mean(), sr),)
+        elif all(bool((u > thr).any()) for u in f0):
+            shapes["burst"] = [(burst_length(u[u > thr].mean(), sr),) for u in f0]  # one per utterance
         return shapes
 
     def _extra_loss(self, loss, stats, extras, wav, lengths, noise):

@@ -127,16 +127,26 @@ def causal_convolve(x, kernel):
 
 
 def cyclic_noise_source(f0, sample_rate, beta=0.870, noise_std=0.003, voiced_threshold=0.0,
-                        pulse_noise=None, burst_noise=None, generator=None):
+                        pulse_noise=None, burst_noise=None, generator=None, per_utterance=False):
     """Cyclic noise (Wang & Yamagishi 2020; the seed's CyclicNoiseGen_v1).
 
     f0: (B, T, 1) Hz. A pulse train at F0 (unit pulses plus N(0, noise_std^2) on each pulse) is
     convolved with one decaying noise burst n[t] noise_std exp(-t f0_mean / (beta sr)), whose
     length 4.6 sr / f0_mean follows the mean voiced F0 of the batch; unvoiced samples get
     N(0, noise_std^2). pulse_noise: (B, T) and burst_noise: (L,) standard normal draws or None.
+    With `per_utterance`, each utterance gets its own burst from its own mean F0 (burst_noise: a
+    list of B tensors or None), so that an utterance's source does not depend on its batch.
     Returns (source (B, T, 1), uv (B, T, 1)).
     """
     B, T, _ = f0.shape
+    if per_utterance:
+        bursts = burst_noise if burst_noise is not None else [None] * B
+        if len(bursts) != B:
+            raise ValueError(f"injected burst noise: expected a list of {B} tensors, got {len(bursts)}")
+        pulses = [None if pulse_noise is None else pulse_noise[b:b + 1] for b in range(B)]
+        parts = [cyclic_noise_source(f0[b:b + 1], sample_rate, beta, noise_std, voiced_threshold, pulses[b],
+                                     bursts[b], generator) for b in range(B)]
+        return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
     uv = voicing(f0, voiced_threshold)
     pure, loc = pulse_locations(f0, sample_rate, voiced_threshold)
     pn = noise_std * draw(pulse_noise, (B, T), f0, generator, name="pulse noise")
