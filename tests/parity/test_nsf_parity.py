@@ -7,6 +7,9 @@ nnsp, then compares the waveform, the training loss (the seed's Loss class) and 
 gradient, in float64. The importer is also run end to end through the CLI.
 """
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -14,7 +17,7 @@ import torch
 import pylib.models  # noqa: F401  (fills the registries)
 from pylib.engine.export import build_from_config, load_model
 from pylib.models.seed_import import SEED_ARCHS, convert_state_dict, detect_arch
-from tests.parity.peers import load_seed_model_module, require_seed, seed_args, stand_in_config
+from tests.parity.peers import ROOT, load_seed_model_module, require_seed, seed_args, stand_in_config
 
 ARCHS = ["hn-sinc-nsf-9", "hn-sinc-nsf-10", "hn-nsf", "cyc-noise-nsf-4"]
 NSF_ARCHS = set(ARCHS)
@@ -212,7 +215,13 @@ def test_importer_cli_writes_a_model_that_vocodes_like_the_seed(monkeypatch, tmp
 
     for argv in ([], ["--arch", arch]):
         out = tmp_path / f"model{len(argv)}.pt"
-        assert import_project_nn.main(["--checkpoint", str(ckpt), "--out", str(out), *argv]) == 0
+        args = ["--checkpoint", str(ckpt), "--out", str(out), *argv]
+        if argv:
+            assert import_project_nn.main(args) == 0
+        else:  # the command line itself, once
+            run = subprocess.run([sys.executable, "-m", "pylib.bin.import_project_nn", *args],
+                                 capture_output=True, text=True, cwd=ROOT)
+            assert run.returncode == 0 and f"{arch} as nnsp model HnSincNsf" in run.stdout, run.stderr
         model = load_model(out)
         with torch.no_grad():
             y = model.generate(mel, f0, noise=noise)
