@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pylib.errors import DataError
 from pylib.io.atomic import write_text_atomic
+from pylib.io.names import check_name, strip_bom
 from pylib.io.tables import read_utt2spk
 
 
@@ -19,12 +20,16 @@ def read_keyed_lines(path):
     if not path.is_file():
         raise DataError(f"{path}: file not found")
     out, seen = [], {}
-    for no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: not valid UTF-8 (byte {e.start}); re-save the file as UTF-8") from None
+    for no, line in enumerate(strip_bom(text).splitlines(), 1):
         if not line.strip():
             continue
         if line[0].isspace():
             raise DataError(f"{path}:{no}: line starts with whitespace; the id must come first")
-        key = line.split(maxsplit=1)[0]
+        key = check_name(line.split(maxsplit=1)[0], path, no)
         if key in seen:
             raise DataError(f"{path}:{no}: duplicate id {key!r} (first on line {seen[key]})")
         seen[key] = no

@@ -1,0 +1,116 @@
+"""Names that become file names: utterance ids (`<out-dir>/<feature>/<utt>.f4`, `<utt>.wav`), and
+the paths built from them.
+
+`name_problem` says what is wrong with a name (None if nothing); `check_name` raises a DataError
+naming the file, the line and the id. Every reader of wav.scp, lists, utt2* tables, score and
+protocol files applies it, so an id such as `../../corpus/x` or `/abs/x` is refused before anything
+is written. `safe_join` builds `<folder>/<name><suffix>` and asserts the result stays in the folder.
+"""
+
+import os
+import unicodedata
+from pathlib import Path
+
+from pylib.errors import DataError
+
+BOM = "\ufeff"
+MAX_NAME_BYTES = 200  # file systems allow 255 bytes; leave room for the suffix and temp-file prefix
+
+
+def strip_bom(text):
+    """`text` without a leading UTF-8 byte-order mark (Windows editors write one)."""
+    return text[1:] if text.startswith(BOM) else text
+
+
+def name_problem(name, subpath=False):
+    """Why `name` cannot be a file name (a short phrase), or None when it can.
+
+    subpath=True allows '/' between parts that are each plain names (`x/dup`: the ids score_wavs
+    gives files whose stems collide); absolute paths, '..' and empty parts stay refused.
+    """
+    name = str(name)
+    if subpath and "/" in name and not name.startswith("/"):
+        for part in name.split("/"):
+            why = name_problem(part)
+            if why is not None:
+                return f"has a part {part!r} that {why}"
+        return None
+    if not name:
+        return "is empty"
+    if "/" in name or "\\" in name:
+        return "contains a path separator ('/' or '\\')"
+    if ".." in name:
+        return "contains '..'"
+    if name[0] in "-.":
+        return f"starts with {name[0]!r} (a hidden file or a command-line option)"
+    for c in name:
+        if c == BOM:
+            return "contains a byte-order mark (U+FEFF)"
+        if c.isspace():
+            return f"contains whitespace ({c!r})"
+        if unicodedata.category(c) in ("Cc", "Cf", "Cs", "Zl", "Zp"):
+            return f"contains the control or invisible character U+{ord(c):04X}"
+    if len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+        return f"is longer than {MAX_NAME_BYTES} bytes"
+    return None
+
+
+def check_name(name, where, line=None, what="id", subpath=False):
+    """DataError naming `where` (file), `line` and the id if `name` cannot be a file name."""
+    why = name_problem(name, subpath)
+    if why is None:
+        return name
+    loc = f"{where}:{line}" if line is not None else str(where)
+    raise DataError(
+        f"{loc}: {what} {str(name)!r} {why}; ids become file names (<id>.f4, <id>.wav), so they must be "
+        f"plain names: letters, digits, '_', '-', '.' (not first), no '/', '\\', '..' or whitespace. "
+        f"Rename it in the data preparation (stage 0) and rerun"
+    )
+
+
+def safe_join(folder, name, suffix="", where=None):
+    """`folder/<name><suffix>` for a checked plain `name`: the result is a direct child of `folder`.
+
+    (Outputs are written by renaming a temp file over the target, so a symbolic link planted at the
+    target is replaced, never written through.) DataError naming `where` (default the folder).
+    """
+    folder = Path(folder)
+    check_name(name, where or folder, what="name")
+    path = folder / f"{name}{suffix}"
+    if path.parent != folder:  # cannot happen for a checked name; kept as the guarantee it states
+        raise DataError(f"{where or folder}: output {path} would land outside {folder}")
+    return path
+
+
+def same_file(a, b):
+    """True if paths `a` and `b` name the same existing file (links and relative paths resolved)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def check_not_input(out_path, inputs, what="output"):
+    """DataError if `out_path` is (resolves to) one of the `inputs`: an entry point never overwrites
+    one of its own inputs, with or without --overwrite."""
+    for src in inputs:
+        if same_file(out_path, src):
+            raise DataError(
+                f"{out_path}: this {what} would overwrite the input {src}; choose an output folder "
+                f"or file that holds none of the inputs"
+            )
+
+
+def check_out_dir(path, what="--out-dir"):
+    """DataError if folder `path` cannot be created because a part of it is a file (not a folder)."""
+    path = Path(path)
+    for p in [path, *path.parents]:
+        if p.exists() and not p.is_dir():
+            hint = "" if p == path else f" (a part of {path})"
+            raise DataError(
+                f"{what} {path}: {p}{hint} is a file, not a folder; remove or rename it, or choose "
+                f"another output folder"
+            )
+        if p.exists():
+            break
+    return path
