@@ -38,7 +38,7 @@ def main(argv=None):
     p.add_argument(
         "--skip-bad",
         action="store_true",
-        help="skip unreadable/empty/wrong-rate wavs and list them in <out-dir>/bad_utts.txt "
+        help="skip unreadable/empty/wrong-rate wavs and list them in <out-dir>/bad_files.txt "
         "instead of stopping",
     )
     p.add_argument("--no-progress", action="store_true", help="no tqdm progress bar")

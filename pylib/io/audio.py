@@ -15,7 +15,7 @@ import numpy as np
 import soundfile as sf
 
 from pylib.errors import DataError
-from pylib.io.atomic import atomic_path
+from pylib.io.atomic import write_bytes_atomic
 
 SUPPORTED_SUBTYPES = {"PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE"}
 _EXT_FORMAT = {".wav": "WAV", ".flac": "FLAC"}
@@ -143,15 +143,18 @@ def read_wav(path):
 def write_wav(path, sample_rate, data, subtype="PCM_16"):
     """Write mono float audio in [-1, 1] to wav/flac (format from the suffix), atomically.
 
-    PCM subtypes clip to [-1, 1) rather than wrapping around.
+    PCM subtypes clip to [-1, 1) rather than wrapping around. The file is encoded in memory and
+    written by Python, so a full disk is an OSError (ENOSPC) naming `path`, not libsndfile's
+    "System error".
     """
     path = Path(path)
     data = np.asarray(data, dtype=np.float32).reshape(-1)
     if subtype.startswith("PCM"):
         data = np.clip(data, -1.0, 1.0)
     fmt = _EXT_FORMAT.get(path.suffix.lower(), "WAV")
-    with atomic_path(path, suffix=path.suffix or ".wav") as tmp:
-        sf.write(str(tmp), data, int(sample_rate), subtype=subtype, format=fmt)
+    buf = io.BytesIO()
+    sf.write(buf, data, int(sample_rate), subtype=subtype, format=fmt)
+    write_bytes_atomic(path, buf.getvalue())
     return path
 
 
