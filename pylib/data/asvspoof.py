@@ -19,7 +19,7 @@ The 2021 `ASVspoof2021.*.cm.eval.trl.txt` lists hold utterance ids only: they ca
 from pathlib import Path
 
 from pylib.errors import DataError
-from pylib.io.names import check_name, strip_bom
+from pylib.io.names import check_name, check_not_input, strip_bom
 from pylib.io.tables import LABELS, read_utt2label, write_table
 
 FORMATS = ("utt2label", "asvspoof2019", "asvspoof2021")
@@ -106,6 +106,7 @@ def protocol_to_utt2label(protocol, out, subset=None):
 
     Returns {"bonafide": n, "spoof": n, "attacks": sorted attack ids of spoofed trials}.
     """
+    check_not_input(out, [protocol], what="utt2label")
     labels = read_labels(protocol, subset=subset)
     write_table(out, {utt: f"{lab} {att}" for utt, (lab, att) in labels.items()})
     n_bona = sum(1 for lab, _ in labels.values() if lab == "bonafide")
@@ -177,6 +178,7 @@ def protocol_to_data_dir(protocol, audio_dir, out_dir, ext=".flac"):
             f"{protocol}: {len(missing)} of {len(wav)} audio files are missing from {audio_dir} "
             f"(e.g. {few}); is the download complete and unpacked?"
         )
+    check_not_input([Path(out_dir) / "wav.scp", Path(out_dir) / "utt2spk"], [protocol], what="output")
     write_table(Path(out_dir) / "wav.scp", wav)
     write_table(Path(out_dir) / "utt2spk", spk)
     return {"utts": len(wav), "speakers": len(set(spk.values()))}

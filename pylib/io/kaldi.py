@@ -89,6 +89,7 @@ def kaldi_to_f4(src, out_dir, kind="scp", dim=None, list_path=None, ext=".f4", v
     list_path = Path(list_path) if list_path else out_dir / f"{out_dir.name}.lst"
     if Path(src).is_file():
         check_not_input(list_path, [src], "list")
+    src_real, out_real = os.path.realpath(src), os.path.realpath(out_dir)
     frames, seen = {}, set()
     items = tqdm(_iter_kaldi(src, kind), desc=f"convert {Path(src).name}", unit="utt", disable=None)
     for utt, value in items:
@@ -107,7 +108,10 @@ def kaldi_to_f4(src, out_dir, kind="scp", dim=None, list_path=None, ext=".f4", v
                 f"first utterance); features of one kind must share a dim"
             )
         check_finite_array(mat, f"{src} (utterance {utt!r})")
-        write_f4(safe_join(out_dir, utt, ext, where=src), mat)
+        path = safe_join(out_dir, utt, ext, where=src)
+        if os.path.join(out_real, path.name) == src_real:
+            raise DataError(f"{path}: this output would overwrite the input {src}; use another --to-dir")
+        write_f4(path, mat)
         frames[utt] = mat.shape[0]
     if not frames:
         raise DataError(f"{src}: holds no utterances")

@@ -82,22 +82,35 @@ def safe_join(folder, name, suffix="", where=None):
     return path
 
 
-def same_file(a, b):
-    """True if paths `a` and `b` name the same existing file (links and relative paths resolved)."""
+def _file_id(path):
     try:
-        return os.path.samefile(a, b)
+        st = os.stat(path)
     except OSError:
-        return os.path.realpath(a) == os.path.realpath(b)
+        return None
+    return st.st_dev, st.st_ino
 
 
-def check_not_input(out_path, inputs, what="output"):
-    """DataError if `out_path` is (resolves to) one of the `inputs`: an entry point never overwrites
-    one of its own inputs, with or without --overwrite."""
+def check_not_input(outputs, inputs, what="output"):
+    """DataError if any of `outputs` (a path or a list) is (resolves to) one of the `inputs`: an
+    entry point never overwrites one of its own inputs, with or without --overwrite."""
+    outputs = [outputs] if isinstance(outputs, (str, os.PathLike)) else list(outputs)
+    ids = {}
     for src in inputs:
-        if same_file(out_path, src):
+        fid = _file_id(src)
+        if fid is not None:
+            ids.setdefault(fid, src)
+    real_inputs = None
+    for out in outputs:
+        fid = _file_id(out)
+        src = ids.get(fid) if fid is not None else None
+        if src is None and fid is None:  # not there yet: compare the resolved names
+            if real_inputs is None:
+                real_inputs = {os.path.realpath(p): p for p in inputs}
+            src = real_inputs.get(os.path.realpath(out))
+        if src is not None:
             raise DataError(
-                f"{out_path}: this {what} would overwrite the input {src}; choose an output folder "
-                f"or file that holds none of the inputs"
+                f"{out}: this {what} would overwrite the input {src}; choose an output folder or "
+                f"file that holds none of the inputs"
             )
 
 

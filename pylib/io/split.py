@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pylib.errors import DataError
 from pylib.io.atomic import write_text_atomic
-from pylib.io.names import check_name, strip_bom
+from pylib.io.names import check_name, check_not_input, strip_bom
 from pylib.io.tables import read_utt2spk
 
 
@@ -97,11 +97,20 @@ def utt2spk_parts(parts, utt2spk):
     return [[f"{key} {spk[key]}" for key in (line.split(maxsplit=1)[0] for line in part)] for part in parts]
 
 
-def write_parts(parts, out_prefix=None, out_dir=None, name=None):
-    """Write parts as `<prefix>.1 ... <prefix>.N`, or `<dir>/1/<name> ... <dir>/N/<name>`; returns paths."""
-    paths = []
-    for i, part in enumerate(parts, 1):
-        path = Path(f"{out_prefix}.{i}") if out_prefix else Path(out_dir) / str(i) / name
+def part_paths(n, out_prefix=None, out_dir=None, name=None):
+    """`<prefix>.1 ... <prefix>.N`, or `<dir>/1/<name> ... <dir>/N/<name>`."""
+    if out_prefix:
+        return [Path(f"{out_prefix}.{i}") for i in range(1, n + 1)]
+    return [Path(out_dir) / str(i) / name for i in range(1, n + 1)]
+
+
+def write_parts(parts, out_prefix=None, out_dir=None, name=None, inputs=()):
+    """Write parts as `<prefix>.1 ... <prefix>.N`, or `<dir>/1/<name> ... <dir>/N/<name>`; returns paths.
+
+    None of the paths may be one of `inputs` (DataError before anything is written).
+    """
+    paths = part_paths(len(parts), out_prefix, out_dir, name)
+    check_not_input(paths, inputs, what="part")
+    for path, part in zip(paths, parts):
         write_text_atomic(path, "".join(line + "\n" for line in part))
-        paths.append(path)
     return paths
