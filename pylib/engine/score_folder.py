@@ -37,39 +37,45 @@ AUDIO_EXTS = (".wav", ".flac")
 
 
 def list_audio(root):
-    """Sorted paths of every .wav/.flac file under folder `root` (one os.scandir walk, linear)."""
-    out, stack = [], [str(root)]
+    """Sorted relative paths ('/'-separated strings) of every .wav/.flac file under folder `root`.
+
+    One os.scandir walk, plain strings (pathlib objects cost more than the listing itself).
+    """
+    out, stack = [], [""]
+    base = os.fspath(root)
     while stack:
-        folder = stack.pop()
+        rel = stack.pop()
+        folder = os.path.join(base, rel) if rel else base
         try:
             entries = list(os.scandir(folder))
         except OSError as e:
             raise UserError(
                 f"{folder}: cannot list this folder ({e.strerror}); check its permissions"
             ) from None
+        prefix = f"{rel}/" if rel else ""
         for e in entries:
             if e.is_dir(follow_symlinks=False):  # links to folders are not followed (no loops)
-                stack.append(e.path)
+                stack.append(prefix + e.name)
             elif os.path.splitext(e.name)[1].lower() in AUDIO_EXTS and e.is_file():
-                out.append(e.path)
+                out.append(prefix + e.name)
     out.sort()
-    return [Path(p) for p in out]
+    return out
 
 
 def find_audio(wav_dir):
-    """Sorted [(utt_id, path)] of every .wav/.flac file under `wav_dir` (any depth, any case of suffix).
+    """Sorted [(utt_id, path str)] of every .wav/.flac file under `wav_dir` (any depth, any case of suffix).
 
     Linear in the number of files (the stems are counted once, not searched per file).
     """
     root = Path(wav_dir)
     if not root.is_dir():
         raise UserError(f"{root}: not a folder; --wav-dir must be a folder holding .wav/.flac files")
-    paths = list_audio(root)
-    if not paths:
+    base = os.fspath(root)
+    rel = list_audio(root)
+    if not rel:
         raise UserError(f"{root}: no .wav or .flac files found (searched all subfolders)")
-    rel = [p.relative_to(root) for p in paths]
-    stems = [r.stem for r in rel]
-    no_ext = [r.with_suffix("").as_posix() for r in rel]
+    no_ext = [os.path.splitext(r)[0] for r in rel]
+    stems = [b.rsplit("/", 1)[-1] for b in no_ext]
     stem_count, bare_count = Counter(stems), Counter(no_ext)
     out = []
     for r, stem, bare in zip(rel, stems, no_ext):
@@ -78,16 +84,14 @@ def find_audio(wav_dir):
         elif bare_count[bare] == 1:
             uid = bare
         else:
-            uid = r.as_posix()
-        if any(c.isspace() for c in uid):
-            raise DataError(
-                f"{root / r}: the utterance id {uid!r} would contain whitespace, which breaks "
-                f"`utt-id score` lines; rename the file (e.g. spaces -> _)"
-            )
+            uid = r
         why = name_problem(uid, subpath=True)
         if why is not None:
-            raise DataError(f"{root / r}: the utterance id {uid!r} {why}; rename the file")
-        out.append((uid, root / r))
+            raise DataError(
+                f"{root / r}: the utterance id {uid!r} {why}, which breaks `utt-id score` lines or "
+                f"file names; rename the file (e.g. spaces -> _)"
+            )
+        out.append((uid, os.path.join(base, r)))  # strings: 10^5 Path objects cost more than the walk
     return out
 
 
@@ -309,7 +313,7 @@ def score_folder(model_path, wav_dir, out=None, batch_size=16, device="cpu", pro
             raise UserError(
                 f"--out {out}: the scores file must not be a .wav/.flac file; name it e.g. scores.txt"
             )
-        check_not_input(out, [p for _, p in files if p.name == out.name], what="scores file")
+        check_not_input(out, [p for _, p in files if os.path.basename(p) == out.name], what="scores file")
     model, key, sample_rate = load_scorer(model_path, device)
     digest = model_hash(model_path) if out is not None else None
     part = partial_path(out) if out is not None else None

@@ -8,12 +8,14 @@ is written. `safe_join` builds `<folder>/<name><suffix>` and asserts the result 
 """
 
 import os
+import re
 import unicodedata
 from pathlib import Path
 
 from pylib.errors import DataError
 
 BOM = "\ufeff"
+_PLAIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+=,:@%~-]*")  # the usual ids: checked by one match
 MAX_NAME_BYTES = 200  # file systems allow 255 bytes; leave room for the suffix and temp-file prefix
 
 
@@ -29,6 +31,8 @@ def name_problem(name, subpath=False):
     gives files whose stems collide); absolute paths, '..' and empty parts stay refused.
     """
     name = str(name)
+    if len(name) <= MAX_NAME_BYTES and _PLAIN.fullmatch(name) and ".." not in name:
+        return None
     if subpath and "/" in name and not name.startswith("/"):
         for part in name.split("/"):
             why = name_problem(part)
