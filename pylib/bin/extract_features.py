@@ -47,7 +47,7 @@ def main(argv=None):
     setup_logging(args.verbose)
 
     import pylib.features  # noqa: F401  (registers the extractors)
-    from pylib.features.extract import extract_job, merge_jobs
+    from pylib.features.extract import extract_job, merge_jobs, summary
 
     if args.merge:
         merge_jobs(args.out_dir, args.num_jobs)
@@ -58,7 +58,7 @@ def main(argv=None):
     if "features" not in conf:
         raise ConfigError(f"{args.conf}: no `features:` section; see docs/INTERFACES.md for its keys")
     with config_file(args.conf):
-        extract_job(
+        counts = extract_job(
             conf["features"],
             args.wav_scp,
             args.out_dir,
@@ -68,6 +68,7 @@ def main(argv=None):
             skip_bad=args.skip_bad,
             progress=not args.no_progress,
         )
+    print(f"{args.out_dir}: {summary(counts, args.job, args.num_jobs)}")
     return 0
 
 

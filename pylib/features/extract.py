@@ -284,14 +284,20 @@ def extract_job(
     for name in extractors:
         write_table(out_dir / name / f"utt2num_frames.{job}", frames[name])
     write_table(out_dir / f"{BAD_FILE}.{job}", bad)
-    how = ", ".join(f"{n} {r}" for r, n in sorted(redo.items()))
-    log.info(
-        "job %d/%d: %d utterances extracted%s, %d up to date, %d bad",
-        job, num_jobs, done, f" ({how})" if how else "", skipped, len(bad),
-    )
+    counts = {"extracted": done, "skipped": skipped, "bad": len(bad), "redo": dict(redo)}
+    log.debug("%s", summary(counts, job, num_jobs))
     if num_jobs == 1:
         merge_jobs(out_dir, 1)
-    return {"extracted": done, "skipped": skipped, "bad": len(bad), "redo": dict(redo)}
+    return counts
+
+
+def summary(counts, job=1, num_jobs=1):
+    """One line of what a job did: 'job 1/1: 4 utterances extracted (1 changed, 3 missing), ...'."""
+    how = ", ".join(f"{n} {r}" for r, n in sorted(counts["redo"].items()))
+    return (
+        f"job {job}/{num_jobs}: {counts['extracted']} utterances extracted{f' ({how})' if how else ''}, "
+        f"{counts['skipped']} up to date, {counts['bad']} bad"
+    )
 
 
 def _fold_sources(out_dir, keep):

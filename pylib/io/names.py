@@ -113,7 +113,7 @@ def check_not_input(outputs, inputs, what="output"):
             src = real_inputs.get(os.path.realpath(out))
         if src is not None:
             raise DataError(
-                f"{out}: this {what} would overwrite the input {src}; choose an output folder or "
+                f"{out}: this {what} would overwrite the input {src}; use an output folder or "
                 f"file that holds none of the inputs"
             )
 
