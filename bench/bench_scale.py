@@ -18,7 +18,6 @@ Each must grow at most linearly: a ratio above 12 for 10x the data fails the ben
 """
 
 import argparse
-import gc
 import json
 import os
 import shutil
@@ -123,7 +122,6 @@ def _timed(fn, repeats, reset=None):
     for _ in range(repeats):
         if reset is not None:
             reset()
-        gc.collect()
         t0 = time.process_time()
         fn()
         best = min(best, time.process_time() - t0)
