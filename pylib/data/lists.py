@@ -12,7 +12,7 @@ from tqdm import tqdm
 from pylib.data.dataset import read_rows
 from pylib.data.lengths import LengthCache, align
 from pylib.errors import DataError
-from pylib.io import check_not_input, read_table, read_utt2label, write_list, write_table
+from pylib.io import check_not_input, name_problem, read_table, read_utt2label, write_list, write_table
 
 
 def candidate_ids(set_dir, features, ids_from=None):
@@ -26,7 +26,8 @@ def candidate_ids(set_dir, features, ids_from=None):
         if table.is_file():
             ids.update(read_table(table))
         elif folder.is_dir():
-            ids.update(p.name[: -len(f.ext)] for p in folder.iterdir() if p.name.endswith(f.ext))
+            names = (p.name[: -len(f.ext)] for p in folder.iterdir() if p.name.endswith(f.ext))
+            ids.update(n for n in names if name_problem(n) is None)  # not temp files (.<utt>.wav.X.wav)
     if not ids:
         raise DataError(
             f"{set_dir}: no feature files for {[f.name for f in features]}; run stage 1 "
