@@ -302,10 +302,10 @@ def test_a_pipe_that_runs_too_long_is_stopped(tmp_path, monkeypatch):
     monkeypatch.setenv("NNSP_PIPE_TIMEOUT", "0.5")
     t0 = time.monotonic()
     with pytest.raises(DataError) as e:
-        read_wav_entry(f"echo waiting >&2; sleep 3; touch {marker}; cat x.wav |")
+        read_wav_entry(f"echo waiting >&2; sleep 2; touch {marker}; cat x.wav |")
     assert time.monotonic() - t0 < 2.5
     assert "0.5 s" in str(e.value) and "NNSP_PIPE_TIMEOUT" in str(e.value) and "waiting" in str(e.value)
-    time.sleep(3.2)
+    time.sleep(2.2)
     assert not marker.exists(), "the pipe's processes were left running"
     monkeypatch.setenv("NNSP_PIPE_TIMEOUT", "soon")
     with pytest.raises(DataError, match="NNSP_PIPE_TIMEOUT"):
@@ -442,8 +442,8 @@ def test_score_wavs_out_is_never_one_of_the_wavs(tmp_path, mean_model):
 # ------------------------------------------------------------------ item 8: launchers leave no orphans
 
 
-# a 4 s sleep whose command line carries a tag, so that the test can look for it in /proc
-SLEEP4 = "python3 -c 'import time; time.sleep(4)'"
+# a 3 s sleep whose command line carries a tag, so that the test can look for it in /proc
+SLEEP3 = "python3 -c 'import time; time.sleep(3)'"
 
 
 def _processes_with(text):
@@ -472,7 +472,7 @@ def _wait_for(cond, timeout=20.0):
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
 def test_signal_to_run_py_stops_its_jobs(tmp_path, sig):
     tag = f"nnsp-orphan-test-{os.getpid()}-{int(sig)}"
-    job = f"echo started > started.JOB; {SLEEP4} {tag}; touch marker.JOB"
+    job = f"echo started > started.JOB; {SLEEP3} {tag}; touch marker.JOB"
     launcher = [str(ROOT / "utils" / "run.py"), "JOB=1:2", "log/j.JOB.log", job]
     p = subprocess.Popen(launcher, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          start_new_session=True)
@@ -486,7 +486,7 @@ def test_signal_to_run_py_stops_its_jobs(tmp_path, sig):
     assert p.returncode == 128 + int(sig), err
     assert f"stopped by {signal.Signals(sig).name}" in err
     assert _wait_for(lambda: not _processes_with(tag), 5), "jobs were left running"
-    time.sleep(4.5)
+    time.sleep(3.5)
     assert not list(tmp_path.glob("marker.*")), "a job went on after run.py was stopped"
     assert f"stopped by {signal.Signals(sig).name}" in (tmp_path / "log" / "j.1.log").read_text()
 
@@ -498,7 +498,7 @@ def test_killing_the_recipe_shell_stops_run_py_and_its_jobs(tmp_path):
         #!/usr/bin/env bash
         . {ROOT}/utils/env.sh
         set -euo pipefail
-        {ROOT}/utils/run.py log/j.log "echo started > started; {SLEEP4} {tag}; touch marker"
+        {ROOT}/utils/run.py log/j.log "echo started > started; {SLEEP3} {tag}; touch marker"
         echo finished > finished
         """))
     script.chmod(0o755)
@@ -512,7 +512,7 @@ def test_killing_the_recipe_shell_stops_run_py_and_its_jobs(tmp_path):
     finally:
         for pid in _processes_with(tag):
             os.kill(pid, signal.SIGKILL)
-    time.sleep(4.5)
+    time.sleep(3.5)
     assert not (tmp_path / "marker").exists() and not (tmp_path / "finished").exists()
 
 
