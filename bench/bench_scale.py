@@ -186,6 +186,9 @@ def run(sizes=SIZES, repeats=1, workdir=None, verbose=True):
             if verbose:
                 print(f"built a corpus of {n} utterances in {time.perf_counter() - t0:.1f} s", flush=True)
             times.append(time_stages(root, n, repeats))
+            if verbose:
+                print(f"  {n} utterances: " + ", ".join(f"{k} {v:.2f} s" for k, v in times[-1].items()),
+                      flush=True)
             shutil.rmtree(root)
     small, large = sizes
     result = {}
