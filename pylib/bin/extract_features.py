@@ -34,12 +34,17 @@ def main(argv=None):
         action="store_true",
         help="only merge the jobs' utt2num_frames.<J> (after all --num-jobs jobs finished)",
     )
-    p.add_argument("--overwrite", action="store_true", help="recompute files that already exist")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="recompute every file; without it a rerun redoes only the missing, empty, partial or "
+        "changed ones (sources.jsonl records each utterance's source and settings)",
+    )
     p.add_argument(
         "--skip-bad",
         action="store_true",
-        help="skip unreadable/empty/wrong-rate wavs and list them in <out-dir>/bad_files.txt "
-        "instead of stopping",
+        help="skip unreadable/empty/wrong-rate wavs and list them with the reasons in "
+        "<out-dir>/bad_files.txt instead of stopping (without it, the work done so far is kept)",
     )
     p.add_argument("--no-progress", action="store_true", help="no tqdm progress bar")
     p.add_argument("--verbose", action="store_true", help="debug logging")
