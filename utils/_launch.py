@@ -10,8 +10,10 @@ argument is a whole command line) and run by `bash -o pipefail -c`, so a failure
 fails the job.
 """
 
+import os
 import re
 import shlex
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -19,6 +21,38 @@ from pathlib import Path
 
 _RANGE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(\d+)(?::(\d+))?$")
 TAIL_LINES = 20
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+class Stopped(Exception):
+    """A signal asked the launcher to stop (SIGTERM, SIGHUP, or the death of the recipe shell)."""
+
+    def __init__(self, signum):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _raise_stopped(signum, frame):
+    raise Stopped(signum)
+
+
+def stop_on_signals(handler=_raise_stopped):
+    """SIGTERM and SIGHUP call `handler` (default: raise Stopped). Inside a recipe (utils/env.sh
+    exports NNSP_RECIPE_PID), the death of the parent shell sends SIGTERM too (Linux prctl
+    PR_SET_PDEATHSIG), so killing run.sh stops the launcher and, through it, the jobs."""
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, handler)
+    if os.environ.get("NNSP_RECIPE_PID") and sys.platform.startswith("linux"):
+        import ctypes
+
+        parent = os.getppid()
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+        except (OSError, AttributeError):
+            return
+        if os.getppid() != parent or parent == 1:  # the shell died before prctl took effect
+            raise Stopped(signal.SIGTERM)
 
 
 @dataclass

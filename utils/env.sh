@@ -15,6 +15,8 @@ if [ ! -x "$NNSP_ROOT/tools/venv/bin/python" ]; then
 fi
 
 export NNSP_ROOT
+# utils/run.py started from this recipe stops its jobs when this shell dies (SIGTERM/SIGHUP to run.sh)
+export NNSP_RECIPE_PID=$$
 export PATH="$NNSP_ROOT/tools/venv/bin:$PATH"
 export PYTHONPATH="$NNSP_ROOT${PYTHONPATH:+:$PYTHONPATH}"
 export PYTHONUNBUFFERED=1  # job logs show progress as it happens

@@ -9,7 +9,8 @@ every task exited 0, else 1 with "K of N jobs failed, see <log>" and the end of 
 task writes its log (command, start time, host, exit status) and an exit-status file under
 logdir/q/, next to the generated batch scripts and Slurm's own output (logdir/q/name.<k>.out).
 A task that never wrote its status (time limit, out of memory, cancelled, node failure) is
-reported with its state from `sacct`. Ctrl-C cancels the array with `scancel`.
+reported with its state from `sacct`. Ctrl-C, SIGTERM or SIGHUP cancels the array with `scancel`
+(inside a recipe, so does the death of run.sh).
 The commands run in the current folder with the current environment (sbatch's default).
 """
 
@@ -17,6 +18,7 @@ import argparse
 import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -184,11 +186,15 @@ def main(argv=None):
     print(f"slurm.py: submitted {len(jobs)} task(s) as Slurm job {job_id}; logs: {logdir}",
           file=sys.stderr)
     try:
+        _launch.stop_on_signals()
         wait(job_id, opts.poll_interval)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, _launch.Stopped) as e:
+        for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):  # let scancel finish
+            signal.signal(sig, signal.SIG_IGN)
         _run(["scancel", job_id])
-        print(f"slurm.py: interrupted; cancelled Slurm job {job_id}", file=sys.stderr)
-        return 130
+        why = "interrupted" if isinstance(e, KeyboardInterrupt) else f"stopped by {e}"
+        print(f"slurm.py: {why}; cancelled Slurm job {job_id}", file=sys.stderr)
+        return 130 if isinstance(e, KeyboardInterrupt) else 128 + int(e.signum)
     codes, states = collect(jobs, status, job_id, opts)
     failed = [j for j in jobs if codes[j.id] != 0]
     if failed:

@@ -34,12 +34,17 @@ def main(argv=None):
         action="store_true",
         help="only merge the jobs' utt2num_frames.<J> (after all --num-jobs jobs finished)",
     )
-    p.add_argument("--overwrite", action="store_true", help="recompute files that already exist")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="recompute every file; without it a rerun redoes only the missing, empty, partial or "
+        "changed ones (sources.jsonl records each utterance's source and settings)",
+    )
     p.add_argument(
         "--skip-bad",
         action="store_true",
-        help="skip unreadable/empty/wrong-rate wavs and list them in <out-dir>/bad_utts.txt "
-        "instead of stopping",
+        help="skip unreadable/empty/wrong-rate wavs and list them with the reasons in "
+        "<out-dir>/bad_files.txt instead of stopping (without it, the work done so far is kept)",
     )
     p.add_argument("--no-progress", action="store_true", help="no tqdm progress bar")
     p.add_argument("--verbose", action="store_true", help="debug logging")
@@ -47,7 +52,7 @@ def main(argv=None):
     setup_logging(args.verbose)
 
     import pylib.features  # noqa: F401  (registers the extractors)
-    from pylib.features.extract import extract_job, merge_jobs
+    from pylib.features.extract import extract_job, merge_jobs, summary
 
     if args.merge:
         merge_jobs(args.out_dir, args.num_jobs)
@@ -58,7 +63,7 @@ def main(argv=None):
     if "features" not in conf:
         raise ConfigError(f"{args.conf}: no `features:` section; see docs/INTERFACES.md for its keys")
     with config_file(args.conf):
-        extract_job(
+        counts = extract_job(
             conf["features"],
             args.wav_scp,
             args.out_dir,
@@ -68,6 +73,7 @@ def main(argv=None):
             skip_bad=args.skip_bad,
             progress=not args.no_progress,
         )
+    print(f"{args.out_dir}: {summary(counts, args.job, args.num_jobs)}")
     return 0
 
 

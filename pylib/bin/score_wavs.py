@@ -5,16 +5,20 @@
 Writes `utt-id score` lines (higher = more bona fide), sorted by id; the id is the file stem, or the
 path relative to DIR without the extension where two files share a stem. Files at another sample
 rate are resampled to the model's rate. The model is an nnsp one-file model (export_model, or
-import_project_nn for the project-NN-Pytorch-scripts checkpoints).
+import_project_nn for the project-NN-Pytorch-scripts checkpoints). A bad file stops the run but
+keeps the scores computed before it (in <out>.partial, with the model's hash; a rerun with the
+same model resumes); --skip-bad skips such files and lists them in bad_files.txt.
 """
 
 import argparse
 import sys
+from pathlib import Path
 
 import torch
 
-from pylib.bin._cli import run
-from pylib.engine.score_folder import score_folder
+from pylib.bin._cli import run, setup_logging
+from pylib.engine.score_folder import ScoringStopped, score_folder
+from pylib.io.atomic import make_folder
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -33,6 +37,11 @@ def build_parser():
                    help="files per batch (files of similar length are batched together)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     p.add_argument("--num-threads", type=int, default=0, help="torch CPU threads; 0 = torch's default")
+    p.add_argument("--skip-bad", action="store_true",
+                   help="skip unreadable files and list them with their reasons in bad_files.txt next "
+                        "to --out (on stderr without --out) instead of stopping")
+    p.add_argument("--bad-files", default=None, metavar="FILE",
+                   help="where --skip-bad lists the skipped files; default: bad_files.txt next to --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
@@ -41,8 +50,17 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.num_threads > 0:
         torch.set_num_threads(args.num_threads)
-    scores = score_folder(args.model, args.wav_dir, out=args.out, batch_size=args.batch_size,
-                          device=args.device, progress=not args.no_progress)
+    setup_logging()
+    if args.out is not None:
+        make_folder(Path(args.out).parent)
+    try:
+        scores = score_folder(args.model, args.wav_dir, out=args.out, batch_size=args.batch_size,
+                              device=args.device, progress=not args.no_progress,
+                              skip_bad=args.skip_bad, bad_files=args.bad_files)
+    except ScoringStopped as e:
+        if args.out is None:  # keep what was computed: print it, then report the bad file
+            sys.stdout.write("".join(f"{u} {s:.6f}\n" for u, s in sorted(e.scores.items())))
+        raise
     if args.out is None:
         sys.stdout.write("".join(f"{u} {s:.6f}\n" for u, s in sorted(scores.items())))
     else:

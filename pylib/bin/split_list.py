@@ -11,7 +11,8 @@ from pathlib import Path
 
 from pylib.bin._cli import run
 from pylib.errors import UserError
-from pylib.io.split import split_file, utt2spk_parts, write_parts
+from pylib.io.names import check_not_input
+from pylib.io.split import part_paths, split_file, utt2spk_parts, write_parts
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -42,9 +43,12 @@ def main(argv=None):
         raise UserError(f"the number of parts must be >= 1, got {args.num_parts}")
     parts = split_file(args.input, args.num_parts, args.utt2spk)
     name = Path(args.input).name
-    paths = write_parts(parts, args.out, args.out_dir, name)
+    inputs = [args.input] + ([args.utt2spk] if args.utt2spk else [])
+    if args.utt2spk and args.out_dir and name != "utt2spk":  # checked before anything is written
+        check_not_input(part_paths(len(parts), out_dir=args.out_dir, name="utt2spk"), inputs, "part")
+    paths = write_parts(parts, args.out, args.out_dir, name, inputs=inputs)
     if args.utt2spk and args.out_dir and name != "utt2spk":
-        write_parts(utt2spk_parts(parts, args.utt2spk), out_dir=args.out_dir, name="utt2spk")
+        write_parts(utt2spk_parts(parts, args.utt2spk), out_dir=args.out_dir, name="utt2spk", inputs=inputs)
     sizes = " ".join(str(len(p)) for p in parts)
     print(f"split {args.input} into {len(parts)} parts ({sizes} lines): {paths[0]} ... {paths[-1]}")
     return 0

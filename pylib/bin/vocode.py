@@ -11,7 +11,9 @@ from tqdm import tqdm
 
 from pylib.bin._cli import run
 from pylib.errors import UserError
+from pylib.io.atomic import make_folder
 from pylib.io.audio import read_wav, write_wav
+from pylib.io.names import check_not_input, check_out_dir
 
 
 def build_parser():
@@ -26,7 +28,8 @@ def build_parser():
     p.add_argument("inputs", nargs="+", help="wav/flac files, any sample rate, mono")
     p.add_argument("--out-dir", required=True, help="output folder")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
-    p.add_argument("--overwrite", action="store_true", help="regenerate outputs that already exist")
+    p.add_argument("--overwrite", action="store_true",
+                   help="regenerate outputs that already exist (an input file is never overwritten)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
@@ -42,12 +45,13 @@ def main(argv=None):
     missing = [p for p in args.inputs if not Path(p).is_file()]
     if missing:
         raise UserError(f"input file(s) not found: {', '.join(missing)}")
+    out_dir = check_out_dir(Path(args.out_dir))
+    outs = [out_dir / f"{Path(p).stem}.wav" for p in args.inputs]  # a stem is one path component
+    check_not_input(outs, [*args.inputs, args.model], what="generated wav")  # even with --overwrite
     warnings.filterwarnings("ignore", message="pkg_resources is deprecated")  # pyworld's import
     vocoder = CopySynthesis(args.model, device=args.device)
-    out_dir = Path(args.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for path in tqdm(args.inputs, desc="vocode", disable=args.no_progress):
-        out = out_dir / f"{Path(path).stem}.wav"
+    make_folder(out_dir)
+    for path, out in tqdm(list(zip(args.inputs, outs)), desc="vocode", disable=args.no_progress):
         if out.is_file() and not args.overwrite:
             continue
         sr, wave = read_wav(path)

@@ -19,6 +19,7 @@ The 2021 `ASVspoof2021.*.cm.eval.trl.txt` lists hold utterance ids only: they ca
 from pathlib import Path
 
 from pylib.errors import DataError
+from pylib.io.names import check_name, check_not_input, strip_bom
 from pylib.io.tables import LABELS, read_utt2label, write_table
 
 FORMATS = ("utt2label", "asvspoof2019", "asvspoof2021")
@@ -32,7 +33,7 @@ def _read_lines(path):
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise DataError(f"{path}: not valid UTF-8; is this a protocol or utt2label text file?") from None
-    return [(no, line.split()) for no, line in enumerate(text.splitlines(), 1) if line.strip()]
+    return [(no, line.split()) for no, line in enumerate(strip_bom(text).splitlines(), 1) if line.strip()]
 
 
 def detect_label_format(path):
@@ -90,7 +91,7 @@ def read_labels(path, subset=None):
                 subsets.add(f[7])
                 if subset is not None and f[7] != subset:
                     continue
-        utt = f[1]
+        utt = check_name(f[1], path, no)
         if utt in out:
             raise DataError(f"{path}:{no}: duplicate utterance {utt!r}; each trial must appear once")
         attack = "-" if key == "bonafide" else f[attack_col]
@@ -105,6 +106,7 @@ def protocol_to_utt2label(protocol, out, subset=None):
 
     Returns {"bonafide": n, "spoof": n, "attacks": sorted attack ids of spoofed trials}.
     """
+    check_not_input(out, [protocol], what="utt2label")
     labels = read_labels(protocol, subset=subset)
     write_table(out, {utt: f"{lab} {att}" for utt, (lab, att) in labels.items()})
     n_bona = sum(1 for lab, _ in labels.values() if lab == "bonafide")
@@ -160,7 +162,7 @@ def protocol_to_data_dir(protocol, audio_dir, out_dir, ext=".flac"):
     audio_dir = Path(audio_dir).resolve()
     wav, spk, missing = {}, {}, []
     for no, f in _read_lines(protocol):
-        utt = f[0] if fmt == "utt2label" else f[1]
+        utt = check_name(f[0] if fmt == "utt2label" else f[1], protocol, no)
         if utt in wav:
             raise DataError(f"{protocol}:{no}: duplicate utterance {utt!r}; each trial must appear once")
         path = audio_dir / f"{utt}{ext}"
@@ -176,6 +178,7 @@ def protocol_to_data_dir(protocol, audio_dir, out_dir, ext=".flac"):
             f"{protocol}: {len(missing)} of {len(wav)} audio files are missing from {audio_dir} "
             f"(e.g. {few}); is the download complete and unpacked?"
         )
+    check_not_input([Path(out_dir) / "wav.scp", Path(out_dir) / "utt2spk"], [protocol], what="output")
     write_table(Path(out_dir) / "wav.scp", wav)
     write_table(Path(out_dir) / "utt2spk", spk)
     return {"utts": len(wav), "speakers": len(set(spk.values()))}

@@ -12,7 +12,7 @@ from tqdm import tqdm
 from pylib.data.dataset import read_rows
 from pylib.data.lengths import LengthCache, align
 from pylib.errors import DataError
-from pylib.io import read_table, read_utt2label, write_list, write_table
+from pylib.io import check_not_input, name_problem, read_table, read_utt2label, write_list, write_table
 
 
 def candidate_ids(set_dir, features, ids_from=None):
@@ -26,7 +26,8 @@ def candidate_ids(set_dir, features, ids_from=None):
         if table.is_file():
             ids.update(read_table(table))
         elif folder.is_dir():
-            ids.update(p.name[: -len(f.ext)] for p in folder.iterdir() if p.name.endswith(f.ext))
+            names = (p.name[: -len(f.ext)] for p in folder.iterdir() if p.name.endswith(f.ext))
+            ids.update(n for n in names if name_problem(n) is None)  # not temp files (.<utt>.wav.X.wav)
     if not ids:
         raise DataError(
             f"{set_dir}: no feature files for {[f.name for f in features]}; run stage 1 "
@@ -61,6 +62,11 @@ def make_list(spec, data_dir, set_name, features, ids_from=None, utt2label=None,
     Returns (kept ids, {dropped id: reason}, number of kept ids shorter than spec.min_len).
     """
     set_dir = Path(data_dir) / set_name
+    name = Path(set_name).name
+    outputs = [set_dir / f"{name}.lst", set_dir / f"{name}.dropped.txt"]
+    if utt2label:
+        outputs.append(set_dir / "utt2label")
+    check_not_input(outputs, [p for p in (ids_from, utt2label) if p], what="output of make_lists")
     dirs = {f.name: set_dir / f.name for f in features}
     ids = candidate_ids(set_dir, features, ids_from)
     labels = read_utt2label(utt2label) if utt2label else None
@@ -78,7 +84,6 @@ def make_list(spec, data_dir, set_name, features, ids_from=None, utt2label=None,
         short += n < spec.min_len
         good.append(utt)
     cache.save()
-    name = Path(set_name).name
     write_list(set_dir / f"{name}.lst", good)
     write_table(set_dir / f"{name}.dropped.txt", dropped)
     if labels is not None:

@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from pylib.errors import DataError
 from pylib.io.audio import audio_info
+from pylib.io.names import name_problem, strip_bom
 from pylib.io.tables import LABELS
 
 SORT_FIX = "sort it: `LC_ALL=C sort -o {f} {f}` (and check the other tables still match)"
@@ -47,7 +48,7 @@ class Report:
 def _scan_table(path, report, single_token=False):
     """Read `id value` lines, recording every format problem; returns {id: value} of usable lines."""
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = strip_bom(path.read_bytes().decode("utf-8"))
     except UnicodeDecodeError as e:
         report.add("encoding", path, f"not valid UTF-8 (byte {e.start})", "re-save the file as UTF-8")
         return {}
@@ -72,9 +73,10 @@ def _scan_table(path, report, single_token=False):
             report.add("duplicate", where, f"duplicate id {key!r} (first on line {first_line[key]})",
                        "keep one line per id")
             continue
-        if "/" in key or key in (".", ".."):
-            report.add("id", where, f"id {key!r} cannot be a file name (features are stored as <id>.f4)",
-                       "rename the utterance without '/'")
+        why = name_problem(key)
+        if why is not None:
+            report.add("id", where, f"id {key!r} {why}: it cannot be a file name (features are stored "
+                       f"as <id>.f4)", "rename the utterance: letters, digits, '_', '-', '.' (not first)")
         if prev is not None and key < prev and not unsorted_reported:
             report.add("sort", where, f"id {key!r} comes after {prev!r}: the file is not sorted",
                        SORT_FIX.format(f=path))

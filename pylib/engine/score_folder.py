@@ -13,6 +13,11 @@ The batch is the loader's (docs/INTERFACES.md): `utt_id` list (B), `<input>` (B,
 `<input>_len` (B,). This module never imports `pylib.models`: `load_model` fills the registry.
 """
 
+import hashlib
+import logging
+import os
+import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -22,35 +27,71 @@ from tqdm import tqdm
 from pylib.errors import DataError, UserError
 from pylib.io.atomic import write_text_atomic
 from pylib.io.audio import audio_info, read_wav
+from pylib.io.names import check_not_input, name_problem, strip_bom
+
+log = logging.getLogger(__name__)
+BAD_FILE = "bad_files.txt"
+SAVE_EVERY_S = 60.0
 
 AUDIO_EXTS = (".wav", ".flac")
 
 
+def list_audio(root):
+    """Sorted relative paths ('/'-separated strings) of every .wav/.flac file under folder `root`.
+
+    One os.scandir walk, plain strings (pathlib objects cost more than the listing itself).
+    """
+    out, stack = [], [""]
+    base = os.fspath(root)
+    while stack:
+        rel = stack.pop()
+        folder = os.path.join(base, rel) if rel else base
+        try:
+            entries = list(os.scandir(folder))
+        except OSError as e:
+            raise UserError(
+                f"{folder}: cannot list this folder ({e.strerror}); check its permissions"
+            ) from None
+        prefix = f"{rel}/" if rel else ""
+        for e in entries:
+            if e.is_dir(follow_symlinks=False):  # links to folders are not followed (no loops)
+                stack.append(prefix + e.name)
+            elif os.path.splitext(e.name)[1].lower() in AUDIO_EXTS and e.is_file():
+                out.append(prefix + e.name)
+    out.sort()
+    return out
+
+
 def find_audio(wav_dir):
-    """Sorted [(utt_id, path)] of every .wav/.flac file under `wav_dir` (any depth, any case of suffix)."""
+    """Sorted [(utt_id, path str)] of every .wav/.flac file under `wav_dir` (any depth, any case of suffix).
+
+    Linear in the number of files (the stems are counted once, not searched per file).
+    """
     root = Path(wav_dir)
     if not root.is_dir():
         raise UserError(f"{root}: not a folder; --wav-dir must be a folder holding .wav/.flac files")
-    paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_EXTS and p.is_file())
-    if not paths:
+    base = os.fspath(root)
+    rel = list_audio(root)
+    if not rel:
         raise UserError(f"{root}: no .wav or .flac files found (searched all subfolders)")
-    rel = [p.relative_to(root) for p in paths]
-    stems = [r.stem for r in rel]
-    no_ext = [r.with_suffix("").as_posix() for r in rel]
+    no_ext = [os.path.splitext(r)[0] for r in rel]
+    stems = [b.rsplit("/", 1)[-1] for b in no_ext]
+    stem_count, bare_count = Counter(stems), Counter(no_ext)
     out = []
     for r, stem, bare in zip(rel, stems, no_ext):
-        if stems.count(stem) == 1:
+        if stem_count[stem] == 1:
             uid = stem
-        elif no_ext.count(bare) == 1:
+        elif bare_count[bare] == 1:
             uid = bare
         else:
-            uid = r.as_posix()
-        if any(c.isspace() for c in uid):
+            uid = r
+        why = name_problem(uid, subpath=True)
+        if why is not None:
             raise DataError(
-                f"{root / r}: the utterance id {uid!r} would contain whitespace, which breaks "
-                f"`utt-id score` lines; rename the file (e.g. spaces -> _)"
+                f"{root / r}: the utterance id {uid!r} {why}, which breaks `utt-id score` lines or "
+                f"file names; rename the file (e.g. spaces -> _)"
             )
-        out.append((uid, root / r))
+        out.append((uid, os.path.join(base, r)))  # strings: 10^5 Path objects cost more than the walk
     return out
 
 
@@ -141,30 +182,73 @@ def _to_float(item, where):
     return float(arr.reshape(-1)[0])
 
 
+class ScoringStopped(DataError):
+    """A bad file stopped scoring; `.scores` holds every score computed before it."""
+
+    def __init__(self, message, scores):
+        super().__init__(message)
+        self.scores = scores
+
+
 @torch.no_grad()
-def score_files(model, files, sample_rate, key="wav", batch_size=16, device="cpu", progress=True):
-    """{utt_id: score} for files [(utt_id, path)]; batches of similar length, padded, with lengths."""
-    durations = []
-    for _, path in files:
-        sr, n = audio_info(path)
+def score_files(model, files, sample_rate, key="wav", batch_size=16, device="cpu", progress=True,
+                skip_bad=False, bad=None, done=None, on_progress=None):
+    """{utt_id: score} for files [(utt_id, path)]; batches of similar length, padded, with lengths.
+
+    done: {utt_id: score} already computed (kept, not scored again). A file that cannot be read
+    raises ScoringStopped carrying every score so far; with skip_bad it goes to `bad`
+    ({utt_id: reason}) instead. on_progress(scores) is called about every SAVE_EVERY_S seconds.
+    """
+    scores = dict(done or {})
+    bad = {} if bad is None else bad
+    todo, durations = [], []
+    for uid, path in files:
+        if uid in scores:
+            continue
+        try:
+            sr, n = audio_info(path)
+        except DataError as e:
+            _bad_file(uid, e, scores, bad, skip_bad)
+            continue
+        todo.append((uid, path))
         durations.append(n / sr)
-    batches = length_batches(durations, batch_size)
-    scores = {}
+    batches = length_batches(durations, batch_size) if todo else []
     model.eval()
+    last_save = time.monotonic()
     for idx in tqdm(batches, desc="score", unit="batch", disable=not progress, dynamic_ncols=True):
-        ids = [files[i][0] for i in idx]
-        waves = [load_wave(files[i][1], sample_rate) for i in idx]
+        ids, waves = [], []
+        for i in idx:
+            try:
+                waves.append(load_wave(todo[i][1], sample_rate))
+                ids.append(todo[i][0])
+            except DataError as e:
+                _bad_file(todo[i][0], e, scores, bad, skip_bad)
+        if not ids:
+            continue
+        paths = {uid: p for uid, p in (todo[i] for i in idx)}
         batch = make_batch(ids, waves, key)
         batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
         out = model.infer(batch)
         if len(out) != len(ids):
             raise UserError(f"the model returned {len(out)} scores for a batch of {len(ids)} files")
-        for i, item in zip(idx, out):
-            score = _to_float(item, files[i][1])
+        for uid, item in zip(ids, out):
+            score = _to_float(item, paths[uid])
             if not np.isfinite(score):
-                raise DataError(f"{files[i][1]}: the model gave a non-finite score ({score})")
-            scores[files[i][0]] = score
+                _bad_file(uid, DataError(f"{paths[uid]}: the model gave a non-finite score ({score})"),
+                          scores, bad, skip_bad)
+                continue
+            scores[uid] = score
+        if on_progress is not None and time.monotonic() - last_save > SAVE_EVERY_S:
+            on_progress(scores)
+            last_save = time.monotonic()
     return scores
+
+
+def _bad_file(uid, error, scores, bad, skip_bad):
+    if not skip_bad:
+        raise ScoringStopped(str(error), scores)
+    bad[uid] = " ".join(str(error).split())
+    log.warning("skipping %s: %s", uid, error)
 
 
 def write_scores(path, scores):
@@ -172,14 +256,100 @@ def write_scores(path, scores):
     write_text_atomic(path, "".join(f"{u} {s:.6f}\n" for u, s in sorted(scores.items())))
 
 
-def score_folder(model_path, wav_dir, out=None, batch_size=16, device="cpu", progress=True):
+def model_hash(path):
+    """sha256 of the model file's bytes (names the model that wrote a partial score file)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def partial_path(out):
+    return Path(f"{out}.partial")
+
+
+def _read_partial(path, digest):
+    """Scores of a partial file written with the model of sha256 `digest`; {} for another model."""
+    try:
+        lines = strip_bom(Path(path).read_text(encoding="utf-8")).splitlines()
+    except (FileNotFoundError, UnicodeDecodeError):
+        return {}
+    if not lines or lines[0] != f"# model sha256 {digest}":
+        if lines:
+            log.info("%s: written with another model; scoring every file again", path)
+        return {}
+    out = {}
+    for line in lines[1:]:
+        f = line.split()
+        if len(f) == 2:
+            try:
+                value = float(f[1])
+            except ValueError:
+                continue
+            if np.isfinite(value):
+                out[f[0]] = value
+    return out
+
+
+def _write_partial(path, digest, scores):
+    body = "".join(f"{u} {s!r}\n" for u, s in sorted(scores.items()))
+    write_text_atomic(path, f"# model sha256 {digest}\n{body}")
+
+
+def score_folder(model_path, wav_dir, out=None, batch_size=16, device="cpu", progress=True,
+                 skip_bad=False, bad_files=None):
     """Score every wav/flac under `wav_dir` with the one-file model at `model_path`.
 
-    Returns {utt_id: score}; writes them to `out` (atomically) when given.
+    Returns {utt_id: score}; writes them to `out` (atomically) when given. With `out`, the scores
+    computed before a bad file are kept in `<out>.partial` (with the model's hash) and a rerun with
+    the same model resumes from them. skip_bad: unreadable files are skipped and listed, with their
+    reasons, in `bad_files` (default `bad_files.txt` next to `out`).
     """
     files = find_audio(wav_dir)
+    if out is not None:
+        out = Path(out)
+        if out.suffix.lower() in AUDIO_EXTS:
+            raise UserError(
+                f"--out {out}: the scores file must not be a .wav/.flac file; name it e.g. scores.txt"
+            )
+        check_not_input(out, [p for _, p in files if os.path.basename(p) == out.name], what="scores file")
     model, key, sample_rate = load_scorer(model_path, device)
-    scores = score_files(model, files, sample_rate, key, batch_size, device, progress)
+    digest = model_hash(model_path) if out is not None else None
+    part = partial_path(out) if out is not None else None
+    done = _read_partial(part, digest) if out is not None else {}
+    wanted = {uid for uid, _ in files}
+    done = {u: v for u, v in done.items() if u in wanted}
+    if done:
+        log.info("resuming: %d of %d files were scored by this model before (%s)",
+                 len(done), len(files), part)
+    bad = {}
+    save = (lambda sc: _write_partial(part, digest, sc)) if out is not None else None
+    try:
+        scores = score_files(model, files, sample_rate, key, batch_size, device, progress,
+                             skip_bad=skip_bad, bad=bad, done=done, on_progress=save)
+    except ScoringStopped as e:
+        if out is None:
+            raise ScoringStopped(
+                f"{e} ({len(e.scores)} file(s) scored before it are printed; pass --out FILE to keep "
+                f"them and resume, or --skip-bad to skip unreadable files)",
+                e.scores,
+            ) from None
+        if e.scores:
+            save(e.scores)
+        raise DataError(
+            f"{e} ({len(e.scores)} score(s) computed so far are kept in {part}: fix or remove the file "
+            f"and rerun to resume, or rerun with --skip-bad to skip it and list it in bad_files.txt)"
+        ) from None
     if out is not None:
         write_scores(out, scores)
+        if part.exists():
+            part.unlink()
+    if skip_bad:
+        target = Path(bad_files) if bad_files else (out.parent / BAD_FILE if out is not None else None)
+        if target is not None:
+            write_text_atomic(target, "".join(f"{u} {why}\n" for u, why in sorted(bad.items())))
+        if bad:
+            where = f", listed in {target}" if target else ""
+            log.warning("%d unreadable file(s) skipped%s", len(bad), where)
     return scores

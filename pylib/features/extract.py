@@ -1,13 +1,25 @@
 """Stage 1 driver: wav.scp -> dump/<set>/<name>/<utt><ext> for every configured extractor.
 
 A run is split into contiguous jobs over the sorted scp (job J of N, 1-based); each writes its
-files atomically and its own `utt2num_frames.<J>`, and a merge joins those. Rerunning skips the
-files that exist, so a killed job loses at most the utterance it was on.
+files atomically and its own `utt2num_frames.<J>`, and a merge joins those.
+
+Provenance: every finished utterance gets a record (one JSON line) of its source (absolute path,
+size and mtime, or the pipe command), the hash of the features settings, and each output's size
+and frame count. A job appends its records to `sources.<J>.jsonl` as it goes; the merge folds them
+into `sources.jsonl`. A rerun redoes exactly the utterances whose outputs are missing, empty,
+partial (size differs from the record, or no record: a killed or older run) or changed (source or
+settings differ), says how many of each, and keeps the rest; so a killed or failed job loses at
+most the utterance it was on. `--skip-bad` lists unusable inputs in `bad_files.txt` instead of
+stopping.
 """
 
 import contextlib
+import hashlib
+import json
 import logging
 import os
+import time
+from collections import Counter
 from pathlib import Path
 
 from pylib.config import load_yaml, save_yaml
@@ -15,20 +27,22 @@ from pylib.errors import ConfigError, DataError
 from pylib.features.extractors import build_extractors, parse_features
 from pylib.features.wave import resample
 from pylib.io import (
-    audio_info,
-    num_frames_f4,
     read_table,
     read_wav_entry,
     read_wav_scp,
     write_f4,
     write_table,
+    write_text_atomic,
     write_wav,
 )
+from pylib.io.names import check_out_dir, safe_join
 
 log = logging.getLogger(__name__)
 
 SETTINGS_FILE = "features.yaml"
-BAD_FILE = "bad_utts.txt"
+BAD_FILE = "bad_files.txt"
+SOURCES_FILE = "sources.jsonl"
+REDO_REASONS = ("missing", "empty", "partial", "changed")
 
 
 def job_chunk(ids, job, num_jobs):
@@ -74,18 +88,94 @@ def _check_existing_settings(out_dir, settings, overwrite):
             )
 
 
-def _frames_of(path, ex):
-    """Frame count of a finished output file (from its header or size)."""
-    if ex.ext in (".wav", ".flac"):
-        return audio_info(path)[1]
-    return num_frames_f4(path, ex.dim)
+def settings_hash(settings):
+    """Short content hash of the features settings (what every record names)."""
+    blob = json.dumps(settings, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def source_of(entry):
+    """Provenance of one wav.scp value: {"path", "size", "mtime_ns"} or {"command"}; plus the stat
+    (or None) so that callers can compare it with the outputs'."""
+    entry = str(entry).strip()
+    if entry.endswith("|"):
+        return {"command": entry[:-1].strip()}, None
+    try:
+        st = os.stat(entry)
+    except OSError:
+        return {"path": os.path.abspath(entry), "size": None, "mtime_ns": None}, None
+    return {"path": os.path.abspath(entry), "size": st.st_size, "mtime_ns": st.st_mtime_ns}, st
+
+
+def _read_records(path):
+    """{utt: record} of a sources file; a torn last line (a kill mid-append) is ignored."""
+    out = {}
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (FileNotFoundError, UnicodeDecodeError):
+        return out
+    for line in text.splitlines():
+        try:
+            rec = json.loads(line)
+            out[rec["utt"]] = rec
+        except (ValueError, KeyError, TypeError):
+            continue
+    return out
+
+
+def _job_parts(out_dir):
+    return sorted(p for p in Path(out_dir).glob("sources.*.jsonl") if p.name != SOURCES_FILE)
+
+
+def load_records(out_dir):
+    """{utt: record}: the merged sources.jsonl, then the jobs' parts (newest record wins)."""
+    records = _read_records(Path(out_dir) / SOURCES_FILE)
+    parts = {}
+    for part in _job_parts(out_dir):
+        for utt, rec in _read_records(part).items():
+            if utt not in parts or rec.get("t", 0) >= parts[utt].get("t", 0):
+                parts[utt] = rec
+    records.update(parts)
+    return records
+
+
+def redo_reason(utt, paths, record, source, source_stat, config_hash):
+    """Why utterance `utt` must be extracted again (one of REDO_REASONS), or None if it is up to
+    date. Raises a DataError if an output is the very file the source names."""
+    stats = {}
+    for name, path in paths.items():
+        try:
+            stats[name] = os.stat(path)
+        except FileNotFoundError:
+            return "missing"
+        if source_stat is not None and (stats[name].st_dev, stats[name].st_ino) == (
+            source_stat.st_dev,
+            source_stat.st_ino,
+        ):
+            raise DataError(
+                f"{path}: utterance {utt}: this output is the input audio itself ({source['path']}); "
+                f"extracting would overwrite the corpus. Use another --out-dir"
+            )
+    if any(st.st_size == 0 for st in stats.values()):
+        return "empty"
+    if record is None:
+        return "partial"
+    outputs = record.get("outputs") or {}
+    for name, st in stats.items():
+        if name not in outputs or outputs[name].get("bytes") != st.st_size:
+            return "partial"
+    if record.get("source") != source or record.get("config") != config_hash:
+        return "changed"
+    return None
 
 
 def _write(path, data, ex, sample_rate):
+    """Write one output atomically; returns its size in bytes."""
     if ex.ext in (".wav", ".flac"):
         write_wav(path, sample_rate, data[:, 0], subtype=getattr(ex, "subtype", "PCM_16"))
     else:
         write_f4(path, data)
+    return os.stat(path).st_size
 
 
 def load_wave(entry, cfg):
@@ -115,15 +205,23 @@ def _remove_stale_temps(out_dir, extractors, ids):
                     p.unlink()
 
 
+def _bad_reason(e):
+    return " ".join(str(e).split())
+
+
 def extract_job(
     features_section, wav_scp, out_dir, job=1, num_jobs=1, overwrite=False, skip_bad=False, progress=True
 ):
-    """Run job `job` of `num_jobs`; merges at the end when num_jobs == 1. Returns counts."""
+    """Run job `job` of `num_jobs`; merges at the end when num_jobs == 1.
+
+    Returns {"extracted", "skipped" (up to date), "bad"} counts, plus "redo": {reason: count} of
+    the extracted ones (see REDO_REASONS; "overwrite" with overwrite=True).
+    """
     from tqdm import tqdm
 
     cfg = parse_features(features_section)
     extractors = build_extractors(cfg)
-    out_dir = Path(out_dir)
+    out_dir = check_out_dir(Path(out_dir))
     if not Path(wav_scp).is_file():
         raise DataError(f"{wav_scp}: not found; run data preparation (stage 0) first")
     scp = read_wav_scp(wav_scp)
@@ -131,59 +229,104 @@ def extract_job(
         raise DataError(f"{wav_scp}: holds no utterances; rerun data preparation (stage 0) for this set")
     ids = job_chunk(sorted(scp), job, num_jobs)
     settings = settings_dict(cfg, extractors)
+    config_hash = settings_hash(settings)
     _check_existing_settings(out_dir, settings, overwrite)
     out_dir.mkdir(parents=True, exist_ok=True)
     save_yaml(out_dir / SETTINGS_FILE, settings)
 
     _remove_stale_temps(out_dir, extractors, ids)
+    records = {} if overwrite else load_records(out_dir)
+    folders = {name: out_dir / name for name in extractors}
     frames = {name: {} for name in extractors}
     bad = {}
+    redo = Counter()
     done = skipped = 0
-    for utt in tqdm(ids, desc=f"features job {job}/{num_jobs}", disable=not progress, unit="utt"):
-        paths = {name: out_dir / name / f"{utt}{ex.ext}" for name, ex in extractors.items()}
-        todo = [n for n in extractors if overwrite or not paths[n].is_file()]
-        try:
-            wave = load_wave(scp[utt], cfg) if todo else None
-        except DataError as e:
-            if not skip_bad:
-                raise DataError(
-                    f"utterance {utt}: {e} (or rerun with --skip-bad to skip and list it)"
-                ) from None
-            bad[utt] = str(e).replace("\n", " ")
-            log.warning("skipping %s: %s", utt, e)
-            for p in paths.values():  # a stale output of a now-bad utterance must not be used
-                with contextlib.suppress(FileNotFoundError):
-                    p.unlink()
-            continue
-        for name, ex in extractors.items():
-            if name in todo:
-                data = ex(wave)
-                _write(paths[name], data, ex, cfg.sample_rate)
-                frames[name][utt] = data.shape[0]
+    part = out_dir / f"sources.{job}.jsonl"
+    with open(part, "a", encoding="utf-8") as log_file:
+        for utt in tqdm(ids, desc=f"features job {job}/{num_jobs}", disable=not progress, unit="utt"):
+            paths = {n: safe_join(folders[n], utt, ex.ext, where=wav_scp) for n, ex in extractors.items()}
+            source, source_stat = source_of(scp[utt])
+            if overwrite:
+                why = "overwrite"
             else:
-                frames[name][utt] = _frames_of(paths[name], ex)
-        done += bool(todo)
-        skipped += not todo
+                why = redo_reason(utt, paths, records.get(utt), source, source_stat, config_hash)
+            if why is None:
+                for name in extractors:
+                    frames[name][utt] = int(records[utt]["outputs"][name]["frames"])
+                skipped += 1
+                continue
+            try:
+                wave = load_wave(scp[utt], cfg)
+            except DataError as e:
+                for p in paths.values():  # a stale output of a now-bad utterance must not be used
+                    with contextlib.suppress(FileNotFoundError):
+                        p.unlink()
+                if not skip_bad:
+                    raise DataError(
+                        f"utterance {utt}: {e} ({done + skipped} utterance(s) before it are done and kept: "
+                        f"fix or drop this one and rerun to resume, or rerun with --skip-bad to skip it "
+                        f"and list it in {out_dir / BAD_FILE})"
+                    ) from None
+                bad[utt] = _bad_reason(e)
+                log.warning("skipping %s: %s", utt, e)
+                continue
+            outputs = {}
+            for name, ex in extractors.items():
+                data = ex(wave)
+                size = _write(paths[name], data, ex, cfg.sample_rate)
+                frames[name][utt] = int(data.shape[0])
+                outputs[name] = {"bytes": size, "frames": int(data.shape[0])}
+            rec = {"utt": utt, "source": source, "config": config_hash, "outputs": outputs}
+            log_file.write(json.dumps({**rec, "t": time.time_ns()}, sort_keys=True) + "\n")
+            log_file.flush()
+            redo[why] += 1
+            done += 1
     for name in extractors:
         write_table(out_dir / name / f"utt2num_frames.{job}", frames[name])
     write_table(out_dir / f"{BAD_FILE}.{job}", bad)
-    log.info(
-        "job %d/%d: %d utterances extracted, %d already done, %d bad", job, num_jobs, done, skipped, len(bad)
-    )
+    counts = {"extracted": done, "skipped": skipped, "bad": len(bad), "redo": dict(redo)}
+    log.debug("%s", summary(counts, job, num_jobs))
     if num_jobs == 1:
         merge_jobs(out_dir, 1)
-    return {"extracted": done, "skipped": skipped, "bad": len(bad)}
+    return counts
+
+
+def summary(counts, job=1, num_jobs=1):
+    """One line of what a job did: 'job 1/1: 4 utterances extracted (1 changed, 3 missing), ...'."""
+    how = ", ".join(f"{n} {r}" for r, n in sorted(counts["redo"].items()))
+    return (
+        f"job {job}/{num_jobs}: {counts['extracted']} utterances extracted{f' ({how})' if how else ''}, "
+        f"{counts['skipped']} up to date, {counts['bad']} bad"
+    )
+
+
+def _fold_sources(out_dir, keep):
+    """Fold the jobs' sources.<J>.jsonl into sources.jsonl (records of the ids in `keep` only)."""
+    parts = _job_parts(out_dir)
+    records = load_records(out_dir)
+    lines = []
+    for utt in sorted(keep):
+        rec = records.get(utt)
+        if rec is not None:
+            rec = {k: v for k, v in rec.items() if k != "t"}
+            lines.append(json.dumps(rec, sort_keys=True) + "\n")
+    write_text_atomic(out_dir / SOURCES_FILE, "".join(lines))
+    for p in parts:
+        with contextlib.suppress(FileNotFoundError):
+            p.unlink()
 
 
 def merge_jobs(out_dir, num_jobs):
-    """Join every job's utt2num_frames.<J> into <name>/utt2num_frames and bad_utts.<J> into
-    bad_utts.txt; a missing part names the job to rerun. The parts are removed afterwards."""
+    """Join every job's utt2num_frames.<J> into <name>/utt2num_frames, bad_files.<J> into
+    bad_files.txt and sources.<J>.jsonl into sources.jsonl; a missing part names the job to rerun.
+    The parts are removed afterwards."""
     out_dir = Path(out_dir)
     settings_path = out_dir / SETTINGS_FILE
     if not settings_path.is_file():
         raise DataError(f"{settings_path}: not found; run the extraction jobs before --merge")
     names = list(load_yaml(settings_path).get("outputs", {}))
     parts = []
+    keep = None
     for name in names:
         merged = {}
         for j in range(1, num_jobs + 1):
@@ -195,6 +338,7 @@ def merge_jobs(out_dir, num_jobs):
             merged.update(read_table(part))
             parts.append(part)
         write_table(out_dir / name / "utt2num_frames", merged)
+        keep = set(merged) if keep is None else keep & set(merged)
     bad = {}
     for j in range(1, num_jobs + 1):
         part = out_dir / f"{BAD_FILE}.{j}"
@@ -207,6 +351,7 @@ def merge_jobs(out_dir, num_jobs):
     else:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(out_dir / BAD_FILE)
+    _fold_sources(out_dir, keep or set())
     for p in parts:
         p.unlink()
     return bad

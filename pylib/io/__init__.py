@@ -1,9 +1,10 @@
 """File formats of nnsp: raw `<f4` features, wav/flac audio, Kaldi tables and ark/scp."""
 
-from pylib.io.atomic import atomic_path, write_text_atomic
+from pylib.io.atomic import atomic_path, make_folder, write_bytes_atomic, write_text_atomic
 from pylib.io.audio import audio_info, read_wav, read_wav_entry, write_wav
 from pylib.io.f4 import check_finite_array, num_frames_f4, open_f4, read_f4, write_f4
 from pylib.io.kaldi import f4_to_kaldi, kaldi_to_f4
+from pylib.io.names import check_name, check_not_input, check_out_dir, name_problem, safe_join, strip_bom
 from pylib.io.tables import (
     read_list,
     read_table,
@@ -19,8 +20,13 @@ __all__ = [
     "atomic_path",
     "audio_info",
     "check_finite_array",
+    "check_name",
+    "check_not_input",
+    "check_out_dir",
     "f4_to_kaldi",
     "kaldi_to_f4",
+    "make_folder",
+    "name_problem",
     "num_frames_f4",
     "open_f4",
     "read_f4",
@@ -32,6 +38,9 @@ __all__ = [
     "read_wav",
     "read_wav_entry",
     "read_wav_scp",
+    "safe_join",
+    "strip_bom",
+    "write_bytes_atomic",
     "write_f4",
     "write_list",
     "write_table",

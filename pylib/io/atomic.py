@@ -1,9 +1,12 @@
 """Atomic file writes: write to a temp file in the same folder, then rename over the target."""
 
 import contextlib
+import errno
 import os
 import tempfile
 from pathlib import Path
+
+from pylib.errors import DataError
 
 
 def _umask():
@@ -23,17 +26,44 @@ def atomic_path(path, suffix=""):
     The temp name keeps `suffix` (e.g. ".wav") so libraries that pick a format from it still work.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=(suffix or ".tmp"), dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)
         os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, path)
+    except OSError as e:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        if e.errno in (errno.ENOSPC, errno.EDQUOT) and e.filename in (None, tmp, str(tmp)):
+            raise OSError(e.errno, os.strerror(e.errno), str(path)) from None  # name the target
+        raise
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def make_folder(folder):
+    """mkdir -p `folder`; a DataError naming the part of it that is a file, not a folder."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        part = next((p for p in [folder, *folder.parents] if p.exists() and not p.is_dir()), folder)
+        raise DataError(
+            f"{folder}: cannot create this folder because {part} is a file, not a folder; remove or "
+            f"rename that file, or choose another output location"
+        ) from None
+    return folder
+
+
+def write_bytes_atomic(path, data):
+    """Write bytes `data` to `path` atomically."""
+    with atomic_path(path, suffix=Path(path).suffix) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(data)
 
 
 def write_text_atomic(path, text):

@@ -1,16 +1,55 @@
-"""Waveform files: wav (16/24/32-bit PCM, 32/64-bit float) and flac, mono, as float32 in [-1, 1]."""
+"""Waveform files: wav (16/24/32-bit PCM, 32/64-bit float) and flac, mono, as float32 in [-1, 1].
 
+A wav.scp value is a path or a Kaldi pipe `cmd ... |`. A pipe runs as `bash -o pipefail -c cmd`
+with stdin closed, its stderr captured and a timeout (NNSP_PIPE_TIMEOUT seconds, default 600); its
+output passes the checks a file does (header against the data, channels, rate, finite samples).
+"""
+
+import io
+import os
+import signal
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
 from pylib.errors import DataError
-from pylib.io.atomic import atomic_path
+from pylib.io.atomic import write_bytes_atomic
 
 SUPPORTED_SUBTYPES = {"PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE"}
 _EXT_FORMAT = {".wav": "WAV", ".flac": "FLAC"}
 _FORMATS_FOR_EXT = {".wav": {"WAV", "WAVEX", "RF64"}, ".flac": {"FLAC"}}
+_SUBTYPE_BYTES = {"PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8}
+# `data` chunk sizes that mean "unknown" (streamed writers): 0, 0xFFFFFFFF, and sox's 0x7FFFF000
+_UNKNOWN_SIZES = (0, 0xFFFFFFFF, 0x7FFFF000)
+PIPE_TIMEOUT_ENV = "NNSP_PIPE_TIMEOUT"
+DEFAULT_PIPE_TIMEOUT = 600.0
+
+
+def _frames_bound(info, size):
+    """Most frames a file of `size` bytes can hold in `info`'s format (None where unknown).
+
+    FLAC: a frame holds at most 65535 samples per channel and takes at least a few bytes, so a
+    file cannot hold more than 65535 samples per 8 bytes (a loose bound, meant to catch headers
+    that claim billions of samples before anything is allocated).
+    """
+    if info.format == "FLAC":
+        return (size // 8 + 1) * 65535
+    nbytes = _SUBTYPE_BYTES.get(info.subtype)
+    if info.format in ("WAV", "WAVEX", "RF64") and nbytes:
+        return size // (nbytes * max(info.channels, 1))
+    return None
+
+
+def _check_frames_fit(where, info, size):
+    bound = _frames_bound(info, size)
+    if bound is not None and info.frames > bound:
+        raise DataError(
+            f"{where}: the header claims {info.frames} samples, but {size} bytes can hold at most "
+            f"{bound}; the header is damaged. Convert or copy the file again (e.g. `sox in.flac "
+            f"-b 16 out.wav`), or drop it from wav.scp"
+        )
 
 
 def _info(path):
@@ -24,8 +63,11 @@ def _info(path):
             f"{path}: not a readable wav/flac file ({str(e).strip()}); the header is damaged or it is "
             f"another format. Convert it, e.g. `sox in.xxx -b 16 out.wav`, or drop it from wav.scp."
         ) from None
+    size = path.stat().st_size
     if info.format == "WAV":
-        _check_wav_data_size(path)
+        with open(path, "rb") as f:
+            _check_wav_data_size(f, size, path)
+    _check_frames_fit(path, info, size)
     allowed = _FORMATS_FOR_EXT.get(path.suffix.lower())
     if allowed and info.format not in allowed:
         raise DataError(
@@ -45,31 +87,32 @@ def _info(path):
     return info
 
 
-def _check_wav_data_size(path):
-    """DataError if the RIFF `data` chunk declares more bytes than the file holds.
+def _check_wav_data_size(f, size, where):
+    """DataError if the RIFF `data` chunk in the open binary file `f` (`size` bytes) declares more
+    bytes than there are.
 
-    libsndfile silently reads whatever is there, so a wav cut short by an interrupted copy would
-    otherwise load as a shorter utterance. Sizes 0 and 0xFFFFFFFF mean "unknown" (streamed writers).
+    libsndfile silently reads whatever is there, so a wav cut short by an interrupted copy (or a
+    pipe that stopped early) would otherwise load as a shorter utterance. Sizes in _UNKNOWN_SIZES
+    mean "unknown" (streamed writers).
     """
-    size = path.stat().st_size
-    with open(path, "rb") as f:
-        head = f.read(12)
-        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+    f.seek(0)
+    head = f.read(12)
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return
+    pos = 12
+    while pos + 8 <= size:
+        f.seek(pos)
+        chunk = f.read(8)
+        cid, n = chunk[:4], int.from_bytes(chunk[4:8], "little")
+        if cid == b"data":
+            if n not in _UNKNOWN_SIZES and pos + 8 + n > size:
+                raise DataError(
+                    f"{where}: truncated: the header declares {n} bytes of audio but there are "
+                    f"{max(size - pos - 8, 0)}; the copy is incomplete or damaged. Copy or convert "
+                    f"it again (e.g. `sox in.wav -b 16 out.wav`), or drop it from wav.scp"
+                )
             return
-        pos = 12
-        while pos + 8 <= size:
-            f.seek(pos)
-            chunk = f.read(8)
-            cid, n = chunk[:4], int.from_bytes(chunk[4:8], "little")
-            if cid == b"data":
-                if n not in (0, 0xFFFFFFFF) and pos + 8 + n > size:
-                    raise DataError(
-                        f"{path}: truncated: the header declares {n} bytes of audio but the file holds "
-                        f"{max(size - pos - 8, 0)}; the copy is incomplete or damaged. Copy or convert "
-                        f"it again (e.g. `sox in.wav -b 16 out.wav`), or drop it from wav.scp"
-                    )
-                return
-            pos += 8 + n + (n & 1)  # chunks are padded to an even size
+        pos += 8 + n + (n & 1)  # chunks are padded to an even size
 
 
 def audio_info(path):
@@ -100,16 +143,112 @@ def read_wav(path):
 def write_wav(path, sample_rate, data, subtype="PCM_16"):
     """Write mono float audio in [-1, 1] to wav/flac (format from the suffix), atomically.
 
-    PCM subtypes clip to [-1, 1) rather than wrapping around.
+    PCM subtypes clip to [-1, 1) rather than wrapping around. The file is encoded in memory and
+    written by Python, so a full disk is an OSError (ENOSPC) naming `path`, not libsndfile's
+    "System error".
     """
     path = Path(path)
     data = np.asarray(data, dtype=np.float32).reshape(-1)
     if subtype.startswith("PCM"):
         data = np.clip(data, -1.0, 1.0)
     fmt = _EXT_FORMAT.get(path.suffix.lower(), "WAV")
-    with atomic_path(path, suffix=path.suffix or ".wav") as tmp:
-        sf.write(str(tmp), data, int(sample_rate), subtype=subtype, format=fmt)
+    buf = io.BytesIO()
+    sf.write(buf, data, int(sample_rate), subtype=subtype, format=fmt)
+    write_bytes_atomic(path, buf.getvalue())
     return path
+
+
+def pipe_timeout():
+    """Seconds a wav.scp pipe may run: $NNSP_PIPE_TIMEOUT, default 600."""
+    raw = os.environ.get(PIPE_TIMEOUT_ENV)
+    if raw is None or raw.strip() == "":
+        return DEFAULT_PIPE_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value == float("inf"):
+        raise DataError(f"{PIPE_TIMEOUT_ENV}={raw!r}: must be a positive number of seconds; unset it "
+                        f"for the default ({DEFAULT_PIPE_TIMEOUT:g})")
+    return value
+
+
+def _stderr_tail(raw, n=600):
+    text = raw.decode("utf-8", "replace").strip()
+    return ("..." + text[-n:]) if len(text) > n else (text or "(nothing on stderr)")
+
+
+def run_pipe(cmd, timeout=None):
+    """stdout of the wav.scp command `cmd` (without its trailing `|`), as bytes.
+
+    Runs `bash -o pipefail -c cmd` in its own process group with stdin closed; a non-zero exit or
+    a timeout stops the whole group and raises a DataError with the command and its stderr's end.
+    """
+    timeout = pipe_timeout() if timeout is None else timeout
+    proc = subprocess.Popen(["bash", "-o", "pipefail", "-c", cmd], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        out, err = proc.communicate()
+        raise DataError(
+            f"wav.scp command `{cmd}` did not finish within {timeout:g} s and was stopped (stderr: "
+            f"{_stderr_tail(err)}); check the command by hand, or raise {PIPE_TIMEOUT_ENV}"
+        ) from None
+    except BaseException:
+        _kill_group(proc)
+        proc.wait()
+        raise
+    if proc.returncode != 0:
+        code = proc.returncode if proc.returncode > 0 else f"signal {-proc.returncode}"
+        raise DataError(
+            f"wav.scp command `{cmd}` failed (exit {code}; stderr: {_stderr_tail(err)}); run it by "
+            f"hand to see why, fix it or drop the utterance"
+        )
+    return out
+
+
+def _kill_group(proc):
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def read_wav_bytes(raw, where):
+    """Decode a whole wav/flac held in `raw` bytes with a file's checks -> (sample_rate, (T,) float32)."""
+    if not raw:
+        raise DataError(f"{where}: gives no output (no audio); check the command, or drop the utterance")
+    buf = io.BytesIO(raw)
+    try:
+        info = sf.info(buf)
+    except Exception as e:
+        raise DataError(
+            f"{where}: output is not wav/flac audio ({str(e).strip()}); check the command"
+        ) from None
+    if info.format == "WAV":
+        _check_wav_data_size(buf, len(raw), where)
+    _check_frames_fit(where, info, len(raw))
+    if info.channels != 1:
+        raise DataError(f"{where}: gives {info.channels} channels; nnsp expects mono (add `remix -` to a "
+                        f"sox command, or pick one channel)")
+    if info.subtype not in SUPPORTED_SUBTYPES:
+        raise DataError(f"{where}: sample format {info.subtype} is not supported (use 16/24/32-bit PCM "
+                        f"or float, e.g. `sox ... -b 16 -t wav -`)")
+    buf.seek(0)
+    try:
+        data, sr = sf.read(buf, dtype="float32", always_2d=True)
+    except Exception as e:
+        raise DataError(
+            f"{where}: could not decode its output ({str(e).strip()}); it is truncated or damaged"
+        ) from None
+    if data.shape[0] == 0:
+        raise DataError(f"{where}: gives no samples (empty audio); drop the utterance")
+    data = np.ascontiguousarray(data[:, 0])
+    if not np.isfinite(data).all():
+        raise DataError(f"{where}: gives NaN or Inf samples; fix the command or drop the utterance")
+    return sr, data
 
 
 def read_wav_entry(entry, sample_rate=None):
@@ -119,24 +258,9 @@ def read_wav_entry(entry, sample_rate=None):
     """
     entry = str(entry).strip()
     if entry.endswith("|"):
-        import io
-        import subprocess
-
         cmd = entry[:-1].strip()
-        proc = subprocess.run(cmd, shell=True, capture_output=True)
-        if proc.returncode != 0 or not proc.stdout:
-            err = proc.stderr.decode("utf-8", "replace").strip()[-300:]
-            raise DataError(f"wav.scp command `{cmd}` failed (exit {proc.returncode}): {err}")
-        try:
-            data, sr = sf.read(io.BytesIO(proc.stdout), dtype="float32", always_2d=True)
-        except Exception as e:
-            raise DataError(f"wav.scp command `{cmd}`: output is not wav/flac audio ({e})") from None
-        if data.shape[1] != 1:
-            raise DataError(f"wav.scp command `{cmd}`: gives {data.shape[1]} channels; nnsp expects mono")
-        if data.shape[0] == 0:
-            raise DataError(f"wav.scp command `{cmd}`: gives no samples")
-        data = data[:, 0]
-        where = f"command `{cmd}`"
+        where = f"wav.scp command `{cmd}`"
+        sr, data = read_wav_bytes(run_pipe(cmd), where)
     else:
         sr, data = read_wav(entry)
         where = entry

@@ -62,6 +62,6 @@ def write_f4(path, array):
     Any float/int dtype or byte order is converted to little-endian float32 first.
     """
     data = np.ascontiguousarray(np.asarray(array), dtype=F4)
-    with atomic_path(path) as tmp:
-        data.tofile(tmp)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        f.write(data.tobytes())
     return Path(path)

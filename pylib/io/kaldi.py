@@ -17,6 +17,7 @@ from tqdm import tqdm
 from pylib.errors import DataError
 from pylib.io.atomic import atomic_path
 from pylib.io.f4 import check_finite_array, read_f4, write_f4
+from pylib.io.names import check_name, check_not_input, check_out_dir, safe_join
 from pylib.io.tables import read_list, read_utt2num_frames, write_list, write_table
 
 
@@ -84,16 +85,18 @@ def kaldi_to_f4(src, out_dir, kind="scp", dim=None, list_path=None, ext=".f4", v
     the list of ids to `list_path` (default `<out_dir>/<out_dir name>.lst`). Every matrix must have
     the same dim (`dim` if given). Returns (dim, {utt: frames}).
     """
-    out_dir = Path(out_dir)
+    out_dir = check_out_dir(Path(out_dir), "--to-dir")
     list_path = Path(list_path) if list_path else out_dir / f"{out_dir.name}.lst"
+    if Path(src).is_file():
+        check_not_input(list_path, [src], "list")
+    src_real, out_real = os.path.realpath(src), os.path.realpath(out_dir)
     frames, seen = {}, set()
     items = tqdm(_iter_kaldi(src, kind), desc=f"convert {Path(src).name}", unit="utt", disable=None)
     for utt, value in items:
         if utt in seen:
             raise DataError(f"{src}: duplicate utterance id {utt!r}; each id must appear once")
         seen.add(utt)
-        if "/" in utt or utt in (".", ".."):
-            raise DataError(f"{src}: utterance id {utt!r} cannot be a file name; ids must not contain '/'")
+        check_name(utt, src)
         mat = _as_matrix(value, utt, src, vectors_as_frames)
         if mat.shape == (0, 0):  # Kaldi's empty matrix carries no dim
             mat = np.zeros((0, dim or 0), dtype=np.float32)
@@ -105,7 +108,10 @@ def kaldi_to_f4(src, out_dir, kind="scp", dim=None, list_path=None, ext=".f4", v
                 f"first utterance); features of one kind must share a dim"
             )
         check_finite_array(mat, f"{src} (utterance {utt!r})")
-        write_f4(out_dir / f"{utt}{ext}", mat)
+        path = safe_join(out_dir, utt, ext, where=src)
+        if os.path.join(out_real, path.name) == src_real:
+            raise DataError(f"{path}: this output would overwrite the input {src}; use another --to-dir")
+        write_f4(path, mat)
         frames[utt] = mat.shape[0]
     if not frames:
         raise DataError(f"{src}: holds no utterances")
@@ -140,6 +146,18 @@ def f4_to_kaldi(in_dir, dim, ark_path, scp_path=None, list_path=None, ext=".f4",
     """
     in_dir = Path(in_dir)
     ids = f4_ids(in_dir, list_path, ext)
+    if scp_path is None:
+        scp_path = Path(ark_path).with_suffix(".scp")
+    real_in = os.path.realpath(in_dir)
+    inputs = {os.path.join(real_in, f"{u}{ext}") for u in ids} | {os.path.join(real_in, "utt2num_frames")}
+    if list_path:
+        inputs.add(os.path.realpath(list_path))
+    for out in (ark_path, scp_path):
+        if os.path.realpath(out) in inputs:
+            raise DataError(
+                f"{out}: this output would overwrite one of the inputs in {in_dir}; write the ark and "
+                f"scp somewhere else"
+            )
     expected = read_utt2num_frames(in_dir / "utt2num_frames") if (in_dir / "utt2num_frames").is_file() else {}
     offsets, frames = {}, {}
     method = 2 if compress else None  # kaldiio: 2 = Kaldi's speech-feature compression
@@ -162,7 +180,5 @@ def f4_to_kaldi(in_dir, dim, ark_path, scp_path=None, list_path=None, ext=".f4",
             frames[utt] = int(mat.shape[0])
         f.flush()
         os.fsync(f.fileno())
-    if scp_path is None:
-        scp_path = Path(ark_path).with_suffix(".scp")
     write_table(scp_path, {u: f"{ark_path}:{o}" for u, o in offsets.items()}, sort=False)
     return frames

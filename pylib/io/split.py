@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pylib.errors import DataError
 from pylib.io.atomic import write_text_atomic
+from pylib.io.names import check_name, check_not_input, strip_bom
 from pylib.io.tables import read_utt2spk
 
 
@@ -19,12 +20,16 @@ def read_keyed_lines(path):
     if not path.is_file():
         raise DataError(f"{path}: file not found")
     out, seen = [], {}
-    for no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: not valid UTF-8 (byte {e.start}); re-save the file as UTF-8") from None
+    for no, line in enumerate(strip_bom(text).splitlines(), 1):
         if not line.strip():
             continue
         if line[0].isspace():
             raise DataError(f"{path}:{no}: line starts with whitespace; the id must come first")
-        key = line.split(maxsplit=1)[0]
+        key = check_name(line.split(maxsplit=1)[0], path, no)
         if key in seen:
             raise DataError(f"{path}:{no}: duplicate id {key!r} (first on line {seen[key]})")
         seen[key] = no
@@ -92,11 +97,20 @@ def utt2spk_parts(parts, utt2spk):
     return [[f"{key} {spk[key]}" for key in (line.split(maxsplit=1)[0] for line in part)] for part in parts]
 
 
-def write_parts(parts, out_prefix=None, out_dir=None, name=None):
-    """Write parts as `<prefix>.1 ... <prefix>.N`, or `<dir>/1/<name> ... <dir>/N/<name>`; returns paths."""
-    paths = []
-    for i, part in enumerate(parts, 1):
-        path = Path(f"{out_prefix}.{i}") if out_prefix else Path(out_dir) / str(i) / name
+def part_paths(n, out_prefix=None, out_dir=None, name=None):
+    """`<prefix>.1 ... <prefix>.N`, or `<dir>/1/<name> ... <dir>/N/<name>`."""
+    if out_prefix:
+        return [Path(f"{out_prefix}.{i}") for i in range(1, n + 1)]
+    return [Path(out_dir) / str(i) / name for i in range(1, n + 1)]
+
+
+def write_parts(parts, out_prefix=None, out_dir=None, name=None, inputs=()):
+    """Write parts as `<prefix>.1 ... <prefix>.N`, or `<dir>/1/<name> ... <dir>/N/<name>`; returns paths.
+
+    None of the paths may be one of `inputs` (DataError before anything is written).
+    """
+    paths = part_paths(len(parts), out_prefix, out_dir, name)
+    check_not_input(paths, inputs, what="part")
+    for path, part in zip(paths, parts):
         write_text_atomic(path, "".join(line + "\n" for line in part))
-        paths.append(path)
     return paths

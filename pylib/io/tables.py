@@ -2,12 +2,15 @@
 
 Ids never contain whitespace; a value is the rest of the line. Where sorting is required
 (Kaldi's convention for every table in data/<set>/), an unsorted file is an error with the line.
+Ids become file names, so each is checked by `pylib.io.names.check_name` (no '/', '..', leading
+'-' or '.', whitespace or control characters). A leading UTF-8 byte-order mark is ignored.
 """
 
 from pathlib import Path
 
 from pylib.errors import DataError
 from pylib.io.atomic import write_text_atomic
+from pylib.io.names import check_name, strip_bom
 
 
 def _lines(path):
@@ -22,15 +25,16 @@ def _lines(path):
         raise DataError(
             f"{path}:{line}: not valid UTF-8 (byte {e.start}); re-save the file as UTF-8"
         ) from None
-    for no, line in enumerate(text.splitlines(), 1):
+    for no, line in enumerate(strip_bom(text).splitlines(), 1):
         if line.strip():
             yield no, line
 
 
-def read_table(path, require_sorted=False, allow_empty_value=False):
+def read_table(path, require_sorted=False, allow_empty_value=False, check_ids=True):
     """Read `utt-id value` lines into an ordered dict {id: value}.
 
-    Duplicate ids, (optionally) unsorted ids and missing values are DataErrors naming the line.
+    Duplicate ids, (optionally) unsorted ids, missing values and (with check_ids) ids that cannot
+    be file names are DataErrors naming the line.
     """
     path = Path(path)
     out = {}
@@ -40,6 +44,8 @@ def read_table(path, require_sorted=False, allow_empty_value=False):
             raise DataError(f"{path}:{no}: line starts with whitespace; ids come first: {line!r}")
         parts = line.rstrip("\r\n").split(maxsplit=1)
         key = parts[0]
+        if check_ids:
+            check_name(key, path, no)
         value = parts[1].strip() if len(parts) > 1 else ""
         if not value and not allow_empty_value:
             raise DataError(f"{path}:{no}: id {key!r} has no value; expected `utt-id value`")
@@ -66,9 +72,7 @@ def write_table(path, table, sort=True):
 
 
 def _check_id(key, path):
-    key = str(key)
-    if not key or any(c.isspace() for c in key):
-        raise DataError(f"{path}: id {key!r} is empty or contains whitespace; ids must be single tokens")
+    check_name(str(key), path)
 
 
 def read_list(path, require_nonempty=True):
@@ -79,6 +83,7 @@ def read_list(path, require_nonempty=True):
         key = line.strip()
         if any(c.isspace() for c in key):
             raise DataError(f"{path}:{no}: {key!r} contains whitespace; one id per line")
+        check_name(key, path, no)
         if key in seen:
             raise DataError(f"{path}:{no}: duplicate id {key!r}")
         seen.add(key)

@@ -15,6 +15,7 @@ import numpy as np
 
 from pylib.data.asvspoof import read_labels
 from pylib.errors import DataError
+from pylib.io.names import check_name, strip_bom
 
 ASV_KEYS = ("target", "nontarget", "spoof")
 
@@ -29,7 +30,7 @@ def _text_lines(path, what):
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise DataError(f"{path}: not valid UTF-8; expected a text {what} file") from None
-    for no, line in enumerate(text.splitlines(), 1):
+    for no, line in enumerate(strip_bom(text).splitlines(), 1):
         if line.strip():
             yield no, line.split()
 
@@ -47,13 +48,15 @@ def _finite(path, no, text):
 def read_scores(path):
     """Read `utt-id score` lines -> {utt: float} in file order.
 
-    Duplicate ids, lines without exactly two fields, non-numbers, NaN and Inf are DataErrors naming
-    the line.
+    Duplicate ids, ids that are not plain names (`pylib.io.names`; `sub/stem` parts allowed), lines
+    without exactly two fields, non-numbers, NaN and Inf are DataErrors naming the line. A leading
+    byte-order mark is ignored.
     """
     out = {}
     for no, f in _text_lines(path, "score"):
         if len(f) != 2:
             raise DataError(f"{path}:{no}: expected `utt-id score`, got {len(f)} fields: {' '.join(f)!r}")
+        check_name(f[0], path, no, subpath=True)  # score_wavs ids may be `subfolder/stem`
         if f[0] in out:
             raise DataError(f"{path}:{no}: duplicate utterance {f[0]!r}; each must be scored once")
         out[f[0]] = _finite(path, no, f[1])

@@ -98,12 +98,12 @@ def test_resume_after_kill_and_overwrite(corpus, tmp_path, monkeypatch):
     stale = tmp_path / "mel" / ".spk04_0001.f4.abc123.tmp"
     stale.write_bytes(b"partial")
     counts = extract_job(_features(), corpus / "wav.scp", tmp_path, progress=False)
-    assert counts == {"extracted": 3, "skipped": 2, "bad": 0}
+    assert counts == {"extracted": 3, "skipped": 2, "bad": 0, "redo": {"missing": 3}}
     assert not stale.exists()
     before = _snapshot(tmp_path)
     victim = tmp_path / "mel" / "spk02_0001.f4"
     victim.unlink()
-    assert extract_job(_features(), corpus / "wav.scp", tmp_path, progress=False)["extracted"] == 1
+    assert extract_job(_features(), corpus / "wav.scp", tmp_path, progress=False)["redo"] == {"missing": 1}
     assert _snapshot(tmp_path) == before
     assert (
         extract_job(_features(), corpus / "wav.scp", tmp_path, overwrite=True, progress=False)["extracted"]
@@ -147,7 +147,7 @@ def test_unreadable_and_empty_wavs_error_or_skip(corpus, tmp_path):
         extract_job(_features(), scp, tmp_path / "d1", progress=False)
     counts = extract_job(_features(), scp, tmp_path / "d2", skip_bad=True, progress=False)
     assert counts["bad"] == 2 and counts["extracted"] == 2
-    listed = (tmp_path / "d2" / "bad_utts.txt").read_text()
+    listed = (tmp_path / "d2" / "bad_files.txt").read_text()
     assert "spk03_bad" in listed and "broken.wav" in listed and "spk03_empty" in listed
     assert set(read_utt2num_frames(tmp_path / "d2" / "mel" / "utt2num_frames")) == {
         "spk01_0001",

@@ -150,7 +150,7 @@ def test_damaged_wav_skip_bad_is_reported(proj, case):
         "--skip-bad",
     )
     assert r.code == 0 and "Traceback" not in r.err, r.err[-3000:]
-    bad = (out / "bad_utts.txt").read_text()
+    bad = (out / "bad_files.txt").read_text()
     assert utt in bad and str(path) in bad and what in bad
     assert utt not in (out / "mel" / "utt2num_frames").read_text()
     assert_outputs_valid(out)

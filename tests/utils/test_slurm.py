@@ -1,7 +1,9 @@
 """utils/slurm.py against fake sbatch/squeue/sacct scripts on PATH (no cluster needed)."""
 
 import os
+import signal
 import subprocess
+import time
 
 import pytest
 
@@ -117,3 +119,26 @@ def test_no_sbatch_on_path(tmp_path):
     r = subprocess.run([str(SLURM), "x.log", "true"], capture_output=True, text=True, cwd=tmp_path, env=env)
     assert r.returncode == 1
     assert "sbatch` not found on PATH" in r.stderr
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_a_signal_cancels_the_array(slurm, sig):
+    """SIGTERM/SIGHUP to slurm.py (a killed recipe) cancel the array instead of leaving it running."""
+    forever = slurm.dir / "fakebin" / "squeue"
+    forever.write_text('#!/bin/bash\ntouch "$FAKE_DIR/waiting"\necho "4242_1"\n')  # never finishes
+    env = dict(os.environ, PATH=f"{slurm.dir / 'fakebin'}:{os.environ['PATH']}", FAKE_DIR=str(slurm.dir))
+    p = subprocess.Popen([str(SLURM), "--poll-interval", "0.05", "x.log", "true"], cwd=slurm.work, env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(400):
+            if (slurm.dir / "waiting").exists():
+                break
+            time.sleep(0.05)
+        p.send_signal(sig)
+        _, err = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 128 + int(sig), err
+    assert (slurm.dir / "scancel.args").read_text().split() == ["4242"]
+    assert f"stopped by {signal.Signals(sig).name}; cancelled Slurm job 4242" in err
