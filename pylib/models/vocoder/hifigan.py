@@ -27,7 +27,7 @@ from torch.nn.utils.parametrizations import weight_norm
 from pylib.data.norm import FeatureNorm
 from pylib.errors import ConfigError
 from pylib.features.mel import LogMel
-from pylib.losses.gan import feature_matching_loss, lsgan_d_loss, lsgan_g_loss, mel_l1_loss
+from pylib.losses.gan import HifiganMel, feature_matching_loss, lsgan_d_loss, lsgan_g_loss, mel_l1_loss
 from pylib.losses.stft import MultiResolutionSTFTLoss
 from pylib.models.vocoder.discriminators import MPD_CHANNELS, MSD_CHANNELS, HifiganDiscriminator
 from pylib.models.vocoder.source import sine_source
@@ -188,8 +188,11 @@ class HifiganConfig:
     loss_win_length: int = 1024
     loss_n_mels: int = 80
     loss_fmin: float = 0.0
-    loss_fmax: float | None = 8000.0  # null: sample_rate / 2
+    loss_fmax: float | None = None  # null: sample_rate / 2 (HiFi-GAN's fmax_for_loss: null)
     loss_log_floor: float = 1.0e-5
+    # "hifigan": jik876's meldataset framing (reflect pad (n_fft - hop) / 2, N = T / hop frames,
+    # sqrt(|X|^2 + 1e-9)); "centred": nnsp's LogMel (zero-padded centred frames, N = T / hop + 1)
+    loss_mel_framing: Literal["hifigan", "centred"] = "hifigan"
     lambda_mel: float = 45.0
     lambda_adv: float = 1.0
     lambda_fm: float = 2.0
@@ -218,6 +221,33 @@ def _frozen(params):
     finally:
         for p, f in zip(params, flags, strict=True):
             p.requires_grad_(f)
+
+
+def discriminator_step(discriminator, y, y_hat):
+    """LSGAN discriminator loss on y, y_hat (B, T): (loss, stats); y_hat is detached here.
+
+    Real, then generated, each in its own pass, as the reference trainers (jik876's train.py, the
+    seed's loss_for_D) do: a spectral-normed layer advances its power iteration once per pass, so
+    a single concatenated pass would give the generated half another weight estimate than theirs.
+    """
+    real, _ = discriminator(y[:, None])
+    fake, _ = discriminator(y_hat.detach()[:, None])
+    loss, r, f = lsgan_d_loss(real, fake)
+    return loss, {"d_loss": loss.item(), "d_real": r.item(), "d_fake": f.item()}
+
+
+def adversarial_terms(discriminator, y, y_hat):
+    """Generator-side (adv, fm): LSGAN adversarial loss of y_hat (B, T) and feature matching against y.
+
+    Real first (as the references, for the same power-iteration order), without a graph: its
+    features are targets. The generated pass runs with the discriminator frozen, so the backward
+    computes no discriminator weight gradients (the trainer would discard them).
+    """
+    with torch.no_grad():
+        _, real_maps = discriminator(y[:, None])
+    with _frozen(list(discriminator.parameters())):
+        fake, fake_maps = discriminator(y_hat[:, None])
+    return lsgan_g_loss(fake), feature_matching_loss(real_maps, fake_maps)
 
 
 def _check_spec(cfg, spec, names):
@@ -253,8 +283,11 @@ class Hifigan(nn.Module):
         self.generator = HifiganGenerator(cfg.n_mels, **gk, source=self.uses_source)
         self.discriminator = HifiganDiscriminator(cfg.mpd_periods, cfg.mpd_channels, cfg.msd_scales,
                                                   cfg.msd_channels)
-        self.loss_mel = LogMel(cfg.sample_rate, cfg.loss_n_fft, cfg.hop, cfg.loss_win_length, cfg.loss_n_mels,
-                               cfg.loss_fmin, cfg.loss_fmax, cfg.loss_log_floor)
+        mel_cls = HifiganMel if cfg.loss_mel_framing == "hifigan" else LogMel
+        if cfg.loss_mel_framing not in ("hifigan", "centred"):
+            raise ConfigError(f"model.loss_mel_framing: {cfg.loss_mel_framing!r} is not hifigan or centred")
+        self.loss_mel = mel_cls(cfg.sample_rate, cfg.loss_n_fft, cfg.hop, cfg.loss_win_length,
+                                cfg.loss_n_mels, cfg.loss_fmin, cfg.loss_fmax, cfg.loss_log_floor)
         self.stft_loss = MultiResolutionSTFTLoss(cfg.stft_resolutions) if cfg.lambda_stft > 0 else None
 
     def _spec_features(self):
@@ -287,12 +320,7 @@ class Hifigan(nn.Module):
         cache = {} if cache is None else cache
         y_hat, y, lengths = self._pair(batch, cache)
         if group == "discriminator":
-            # Real and generated in one batch: one pass through each sub-discriminator and one
-            # weight-gradient computation per layer instead of two.
-            outs, _ = self.discriminator(torch.cat([y, y_hat.detach()])[:, None])
-            b = y.shape[0]
-            loss, r, f = lsgan_d_loss([o[:b] for o in outs], [o[b:] for o in outs])
-            return loss, {"d_loss": loss.item(), "d_real": r.item(), "d_fake": f.item()}
+            return discriminator_step(self.discriminator, y, y_hat)
         if group != "generator":
             raise ValueError(f"unknown parameter group {group!r}; this model has discriminator, generator")
         cfg = self.cfg
@@ -304,12 +332,7 @@ class Hifigan(nn.Module):
             loss = loss + cfg.lambda_stft * stft
             stats.update(stft_stats)
         if "discriminator" in cache.get("active", ()):
-            with _frozen(list(self.discriminator.parameters())):
-                fake, fake_maps = self.discriminator(y_hat[:, None])
-            with torch.no_grad():
-                _, real_maps = self.discriminator(y[:, None])
-            adv = lsgan_g_loss(fake)
-            fm = feature_matching_loss(real_maps, fake_maps)
+            adv, fm = adversarial_terms(self.discriminator, y, y_hat)
             loss = loss + cfg.lambda_adv * adv + cfg.lambda_fm * fm
             stats.update(adv=adv.item(), fm=fm.item())
         stats["g_loss"] = loss.item()
@@ -364,3 +387,125 @@ class NsfHifigan(Hifigan):
     def generate(self, batch):
         f0 = batch[self.cfg.f0]
         return self.generator(self.norm[self.cfg.mel](batch[self.cfg.mel]), self.excitation(f0))
+
+
+# ---- jik876/hifi-gan checkpoints --------------------------------------------------------------
+# Its modules use torch's hook-based weight_norm (weight_g, weight_v) and spectral_norm (weight_orig,
+# weight_u, weight_v); nnsp uses the parametrizations. Layer names differ only in `resblocks` ->
+# `blocks` and a discriminator's `conv_post` -> `post`.
+
+
+def _norm_keys(sd, renames=()):
+    """Hook-style weight/spectral-norm keys of `sd` -> parametrization keys, then prefix renames."""
+    spectral = {k[: -len("weight_orig")] for k in sd if k.endswith("weight_orig")}
+    out = {}
+    for k, v in sd.items():
+        base, leaf = k[: k.rfind(".") + 1], k[k.rfind(".") + 1:]
+        if base in spectral:
+            leaf = {"weight_orig": "original", "weight_u": "_u", "weight_v": "_v"}.get(leaf, leaf)
+            k = f"{base}parametrizations.weight.{leaf}" if leaf in ("original", "_u", "_v") else k
+        elif leaf in ("weight_g", "weight_v"):
+            k = f"{base}parametrizations.weight.original{0 if leaf == 'weight_g' else 1}"
+        for old, new in renames:
+            if k.startswith(old):
+                k = new + k[len(old):]
+                break
+        out[k] = v
+    return out
+
+
+def _fill_weight_norm(own, sd):
+    """Weight norm removed before saving (plain `weight` where `own` has weight norm): g = the
+    per-channel norm over all but dim 0, v = the weight. own, sd: same key space."""
+    for k in list(sd):
+        base = k[: -len("weight")]
+        if k.endswith(".weight") and f"{base}parametrizations.weight.original0" in own:
+            w = sd.pop(k)
+            g = w.norm(dim=tuple(range(1, w.dim())), keepdim=True)
+            sd[f"{base}parametrizations.weight.original0"] = g
+            sd[f"{base}parametrizations.weight.original1"] = w
+    return sd
+
+
+def jik876_generator_state(sd):
+    """jik876 `Generator.state_dict()` -> nnsp `HifiganGenerator` keys (no `generator.` prefix)."""
+    return _norm_keys(sd, [("resblocks.", "blocks.")])
+
+
+def jik876_discriminator_state(mpd=None, msd=None):
+    """jik876 MPD / MSD state dicts (`do_*` files' "mpd", "msd") -> nnsp `HifiganDiscriminator` keys."""
+    out = {}
+    for name, sd in (("mpd", mpd), ("msd", msd)):
+        if sd is None:
+            continue
+        renamed = {f"{name}.{k.replace('.conv_post.', '.post.')}": v for k, v in sd.items()}
+        out.update(_norm_keys(renamed))
+    return out
+
+
+JIK876_MODEL_KEYS = ("upsample_rates", "upsample_kernel_sizes", "upsample_initial_channel", "resblock",
+                     "resblock_kernel_sizes", "resblock_dilation_sizes", "sampling_rate", "hop_size",
+                     "num_mels", "n_fft", "win_size", "fmin", "fmax", "fmax_for_loss")
+
+
+def jik876_config(h, where="config.json"):
+    """jik876's config_v*.json dict -> the nnsp config (data, features and model sections)."""
+    missing = [k for k in JIK876_MODEL_KEYS if k not in h]
+    if missing:
+        raise ConfigError(f"{where}: not a jik876/hifi-gan config (no {', '.join(missing)}); pass the "
+                          f"config_v1/v2/v3.json the generator was trained with")
+    sr, hop = int(h["sampling_rate"]), int(h["hop_size"])
+    if math.prod(h["upsample_rates"]) != hop:
+        raise ConfigError(f"{where}: upsample_rates {h['upsample_rates']} do not multiply to hop_size {hop}")
+    mel = {"type": "logmel", "n_fft": int(h["n_fft"]), "hop": hop, "win_length": int(h["win_size"]),
+           "n_mels": int(h["num_mels"]), "fmin": float(h["fmin"]), "fmax": h["fmax"], "log_floor": 1.0e-5}
+    model = {
+        "name": "hifigan", "preset": "v1",
+        "upsample_rates": [int(v) for v in h["upsample_rates"]],
+        "upsample_kernel_sizes": [int(v) for v in h["upsample_kernel_sizes"]],
+        "upsample_initial_channel": int(h["upsample_initial_channel"]),
+        "resblock": int(h["resblock"]),
+        "resblock_kernel_sizes": [int(v) for v in h["resblock_kernel_sizes"]],
+        "resblock_dilation_sizes": [[int(d) for d in ds] for ds in h["resblock_dilation_sizes"]],
+        "sample_rate": sr, "hop": hop, "n_mels": int(h["num_mels"]),
+        "loss_n_fft": int(h["n_fft"]), "loss_win_length": int(h["win_size"]),
+        "loss_n_mels": int(h["num_mels"]),
+        "loss_fmin": float(h["fmin"]), "loss_fmax": h["fmax_for_loss"], "loss_mel_framing": "hifigan",
+    }
+    data = {
+        "sample_rate": sr,
+        "inputs": [{"name": "mel", "ext": ".f4", "dim": int(h["num_mels"]), "reso": hop, "norm": True}],
+        "outputs": [{"name": "wav", "ext": ".wav", "dim": 1, "reso": 1, "norm": False}],
+        "truncate": int(h.get("segment_size", 8192)),
+        "batch_size": int(h.get("batch_size", 16)),
+    }
+    features = {"sample_rate": sr, "extractors": {"mel": mel, "wav": {"type": "wave", "format": "wav"}}}
+    return {"features": features, "data": data, "model": model}
+
+
+def jik876_state(model, generator_sd, mpd=None, msd=None, where="checkpoint"):
+    """The full nnsp state dict of `model` (a Hifigan) with jik876 weights; discriminator weights
+    not given keep `model`'s own. Mel statistics become identity: jik876 feeds the raw log-mel."""
+    own = model.state_dict()
+    new = {f"generator.{k}": v for k, v in jik876_generator_state(generator_sd).items()}
+    new = _fill_weight_norm(own, new)
+    state = dict(own)
+    new.update({f"discriminator.{k}": v for k, v in jik876_discriminator_state(mpd, msd).items()})
+    bad = sorted(k for k in new if k not in own)
+    miss = sorted(k for k in own if k.startswith("generator.") and k not in new)
+    if mpd is not None:
+        miss += sorted(k for k in own if k.startswith("discriminator.mpd.") and k not in new)
+    if msd is not None:
+        miss += sorted(k for k in own if k.startswith("discriminator.msd.") and k not in new)
+    shape = sorted(k for k in new if k in own and own[k].shape != new[k].shape)
+    if bad or miss or shape:
+        raise ConfigError(f"{where}: the weights do not fit the config's generator (unexpected "
+                          f"{bad[:4]}, missing {miss[:4]}, wrong shape {shape[:4]}); pass the config "
+                          f"json it was trained with")
+    state.update({k: v.to(own[k].dtype) for k, v in new.items()})
+    for k in own:
+        if k.startswith("norm.") and k.endswith(".mean"):
+            state[k] = torch.zeros_like(own[k])
+        elif k.startswith("norm.") and k.endswith(".std"):
+            state[k] = torch.ones_like(own[k])
+    return state
