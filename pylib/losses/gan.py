@@ -5,11 +5,12 @@ or (B, 1, T', P)); feature maps as a list (per sub-discriminator) of lists (per 
 Every loss is a sum over sub-discriminators of per-discriminator means, as in HiFi-GAN.
 """
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pylib.features.mel import log_mel, mel_filterbank
+from pylib.features.mel import hz_to_mel, log_mel, mel_to_hz
 
 
 def lsgan_d_loss(real_outs, fake_outs):
@@ -51,6 +52,25 @@ def frame_mask(lengths, hop, n_frames):
     return torch.arange(n_frames, device=lengths.device)[None, :] < valid[:, None]
 
 
+def librosa_mel_fbank(sample_rate, n_fft, n_mels, fmin=0.0, fmax=None):
+    """librosa.filters.mel's Slaney filterbank with its float32 rounding -> (n_mels, n_fft // 2 + 1).
+
+    The same filters as `pylib.features.mel.mel_filterbank`, but rounded in librosa's two stages
+    (each triangle to float32, then the float32 triangle times its float64 area norm, to float32),
+    so HiFi-GAN's loss mel agrees with jik876's bit for bit instead of to 1 ulp.
+    """
+    fmax = sample_rate / 2.0 if fmax is None else float(fmax)
+    freqs = np.fft.rfftfreq(n=n_fft, d=1.0 / sample_rate)
+    mel_f = mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2))
+    fdiff = np.diff(mel_f)
+    ramps = np.subtract.outer(mel_f, freqs)
+    weights = np.zeros((n_mels, len(freqs)), dtype=np.float32)
+    for i in range(n_mels):
+        weights[i] = np.maximum(0, np.minimum(-ramps[i] / fdiff[i], ramps[i + 2] / fdiff[i + 1]))
+    weights *= (2.0 / (mel_f[2: n_mels + 2] - mel_f[:n_mels]))[:, None]
+    return weights
+
+
 def hifigan_log_mel(wave, n_fft, hop, win_length, fbank, window, log_floor=1e-5, mag_eps=1e-9):
     """HiFi-GAN's loss mel (meldataset.py `mel_spectrogram`): wave (B, T) -> (B, N, M), N = T // hop
     for T a multiple of hop.
@@ -72,15 +92,14 @@ def hifigan_log_mel(wave, n_fft, hop, win_length, fbank, window, log_floor=1e-5,
 
 
 class HifiganMel(nn.Module):
-    """Module form of `hifigan_log_mel`, filterbank (librosa's Slaney mel, float32) and Hann window
-    as buffers. forward: wave (B, T) -> (B, N, M)."""
+    """Module form of `hifigan_log_mel`, filterbank (`librosa_mel_fbank`) and Hann window as buffers. forward: wave (B, T) -> (B, N, M)."""
 
     def __init__(self, sample_rate, n_fft, hop, win_length, n_mels, fmin=0.0, fmax=None, log_floor=1e-5):
         super().__init__()
         if (n_fft - hop) % 2:
             raise ValueError(f"HiFi-GAN mel framing needs n_fft - hop even, got n_fft {n_fft}, hop {hop}")
         self.n_fft, self.hop, self.win_length, self.log_floor = n_fft, hop, win_length, log_floor
-        fbank = torch.from_numpy(mel_filterbank(sample_rate, n_fft, n_mels, fmin, fmax))
+        fbank = torch.from_numpy(librosa_mel_fbank(sample_rate, n_fft, n_mels, fmin, fmax))
         self.register_buffer("fbank", fbank, persistent=False)
         self.register_buffer("window", torch.hann_window(win_length), persistent=False)
 

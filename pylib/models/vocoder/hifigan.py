@@ -402,8 +402,8 @@ def _norm_keys(sd, renames=()):
     for k, v in sd.items():
         base, leaf = k[: k.rfind(".") + 1], k[k.rfind(".") + 1:]
         if base in spectral:
-            leaf = {"weight_orig": "original", "weight_u": "_u", "weight_v": "_v"}.get(leaf, leaf)
-            k = f"{base}parametrizations.weight.{leaf}" if leaf in ("original", "_u", "_v") else k
+            leaf = {"weight_orig": "original", "weight_u": "0._u", "weight_v": "0._v"}.get(leaf, leaf)
+            k = f"{base}parametrizations.weight.{leaf}" if leaf in ("original", "0._u", "0._v") else k
         elif leaf in ("weight_g", "weight_v"):
             k = f"{base}parametrizations.weight.original{0 if leaf == 'weight_g' else 1}"
         for old, new in renames:
@@ -484,15 +484,19 @@ def jik876_config(h, where="config.json"):
 
 
 def jik876_state(model, generator_sd, mpd=None, msd=None, where="checkpoint"):
-    """The full nnsp state dict of `model` (a Hifigan) with jik876 weights; discriminator weights
-    not given keep `model`'s own. Mel statistics become identity: jik876 feeds the raw log-mel."""
+    """The full nnsp state dict of `model` (a Hifigan) with jik876 weights; parts not given (None)
+    keep `model`'s own. Mel statistics become identity: jik876 feeds the raw log-mel."""
     own = model.state_dict()
-    new = {f"generator.{k}": v for k, v in jik876_generator_state(generator_sd).items()}
-    new = _fill_weight_norm(own, new)
+    new = {}
+    if generator_sd is not None:
+        new = {f"generator.{k}": v for k, v in jik876_generator_state(generator_sd).items()}
+        new = _fill_weight_norm(own, new)
     state = dict(own)
     new.update({f"discriminator.{k}": v for k, v in jik876_discriminator_state(mpd, msd).items()})
     bad = sorted(k for k in new if k not in own)
-    miss = sorted(k for k in own if k.startswith("generator.") and k not in new)
+    miss = []
+    if generator_sd is not None:
+        miss += sorted(k for k in own if k.startswith("generator.") and k not in new)
     if mpd is not None:
         miss += sorted(k for k in own if k.startswith("discriminator.mpd.") and k not in new)
     if msd is not None:
