@@ -92,7 +92,10 @@ def hifigan_log_mel(wave, n_fft, hop, win_length, fbank, window, log_floor=1e-5,
 
 
 class HifiganMel(nn.Module):
-    """Module form of `hifigan_log_mel`, filterbank (`librosa_mel_fbank`) and Hann window as buffers. forward: wave (B, T) -> (B, N, M)."""
+    """Module form of `hifigan_log_mel`, filterbank (`librosa_mel_fbank`) and Hann window as buffers.
+
+    forward: wave (B, T) -> (B, N, M).
+    """
 
     def __init__(self, sample_rate, n_fft, hop, win_length, n_mels, fmin=0.0, fmax=None, log_floor=1e-5):
         super().__init__()

@@ -3,4 +3,5 @@
 from pylib.models.vocoder import (
     hifigan,  # noqa: F401
     nsf,  # noqa: F401
+    nsf_gan,  # noqa: F401
 )
