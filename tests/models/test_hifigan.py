@@ -424,3 +424,28 @@ def test_seed_gan_arch_needs_both_networks_to_be_recognised():
     assert not arch.matches({"m_mpd.discriminators.0.convs.0.bias": torch.zeros(1)})  # a D file alone
     with pytest.raises(Exception, match="hn-sinc-nsf-9|do not match|layout"):
         convert_seed({"m_msd.x": torch.zeros(1)}, "D.pt")
+
+
+def test_hn_sinc_nsf_hifigan_recipe_config_is_the_seeds():
+    """conf/hn_sinc_nsf_hifigan.yaml builds, shares hn_sinc_nsf.yaml's dump, comments every key and
+    carries the seed's 00_demo.sh / config.py settings."""
+    import re
+    from pathlib import Path
+
+    import pylib.models  # noqa: F401
+    from pylib.config import load_yaml
+    from pylib.engine.build import resolve_config
+
+    conf = Path(__file__).resolve().parents[2] / "egs" / "cmu_arctic" / "nsf" / "conf"
+    path = conf / "hn_sinc_nsf_hifigan.yaml"
+    raw = load_yaml(path)
+    resolved, spec, model, optim, tcfg = resolve_config(raw)
+    assert raw["features"] == load_yaml(conf / "hn_sinc_nsf.yaml")["features"]
+    uncommented = [ln for ln in path.read_text().splitlines()
+                   if re.match(r"^\s*[\w-][^#]*:\s*\S", ln) and "#" not in ln]
+    assert not uncommented, uncommented
+    assert list(model.param_groups()) == ["discriminator", "generator"]
+    assert resolved["data"]["batch_size"] == 32 and resolved["data"]["truncate"] == 80 * 32
+    assert all(o["lr"] == 1.0e-4 and list(o["betas"]) == [0.9, 0.999] for o in resolved["optim"].values())
+    assert tcfg.epochs == 300 and tcfg.patience == 300 and tcfg.seed == 1
+    assert model.cfg.lambda_aux == 45.0 and model.cfg.lambda_fm == 2.0

@@ -308,3 +308,41 @@ def test_gan_step(version, peer_mel):
     peer_after = g_map(dict(peer.G.named_parameters()))
     for k, p in model.generator.named_parameters():
         close(p, peer_after[f"generator.{k}"], f"{version} generator weight {k} after the step")
+
+
+def test_import_hifigan_cli_vocodes_like_the_peer(tmp_path):
+    """A g_* file saved from the peer's Generator (config_v3 at 64 channels) -> model.pt through the
+    entry point; the loaded model vocodes as the peer; bad files are named errors."""
+    from pylib.bin import import_hifigan
+    from pylib.engine.export import load_model
+    from pylib.errors import DataError, UserError
+
+    pm = load_hifigan_models()["models"]
+    h, raw = peer_config("v3")
+    raw["upsample_initial_channel"] = h.upsample_initial_channel = 64
+    conf = tmp_path / "config_v3.json"
+    conf.write_text(json.dumps(raw))
+    torch.manual_seed(0)
+    gen = pm.Generator(h).eval()
+    ckpt = tmp_path / "g_00000100"
+    torch.save({"generator": gen.state_dict()}, ckpt)
+    out = tmp_path / "model.pt"
+    assert import_hifigan.main(["--checkpoint", str(ckpt), "--config", str(conf), "--out", str(out)]) == 0
+    model = load_model(out)
+    mel = torch.randn(1, 80, 4, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        ref = gen(mel)[:, 0]
+        (wave,) = model.infer({"mel": mel.transpose(1, 2), "mel_len": torch.tensor([4])})
+    close(torch.from_numpy(wave)[None], ref, "vocoded waveform", rtol=1e-4)
+    assert model.cfg.upsample_rates == [8, 8, 4] and model.cfg.loss_fmax is None
+    with pytest.raises(DataError, match="'mpd' and 'msd'"):
+        import_hifigan.main(["--checkpoint", str(ckpt), "--config", str(conf), "--discriminator", str(ckpt),
+                             "--out", str(out)])
+    torch.save({"generator": gen.state_dict(), "h": h}, tmp_path / "pickled")  # an object, not weights
+    with pytest.raises(DataError, match="weights_only"):
+        import_hifigan.main(["--checkpoint", str(tmp_path / "pickled"), "--config", str(conf),
+                             "--out", str(out)])
+    with pytest.raises(UserError, match="not a jik876"):
+        (tmp_path / "bad.json").write_text("{}")
+        import_hifigan.main(["--checkpoint", str(ckpt), "--config", str(tmp_path / "bad.json"),
+                             "--out", str(out)])

@@ -158,7 +158,9 @@ def import_jik876(checkpoint, config, out, discriminator=None):
     Without `discriminator`, the MPD/MSD start from nnsp's initialisation (seed 0): enough to vocode,
     or to fine-tune the generator with a fresh discriminator. Returns the built model (eval mode).
     """
-    from pylib.engine.export import FORMAT, VERSION, build_from_config
+    from pylib.engine.build import build_model
+    from pylib.engine.data import get_data_factory
+    from pylib.engine.export import FORMAT, VERSION
     from pylib.io.atomic import atomic_path
 
     try:
@@ -170,16 +172,13 @@ def import_jik876(checkpoint, config, out, discriminator=None):
     mpd = msd = None
     if discriminator is not None:
         mpd, msd = _load_jik876(discriminator, ("mpd", "msd"), "discriminator checkpoint")
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]):  # the fresh discriminator, when there is one, is seeded
         torch.manual_seed(0)
-        from pylib.engine.build import build_model
-        from pylib.engine.data import get_data_factory
-
         model, _ = build_model(cfg, get_data_factory().spec(cfg["data"]))
-    state = jik876_state(model, gen, mpd, msd, where=str(checkpoint))
+    model.load_state_dict(jik876_state(model, gen, mpd, msd, where=str(checkpoint)))  # strict: it loads
+    model.eval()
     cfg["imported_from"] = {"toolkit": "jik876/hifi-gan", "checkpoint": str(checkpoint),
                             "discriminator": None if discriminator is None else str(discriminator)}
-    model = build_from_config(cfg, state)  # proves the file will load before it is written
     blob = {"format": FORMAT, "version": VERSION, "config": cfg, "state_dict": model.state_dict()}
     with atomic_path(Path(out), suffix=".pt") as tmp:
         torch.save(blob, str(tmp))
