@@ -206,6 +206,8 @@ def test_generator_import_and_gan_step(monkeypatch):
     from pylib.engine.export import build_from_config
 
     model = build_from_config(config, state).double().train()
+    # its generator alone is recognised too: its noise block scales by 1/5, hn-sinc-nsf-9's by 0.1
+    assert SEED_ARCHS["hn-sinc-nsf-hifigan"].matches(seed_g.state_dict())
     g_only = convert_state_dict(seed_g.state_dict(), "hn-sinc-nsf-hifigan")[2]
     assert set(g_only) == set(convert_state_dict(merged)[2])  # a fresh discriminator fills in
 

@@ -78,6 +78,9 @@ class HnSincNsfHifiganConfig(HnSincNsfConfig):
     aux_floor: float = 1.0e-5  # LossAuxGen.amp_floor
     lambda_adv: float = 1.0  # generator_loss weight
     lambda_fm: float = 2.0  # feature_loss's factor 2
+    # null: each filter block scales its hidden state by 1 / its layers (model.py NeuralFilterBlock
+    # scale = 1/len(l_convs): 0.1 harmonic, 0.2 noise); a number: that for every block (hn-sinc-nsf-9: 0.1)
+    block_out_scale: float | None = None
 
 
 @register_model("hn_sinc_nsf_hifigan")
@@ -90,6 +93,9 @@ class HnSincNsfHifigan(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.generator = HnSincNsf(cfg, spec)
+        for stack in (self.generator.harmonic, self.generator.noise):
+            for block in stack.blocks:
+                block.out_scale = cfg.block_out_scale or 1.0 / len(block.convs)
         self.discriminator = HifiganDiscriminator(cfg.mpd_periods, cfg.mpd_channels, cfg.msd_scales,
                                                   cfg.msd_channels)
         self.aux_resolutions = [tuple(int(v) for v in r) for r in cfg.aux_resolutions]
@@ -162,10 +168,49 @@ def _split(sd):
     return g, d
 
 
+def _block_scales(g):
+    """{scale key: (value, 1 / that block's conv count)} of the seed generator's filter blocks."""
+    out = {}
+    for k, v in g.items():
+        if k.startswith("m_filter.") and k.endswith(".scale"):
+            prefix = k[: -len("scale")] + "l_convs."
+            n = len({x[len(prefix):].split(".")[0] for x in g if x.startswith(prefix)})
+            out[k] = (float(v.reshape(-1)[0]), 1.0 / max(n, 1))
+    return out
+
+
+def _as_nsf9(g, where):
+    """The generator with its block scales set to hn-sinc-nsf-9's 0.1 (checked first), and the
+    block_out_scale the nnsp model needs to compute what they computed."""
+    scales = _block_scales(g)
+    if all(abs(v - r) < 1e-6 for v, r in scales.values()):
+        block_out_scale = None
+    elif all(abs(v - 0.1) < 1e-6 for v, _ in scales.values()):
+        block_out_scale = 0.1
+    else:
+        found = sorted({round(v, 6) for v, _ in scales.values()})
+        raise DataError(f"{where}: filter block scales {found} are neither 1 / layers "
+                        f"(hn-sinc-nsf-hifigan) nor 0.1; not a seed hn-sinc-nsf-hifigan generator")
+    g = {k: (torch.full_like(v, 0.1) if k in scales else v) for k, v in g.items()}
+    return g, block_out_scale
+
+
 def _matches(sd):
+    """Generator and discriminator merged, or a generator whose block scales are 1 / layers (unlike
+    hn-sinc-nsf-9's 0.1: its noise block of 5 layers has 0.2)."""
+    if _G_ARCH not in SEED_ARCHS:
+        return False
     g, d = _split(sd)
     has_d = any(k.startswith("m_mpd.") for k in d) and any(k.startswith("m_msd.") for k in d)
-    return has_d and _G_ARCH in SEED_ARCHS and SEED_ARCHS[_G_ARCH].matches(g)
+    scales = _block_scales(g)
+    own_scales = bool(scales) and all(abs(v - r) < 1e-6 for v, r in scales.values()) and any(
+        abs(v - 0.1) > 1e-6 for v, _ in scales.values())
+    if not (has_d or own_scales):
+        return False
+    try:
+        return SEED_ARCHS[_G_ARCH].matches(_as_nsf9(g, "")[0])
+    except DataError:
+        return False
 
 
 def convert_seed(sd, where="checkpoint"):
@@ -179,8 +224,9 @@ def convert_seed(sd, where="checkpoint"):
     if _G_ARCH not in SEED_ARCHS:
         raise DataError(f"{where}: the {_G_ARCH} importer is not registered; it converts this model's "
                         f"generator")
+    g, block_out_scale = _as_nsf9(g, where)
     config, g_state = SEED_ARCHS[_G_ARCH].convert(g, where)
-    model_sec = {**config["model"], "name": "hn_sinc_nsf_hifigan"}
+    model_sec = {**config["model"], "name": "hn_sinc_nsf_hifigan", "block_out_scale": block_out_scale}
     config = {**config, "model": model_sec}
     if d:
         mpd = {k[len("m_mpd."):]: v for k, v in d.items() if k.startswith("m_mpd.")}
