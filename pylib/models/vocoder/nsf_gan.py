@@ -213,6 +213,25 @@ def _matches(sd):
         return False
 
 
+def _disc_widths(d_state):
+    """MPD/MSD layout from converted discriminator weights: sub-discriminator counts and widths.
+    The periods are not in the weights: the seed's are 2, 3, 5, 7, 11 (model.py MultiPeriodDiscriminator)."""
+    def count(prefix):
+        return len({k[len(prefix):].split(".")[0] for k in d_state if k.startswith(prefix)})
+
+    def widths(prefix):
+        out = []
+        for i in range(count(prefix)):
+            key = f"{prefix}{i}.parametrizations.weight.original"
+            w = [v for k, v in d_state.items() if k.startswith(key) and v.dim() > 1]
+            out.append(int(w[0].shape[0]) if w else 0)
+        return out
+
+    n_mpd = count("mpd.discriminators.")
+    return {"mpd_periods": [2, 3, 5, 7, 11][:n_mpd], "mpd_channels": widths("mpd.discriminators.0.convs."),
+            "msd_scales": count("msd.discriminators."), "msd_channels": widths("msd.discriminators.0.convs.")}
+
+
 def convert_seed(sd, where="checkpoint"):
     """Seed hn-sinc-nsf-hifigan weights -> (nnsp config, state dict).
 
@@ -232,8 +251,11 @@ def convert_seed(sd, where="checkpoint"):
         mpd = {k[len("m_mpd."):]: v for k, v in d.items() if k.startswith("m_mpd.")}
         msd = {k[len("m_msd."):]: v for k, v in d.items() if k.startswith("m_msd.")}
         d_state = jik876_discriminator_state(mpd, msd)
+        widths = _disc_widths(d_state)
+        model_sec.update(widths)
         with torch.device("meta"):  # shapes only
-            own = HifiganDiscriminator().state_dict()
+            own = HifiganDiscriminator(widths["mpd_periods"], widths["mpd_channels"], widths["msd_scales"],
+                                       widths["msd_channels"]).state_dict()
         bad = sorted(set(d_state) ^ set(own)) + sorted(k for k in own if k in d_state
                                                         and own[k].shape != d_state[k].shape)
         if bad:
