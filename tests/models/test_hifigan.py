@@ -449,3 +449,19 @@ def test_hn_sinc_nsf_hifigan_recipe_config_is_the_seeds():
     assert all(o["lr"] == 1.0e-4 and list(o["betas"]) == [0.9, 0.999] for o in resolved["optim"].values())
     assert tcfg.epochs == 300 and tcfg.patience == 300 and tcfg.seed == 1
     assert model.cfg.lambda_aux == 45.0 and model.cfg.lambda_fm == 2.0
+
+
+def test_real_and_fake_equals_two_passes():
+    """The batched pass of the weight-normed sub-discriminators changes nothing: same scores and the
+    same spectral-norm state as calling the discriminator on real, then on generated audio."""
+    import copy
+
+    d = HifiganDiscriminator([2, 3], [4, 8], 2, TOY_MSD).double()
+    ref = copy.deepcopy(d)
+    y, y_hat = torch.randn(2, 1, 301, dtype=torch.float64), torch.randn(2, 1, 301, dtype=torch.float64)
+    real, fake = d.real_and_fake(y, y_hat)
+    want_real, want_fake = ref(y)[0], ref(y_hat)[0]
+    for a, b in zip(real + fake, want_real + want_fake, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+    for (k, a), b in zip(d.state_dict().items(), ref.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, msg=k)

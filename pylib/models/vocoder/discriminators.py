@@ -189,6 +189,35 @@ class HifiganDiscriminator(nn.Module):
                 fmaps += f
         return outs, fmaps
 
+    def real_and_fake(self, y, y_hat):
+        """Scores of y and y_hat (B, 1, T) -> (real outputs, fake outputs), as two `forward` calls.
+
+        A weight-normed sub-discriminator is stateless: it sees both in one batched pass. A
+        spectral-normed one advances its power iteration per pass, so it runs real, then fake, as
+        the reference trainers do.
+        """
+        b, real, fake = y.shape[0], [], []
+
+        def run(d, a, c):
+            if any(parametrize.is_parametrized(m, "weight") and isinstance(m.parametrizations.weight[0],
+                                                                           SpectralNorm) for m in d.convs):
+                real.append(d(a)[0])
+                fake.append(d(c)[0])
+            else:
+                o = d(torch.cat([a, c]))[0]
+                real.append(o[:b])
+                fake.append(o[b:])
+
+        for d in self.mpd.discriminators if self.mpd is not None else ():
+            run(d, y, y_hat)
+        if self.msd is not None:
+            a, c = y, y_hat
+            for i, d in enumerate(self.msd.discriminators):
+                if i > 0:
+                    a, c = self.msd.pool(a), self.msd.pool(c)
+                run(d, a, c)
+        return real, fake
+
 
 def count_params(module):
     """Number of trainable parameters (weight norm's g and v both count, as in published figures)."""

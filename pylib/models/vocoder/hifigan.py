@@ -226,12 +226,12 @@ def _frozen(params):
 def discriminator_step(discriminator, y, y_hat):
     """LSGAN discriminator loss on y, y_hat (B, T): (loss, stats); y_hat is detached here.
 
-    Real, then generated, each in its own pass, as the reference trainers (jik876's train.py, the
-    seed's loss_for_D) do: a spectral-normed layer advances its power iteration once per pass, so
-    a single concatenated pass would give the generated half another weight estimate than theirs.
+    As the reference trainers (jik876's train.py, the seed's loss_for_D), each spectral-normed
+    sub-discriminator sees real, then generated, in two passes: its power iteration advances once
+    per pass, and one concatenated pass would weigh the generated half differently from theirs.
+    The stateless weight-normed ones take both in one batched pass (`real_and_fake`).
     """
-    real, _ = discriminator(y[:, None])
-    fake, _ = discriminator(y_hat.detach()[:, None])
+    real, fake = discriminator.real_and_fake(y[:, None], y_hat.detach()[:, None])
     loss, r, f = lsgan_d_loss(real, fake)
     return loss, {"d_loss": loss.item(), "d_real": r.item(), "d_fake": f.item()}
 
