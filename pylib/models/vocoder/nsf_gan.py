@@ -154,10 +154,10 @@ class HnSincNsfHifigan(nn.Module):
 
 
 # ---- seed checkpoints --------------------------------------------------------------------------
-# nn_manager_GAN saves trained_network_G.pt (ModelGenerator: the keys of hn-sinc-nsf-9's Model,
-# indistinguishable from it) and trained_network_D.pt (ModelDiscriminator: m_mpd.*, m_msd.*) apart.
-# A state dict holding both (`{**G, **D}`) is recognised as this architecture; a generator alone is
-# hn-sinc-nsf-9 unless --arch hn-sinc-nsf-hifigan is given, which starts a fresh discriminator.
+# nn_manager_GAN saves trained_network_G.pt (ModelGenerator: hn-sinc-nsf-9's keys, but each filter
+# block scales by 1 / its layers, so the 5-layer noise block by 0.2 where hn-sinc-nsf-9 has 0.1) and
+# trained_network_D.pt (ModelDiscriminator: m_mpd.*, m_msd.*) apart. Either the generator alone
+# (the discriminator then starts afresh) or both merged (`{**G, **D}`) import as this architecture.
 _D_PREFIXES = ("m_mpd.", "m_msd.")
 _G_ARCH = "hn-sinc-nsf-9"
 
