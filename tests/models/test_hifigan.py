@@ -307,3 +307,161 @@ def test_mel_l1_masks_padding():
     assert float(mel_l1_loss(y_hat, y, lengths=lengths, **kw)) == pytest.approx(0.0, abs=1e-6)
     with pytest.raises(ValueError):
         mel_l1_loss(y, y[:, :-1], **kw)
+
+
+def test_spectral_norm_follows_torchs_original_power_iteration():
+    """SpectralNorm = torch.nn.utils.spectral_norm (the hook version jik876 and the seed use) over
+    several training forwards from the same u, v, in value and gradient."""
+    from torch.nn.utils import spectral_norm as hook_spectral_norm
+
+    from pylib.models.vocoder.discriminators import spectral_norm
+
+    ref = hook_spectral_norm(torch.nn.Conv1d(4, 6, 5, groups=2).double())
+    ours = spectral_norm(torch.nn.Conv1d(4, 6, 5, groups=2).double())
+    with torch.no_grad():
+        ours.parametrizations.weight.original.copy_(ref.weight_orig)
+        ours.bias.copy_(ref.bias)
+        ours.parametrizations.weight[0]._u.copy_(ref.weight_u)
+        ours.parametrizations.weight[0]._v.copy_(ref.weight_v)
+    x = torch.randn(2, 4, 30, dtype=torch.float64)
+    for _ in range(3):
+        torch.testing.assert_close(ours(x), ref(x), rtol=1e-12, atol=1e-12)
+    ours(x).square().sum().backward()
+    ref(x).square().sum().backward()
+    torch.testing.assert_close(ours.parametrizations.weight.original.grad, ref.weight_orig.grad)
+    ours.eval()
+    ref.eval()
+    torch.testing.assert_close(ours(x), ref(x), rtol=1e-12, atol=1e-12)  # no iteration in eval
+
+
+def test_hifigan_loss_mel_framing():
+    from pylib.losses.gan import HifiganMel
+
+    mel = HifiganMel(SR, 64, HOP, 64, 16)
+    w = torch.randn(2, 10 * HOP)
+    assert mel(w).shape == (2, 10, 16)  # T / hop frames, not T / hop + 1
+    mask = mel.frame_mask(torch.tensor([10 * HOP, 4 * HOP + HOP // 2]), 10)
+    assert mask.sum(1).tolist() == [10, 4]  # frame k counts while its centre k*hop + hop/2 is inside
+    with pytest.raises(ValueError, match="too short"):
+        mel(torch.randn(1, 20))
+    with pytest.raises(ValueError, match="even"):
+        HifiganMel(SR, 64, 15, 64, 16)
+    centred = Hifigan(make_config(loss_mel_framing="centred"))
+    assert centred.loss_mel(w).shape == (2, 11, 16)
+    with pytest.raises(ConfigError, match="loss_mel_framing"):
+        Hifigan(make_config(loss_mel_framing="nope"))
+
+
+def test_jik876_conversion_takes_weight_norm_removed_generators():
+    """A generator saved after remove_weight_norm (plain weights) imports with g = ||w|| per channel."""
+    from pylib.models.vocoder.hifigan_import import jik876_state
+
+    src, dst = Hifigan(make_config()), Hifigan(make_config())
+    src.generator.remove_weight_norm()
+    plain = {k[len("generator."):].replace("blocks.", "resblocks."): v
+             for k, v in src.state_dict().items() if k.startswith("generator.")}
+    dst.load_state_dict(jik876_state(dst, plain))
+    mel = torch.randn(1, 5, N_MELS)
+    torch.testing.assert_close(dst.generator(mel), src.generator(mel), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ConfigError, match="do not fit"):
+        jik876_state(dst, {"conv_pre.weight": torch.zeros(3, 3, 3)})
+
+
+def make_nsf_gan(**kw):
+    from pylib.models.vocoder.nsf_gan import HnSincNsfHifigan, HnSincNsfHifiganConfig
+
+    base = dict(mel_dim=N_MELS, hop=HOP, sample_rate=SR, filter_channels=8, cond_channels=8,
+                cond_lstm_units=8, filter_layers=2, harmonic_blocks=1, mpd_periods=[2, 3],
+                mpd_channels=[4, 8], msd_scales=2, msd_channels=TOY_MSD,
+                aux_resolutions=[[64, 16, 64], [32, 8, 32]])
+    base.update(kw)
+    return HnSincNsfHifigan(from_dict(HnSincNsfHifiganConfig, base, where="model"))
+
+
+def test_hn_sinc_nsf_hifigan_gan_protocol_trains_and_infers():
+    model = make_nsf_gan()
+    groups = model.param_groups()
+    assert list(groups) == ["discriminator", "generator"]
+    assert not {id(p) for p in groups["discriminator"]} & {id(p) for p in groups["generator"]}
+    batch = make_batch(n_frames=12, f0=180.0)
+    batch["wav_len"] = torch.tensor([12 * HOP, 9 * HOP])
+    opts = {g: torch.optim.Adam(ps, 1e-3) for g, ps in groups.items()}
+    cache, seen = {"active": {"discriminator", "generator"}}, {}
+    for g in groups:
+        loss, stats = model(batch, g, 0, cache)
+        seen.update(stats)
+        opts[g].zero_grad()
+        loss.backward()
+        assert any(p.grad is not None and float(p.grad.abs().sum()) > 0 for p in groups[g]), g
+        opts[g].step()
+    assert {"d_loss", "g_loss", "adv", "fm", "stft_l1"} <= set(seen)
+    loss, stats = model(batch, "generator", 0, {"active": {"generator"}})  # warm-up: no adversarial terms
+    assert "adv" not in stats and stats["g_loss"] == pytest.approx(45.0 * stats["stft_l1"])
+    with pytest.raises(ValueError, match="unknown parameter group"):
+        model(batch, "model", 0, {})
+    waves = model.eval().infer(batch)
+    assert [len(w) for w in waves] == [12 * HOP, 12 * HOP]
+
+
+def test_aux_stft_loss_masks_padding():
+    from pylib.models.vocoder.nsf_gan import aux_stft_loss
+
+    y = torch.randn(2, 400)
+    y_hat = y.clone()
+    y_hat[1, 300:] = 5.0  # differs only in the padding of utterance 1
+    res = [[64, 16, 64]]
+    masked = aux_stft_loss(y_hat, y, res, lengths=torch.tensor([400, 300]))
+    assert float(masked) == pytest.approx(0.0, abs=1e-6)
+    assert float(aux_stft_loss(y_hat, y, res)) > 0.1
+
+
+def test_seed_gan_arch_needs_both_networks_to_be_recognised():
+    from pylib.models.seed_import import SEED_ARCHS
+    from pylib.models.vocoder.nsf_gan import convert_seed
+
+    arch = SEED_ARCHS["hn-sinc-nsf-hifigan"]
+    assert arch.family == "vocoder"
+    assert not arch.matches({"m_mpd.discriminators.0.convs.0.bias": torch.zeros(1)})  # a D file alone
+    with pytest.raises(Exception, match="hn-sinc-nsf-9|do not match|layout"):
+        convert_seed({"m_msd.x": torch.zeros(1)}, "D.pt")
+
+
+def test_hn_sinc_nsf_hifigan_recipe_config_is_the_seeds():
+    """conf/hn_sinc_nsf_hifigan.yaml builds, shares hn_sinc_nsf.yaml's dump, comments every key and
+    carries the seed's 00_demo.sh / config.py settings."""
+    import re
+    from pathlib import Path
+
+    import pylib.models  # noqa: F401
+    from pylib.config import load_yaml
+    from pylib.engine.build import resolve_config
+
+    conf = Path(__file__).resolve().parents[2] / "egs" / "cmu_arctic" / "nsf" / "conf"
+    path = conf / "hn_sinc_nsf_hifigan.yaml"
+    raw = load_yaml(path)
+    resolved, spec, model, optim, tcfg = resolve_config(raw)
+    assert raw["features"] == load_yaml(conf / "hn_sinc_nsf.yaml")["features"]
+    uncommented = [ln for ln in path.read_text().splitlines()
+                   if re.match(r"^\s*[\w-][^#]*:\s*\S", ln) and "#" not in ln]
+    assert not uncommented, uncommented
+    assert list(model.param_groups()) == ["discriminator", "generator"]
+    assert resolved["data"]["batch_size"] == 32 and resolved["data"]["truncate"] == 80 * 32
+    assert all(o["lr"] == 1.0e-4 and list(o["betas"]) == [0.9, 0.999] for o in resolved["optim"].values())
+    assert tcfg.epochs == 300 and tcfg.patience == 300 and tcfg.seed == 1
+    assert model.cfg.lambda_aux == 45.0 and model.cfg.lambda_fm == 2.0
+
+
+def test_real_and_fake_equals_two_passes():
+    """The batched pass of the weight-normed sub-discriminators changes nothing: same scores and the
+    same spectral-norm state as calling the discriminator on real, then on generated audio."""
+    import copy
+
+    d = HifiganDiscriminator([2, 3], [4, 8], 2, TOY_MSD).double()
+    ref = copy.deepcopy(d)
+    y, y_hat = torch.randn(2, 1, 301, dtype=torch.float64), torch.randn(2, 1, 301, dtype=torch.float64)
+    real, fake = d.real_and_fake(y, y_hat)
+    want_real, want_fake = ref(y)[0], ref(y_hat)[0]
+    for a, b in zip(real + fake, want_real + want_fake, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+    for (k, a), b in zip(d.state_dict().items(), ref.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, msg=k)

@@ -114,3 +114,15 @@ def load_hifigan_models():
             sys.modules[key] = mod
         mods[name] = sys.modules[key]
     return mods
+
+
+def load_hifigan_meldataset():
+    """jik876/hifi-gan's meldataset.py (mel_spectrogram) as a module; it imports librosa and scipy."""
+    require_hifigan()
+    key = "jik876_meldataset"
+    if key not in sys.modules:
+        spec = importlib.util.spec_from_file_location(key, HIFIGAN_DIR / "meldataset.py")
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        sys.modules[key] = mod
+    return sys.modules[key]

@@ -6,9 +6,11 @@ after every layer, which the feature-matching loss compares. Channel lists are c
 tests can build toy widths; the defaults are the published ones.
 """
 
+import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils.parametrizations import spectral_norm, weight_norm
+from torch.nn.utils import parametrize
+from torch.nn.utils.parametrizations import weight_norm
 
 LRELU_SLOPE = 0.1
 
@@ -17,6 +19,39 @@ MSD_CHANNELS = (128, 128, 256, 512, 1024, 1024, 1024)
 MSD_KERNELS = (15, 41, 41, 41, 41, 41, 5)
 MSD_STRIDES = (1, 2, 2, 4, 4, 1, 1)
 MSD_GROUPS = (1, 4, 16, 16, 16, 16, 1)
+
+
+class SpectralNorm(nn.Module):
+    """Parametrization weight / sigma(weight), sigma from one power iteration per training forward.
+
+    The iteration is the order of torch's original `torch.nn.utils.spectral_norm` (v from u, then u
+    from v), which jik876's and the seed's discriminators use; torch's newer parametrization
+    updates u first and so gives another sigma from the same state. Buffers `_u` (C_out,) and `_v`
+    (C_in * k) keep torch's parametrization names. weight (C_out, ...) -> same shape.
+    """
+
+    def __init__(self, weight, eps=1e-12):
+        super().__init__()
+        self.eps = eps
+        w = weight.detach().flatten(1)
+        self.register_buffer("_u", F.normalize(w.new_empty(w.shape[0]).normal_(0, 1), dim=0, eps=eps))
+        self.register_buffer("_v", F.normalize(w.new_empty(w.shape[1]).normal_(0, 1), dim=0, eps=eps))
+
+    def forward(self, weight):
+        w = weight.flatten(1)
+        if self.training:
+            with torch.no_grad():
+                self._v = F.normalize(torch.mv(w.t(), self._u), dim=0, eps=self.eps, out=self._v)
+                self._u = F.normalize(torch.mv(w, self._v), dim=0, eps=self.eps, out=self._u)
+        # clones: the in-place updates of the next forward must not touch this graph's constants
+        u, v = self._u.clone(), self._v.clone()
+        return weight / torch.dot(u, torch.mv(w, v))
+
+
+def spectral_norm(module):
+    """`module.weight` spectrally normalised with `SpectralNorm` (state-dict keys as torch's)."""
+    parametrize.register_parametrization(module, "weight", SpectralNorm(module.weight))
+    return module
 
 
 def _groups(want, c_in, c_out):
@@ -153,6 +188,35 @@ class HifiganDiscriminator(nn.Module):
                 outs += o
                 fmaps += f
         return outs, fmaps
+
+    def real_and_fake(self, y, y_hat):
+        """Scores of y and y_hat (B, 1, T) -> (real outputs, fake outputs), as two `forward` calls.
+
+        A weight-normed sub-discriminator is stateless: it sees both in one batched pass. A
+        spectral-normed one advances its power iteration per pass, so it runs real, then fake, as
+        the reference trainers do.
+        """
+        b, real, fake = y.shape[0], [], []
+
+        def run(d, a, c):
+            if any(parametrize.is_parametrized(m, "weight") and isinstance(m.parametrizations.weight[0],
+                                                                           SpectralNorm) for m in d.convs):
+                real.append(d(a)[0])
+                fake.append(d(c)[0])
+            else:
+                o = d(torch.cat([a, c]))[0]
+                real.append(o[:b])
+                fake.append(o[b:])
+
+        for d in self.mpd.discriminators if self.mpd is not None else ():
+            run(d, y, y_hat)
+        if self.msd is not None:
+            a, c = y, y_hat
+            for i, d in enumerate(self.msd.discriminators):
+                if i > 0:
+                    a, c = self.msd.pool(a), self.msd.pool(c)
+                run(d, a, c)
+        return real, fake
 
 
 def count_params(module):

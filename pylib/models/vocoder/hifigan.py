@@ -27,7 +27,7 @@ from torch.nn.utils.parametrizations import weight_norm
 from pylib.data.norm import FeatureNorm
 from pylib.errors import ConfigError
 from pylib.features.mel import LogMel
-from pylib.losses.gan import feature_matching_loss, lsgan_d_loss, lsgan_g_loss, mel_l1_loss
+from pylib.losses.gan import HifiganMel, feature_matching_loss, lsgan_d_loss, lsgan_g_loss, mel_l1_loss
 from pylib.losses.stft import MultiResolutionSTFTLoss
 from pylib.models.vocoder.discriminators import MPD_CHANNELS, MSD_CHANNELS, HifiganDiscriminator
 from pylib.models.vocoder.source import sine_source
@@ -188,8 +188,11 @@ class HifiganConfig:
     loss_win_length: int = 1024
     loss_n_mels: int = 80
     loss_fmin: float = 0.0
-    loss_fmax: float | None = 8000.0  # null: sample_rate / 2
+    loss_fmax: float | None = None  # null: sample_rate / 2 (HiFi-GAN's fmax_for_loss: null)
     loss_log_floor: float = 1.0e-5
+    # "hifigan": jik876's meldataset framing (reflect pad (n_fft - hop) / 2, N = T / hop frames,
+    # sqrt(|X|^2 + 1e-9)); "centred": nnsp's LogMel (zero-padded centred frames, N = T / hop + 1)
+    loss_mel_framing: Literal["hifigan", "centred"] = "hifigan"
     lambda_mel: float = 45.0
     lambda_adv: float = 1.0
     lambda_fm: float = 2.0
@@ -218,6 +221,33 @@ def _frozen(params):
     finally:
         for p, f in zip(params, flags, strict=True):
             p.requires_grad_(f)
+
+
+def discriminator_step(discriminator, y, y_hat):
+    """LSGAN discriminator loss on y, y_hat (B, T): (loss, stats); y_hat is detached here.
+
+    As the reference trainers (jik876's train.py, the seed's loss_for_D), each spectral-normed
+    sub-discriminator sees real, then generated, in two passes: its power iteration advances once
+    per pass, and one concatenated pass would weigh the generated half differently from theirs.
+    The stateless weight-normed ones take both in one batched pass (`real_and_fake`).
+    """
+    real, fake = discriminator.real_and_fake(y[:, None], y_hat.detach()[:, None])
+    loss, r, f = lsgan_d_loss(real, fake)
+    return loss, {"d_loss": loss.item(), "d_real": r.item(), "d_fake": f.item()}
+
+
+def adversarial_terms(discriminator, y, y_hat):
+    """Generator-side (adv, fm): LSGAN adversarial loss of y_hat (B, T) and feature matching against y.
+
+    Real first (as the references, for the same power-iteration order), without a graph: its
+    features are targets. The generated pass runs with the discriminator frozen, so the backward
+    computes no discriminator weight gradients (the trainer would discard them).
+    """
+    with torch.no_grad():
+        _, real_maps = discriminator(y[:, None])
+    with _frozen(list(discriminator.parameters())):
+        fake, fake_maps = discriminator(y_hat[:, None])
+    return lsgan_g_loss(fake), feature_matching_loss(real_maps, fake_maps)
 
 
 def _check_spec(cfg, spec, names):
@@ -253,8 +283,11 @@ class Hifigan(nn.Module):
         self.generator = HifiganGenerator(cfg.n_mels, **gk, source=self.uses_source)
         self.discriminator = HifiganDiscriminator(cfg.mpd_periods, cfg.mpd_channels, cfg.msd_scales,
                                                   cfg.msd_channels)
-        self.loss_mel = LogMel(cfg.sample_rate, cfg.loss_n_fft, cfg.hop, cfg.loss_win_length, cfg.loss_n_mels,
-                               cfg.loss_fmin, cfg.loss_fmax, cfg.loss_log_floor)
+        mel_cls = HifiganMel if cfg.loss_mel_framing == "hifigan" else LogMel
+        if cfg.loss_mel_framing not in ("hifigan", "centred"):
+            raise ConfigError(f"model.loss_mel_framing: {cfg.loss_mel_framing!r} is not hifigan or centred")
+        self.loss_mel = mel_cls(cfg.sample_rate, cfg.loss_n_fft, cfg.hop, cfg.loss_win_length,
+                                cfg.loss_n_mels, cfg.loss_fmin, cfg.loss_fmax, cfg.loss_log_floor)
         self.stft_loss = MultiResolutionSTFTLoss(cfg.stft_resolutions) if cfg.lambda_stft > 0 else None
 
     def _spec_features(self):
@@ -287,12 +320,7 @@ class Hifigan(nn.Module):
         cache = {} if cache is None else cache
         y_hat, y, lengths = self._pair(batch, cache)
         if group == "discriminator":
-            # Real and generated in one batch: one pass through each sub-discriminator and one
-            # weight-gradient computation per layer instead of two.
-            outs, _ = self.discriminator(torch.cat([y, y_hat.detach()])[:, None])
-            b = y.shape[0]
-            loss, r, f = lsgan_d_loss([o[:b] for o in outs], [o[b:] for o in outs])
-            return loss, {"d_loss": loss.item(), "d_real": r.item(), "d_fake": f.item()}
+            return discriminator_step(self.discriminator, y, y_hat)
         if group != "generator":
             raise ValueError(f"unknown parameter group {group!r}; this model has discriminator, generator")
         cfg = self.cfg
@@ -304,12 +332,7 @@ class Hifigan(nn.Module):
             loss = loss + cfg.lambda_stft * stft
             stats.update(stft_stats)
         if "discriminator" in cache.get("active", ()):
-            with _frozen(list(self.discriminator.parameters())):
-                fake, fake_maps = self.discriminator(y_hat[:, None])
-            with torch.no_grad():
-                _, real_maps = self.discriminator(y[:, None])
-            adv = lsgan_g_loss(fake)
-            fm = feature_matching_loss(real_maps, fake_maps)
+            adv, fm = adversarial_terms(self.discriminator, y, y_hat)
             loss = loss + cfg.lambda_adv * adv + cfg.lambda_fm * fm
             stats.update(adv=adv.item(), fm=fm.item())
         stats["g_loss"] = loss.item()
