@@ -20,8 +20,14 @@ ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
 CONF = ROOT / "egs" / "asvspoof2019_la" / "lcnn" / "conf" / "rawnet2.yaml"
 SR = 16000
 # toy width: 129-tap sinc filters and four blocks need >= 128 + 3^4 = 209 samples
-TOY = {"sinc_kernel": 129, "res_channels": [8, 8, 16, 16], "gru_hidden": 8, "gru_layers": 1, "emb_dim": 8,
-       "seg_len": 1600}
+TOY = {
+    "sinc_kernel": 129,
+    "res_channels": [8, 8, 16, 16],
+    "gru_hidden": 8,
+    "gru_layers": 1,
+    "emb_dim": 8,
+    "seg_len": 1600,
+}
 
 
 def make(**kw):
@@ -52,11 +58,25 @@ def test_shipped_conf_is_the_seeds_model():
     assert sum(p.numel() for p in m.param_groups()["model"]) > 5_000_000  # a published-size network
 
 
+def test_fft_sinc_filtering_is_the_direct_convolution():
+    from pylib.models.cm.rawnet2 import FFT_MIN_TAPS, fast_len, sinc_conv
+
+    assert [fast_len(n) for n in (1, 7, 1000, 64600, 65537)] == [1, 8, 1000, 64800, 65610]
+    g = torch.Generator().manual_seed(0)
+    for t, k in [(3001, 1025), (2000, 129), (700, FFT_MIN_TAPS - 1)]:
+        x = torch.randn(3, t, generator=g, dtype=torch.float64)
+        h = torch.randn(4, k, generator=g, dtype=torch.float64)
+        ref = torch.nn.functional.conv1d(x[:, None], h[:, None])
+        np.testing.assert_allclose(sinc_conv(x, h).numpy(), ref.numpy(), rtol=0, atol=1e-10)
+
+
 def test_scores_alone_and_in_a_padded_batch_segments_averaged():
     m = make().eval()
-    waves = [noise(seconds=0.05, seed=1) + sine(300, seconds=0.05),  # 800 samples: whole
-             noise(seconds=0.25, seed=2),  # 4000 samples: two 1600-sample segments, 800 dropped
-             sine(500, seconds=0.1) + noise(seconds=0.1, seed=3)]  # exactly one segment
+    waves = [
+        noise(seconds=0.05, seed=1) + sine(300, seconds=0.05),  # 800 samples: whole
+        noise(seconds=0.25, seed=2),  # 4000 samples: two 1600-sample segments, 800 dropped
+        sine(500, seconds=0.1) + noise(seconds=0.1, seed=3),
+    ]  # exactly one segment
     batched = m.infer(batch_of(waves))
     alone = [m.infer(batch_of([w]))[0] for w in waves]
     np.testing.assert_allclose(batched, alone, rtol=1e-4, atol=1e-5)
@@ -69,15 +89,21 @@ def test_scores_alone_and_in_a_padded_batch_segments_averaged():
     b = batch_of(waves, [1, 0, 1])
     loss, stats = m(b)
     with torch.no_grad():
-        ref = torch.nn.functional.cross_entropy(m.utterance_logits(b["wav"][..., 0], b["wav_len"]), b["label"])
+        ref = torch.nn.functional.cross_entropy(
+            m.utterance_logits(b["wav"][..., 0], b["wav_len"]), b["label"]
+        )
     assert stats["loss"] == pytest.approx(float(ref), rel=1e-5)
 
 
-@pytest.mark.parametrize("options", [{}, {"sinc_abs_pool": True, "block_lrelu": 0.01, "sinc_trainable": True}])
+@pytest.mark.parametrize(
+    "options", [{}, {"sinc_abs_pool": True, "block_lrelu": 0.01, "sinc_trainable": True}]
+)
 def test_trains(options):
     m = make(**options).train()
     opt = torch.optim.Adam(m.param_groups()["model"], lr=3e-3)
-    waves = [sine(200 + 150 * i, seconds=0.1) if i % 2 else noise(seconds=0.1, amp=0.3, seed=i) for i in range(6)]
+    waves = [
+        sine(200 + 150 * i, seconds=0.1) if i % 2 else noise(seconds=0.1, amp=0.3, seed=i) for i in range(6)
+    ]
     batch = batch_of(waves, [i % 2 for i in range(6)])
     losses = []
     for step in range(8):
@@ -136,10 +162,21 @@ def test_shipped_conf_debug_size_trains_two_steps(tmp_path):
     _write_set(dump, "train", 4, 0.15)
     _write_set(dump, "dev", 2, 0.15)
     debug = [
-        "model.sinc_kernel=129", "model.res_channels=[8,8,16,16]", "model.gru_hidden=8", "model.gru_layers=1",
-        "model.emb_dim=8", "model.seg_len=1600", "data.truncate=1600", "data.min_len=800",
-        "data.batch_size=4", "data.num_workers=0", "train.epochs=1", "train.log_every=1",
-        "train.save_every_steps=0", "train.tensorboard=false", "train.curves=false",
+        "model.sinc_kernel=129",
+        "model.res_channels=[8,8,16,16]",
+        "model.gru_hidden=8",
+        "model.gru_layers=1",
+        "model.emb_dim=8",
+        "model.seg_len=1600",
+        "data.truncate=1600",
+        "data.min_len=800",
+        "data.batch_size=4",
+        "data.num_workers=0",
+        "train.epochs=1",
+        "train.log_every=1",
+        "train.save_every_steps=0",
+        "train.tensorboard=false",
+        "train.curves=false",
     ]
     exp = tmp_path / "exp"
     args = ["--conf", CONF, "--data-dir", dump, "--exp-dir", exp, "--device", "cpu"]
@@ -165,11 +202,13 @@ def seed_checkpoint(tmp_path_factory):
     from tests.parity.peers import load_seed_model_module, seed_args, stand_in_config
 
     sys.modules.setdefault("torchaudio", types.ModuleType("torchaudio"))  # imported, never used, by the seed
-    mod = load_seed_model_module("03-asvspoof-mega/rawnet2/01/model.py", optional_argument=[""],
-                                 wav_samp_rate=SR, truncate_seq=64600)
+    mod = load_seed_model_module(
+        "03-asvspoof-mega/rawnet2/01/model.py", optional_argument=[""], wav_samp_rate=SR, truncate_seq=64600
+    )
     torch.manual_seed(0)
-    seed = mod.Model(1, 1, seed_args(), stand_in_config(optional_argument=[""], wav_samp_rate=SR,
-                                                        truncate_seq=64600))
+    seed = mod.Model(
+        1, 1, seed_args(), stand_in_config(optional_argument=[""], wav_samp_rate=SR, truncate_seq=64600)
+    )
     g = torch.Generator().manual_seed(1)
     with torch.no_grad():
         for m in seed.modules():
@@ -191,7 +230,7 @@ def _seed_score(seed, wave):
     seed.m_rawnet.inference = lambda x: out.append(inference(x)) or out[-1]
     try:
         with torch.no_grad():
-            seed(torch.from_numpy(wave)[None, :, None], ["0,utt,0,%d,0" % len(wave)])
+            seed(torch.from_numpy(wave)[None, :, None], [f"0,utt,0,{len(wave)},0"])
     finally:
         seed.m_rawnet.inference = inference
     return float(torch.stack(out, 2).mean(-1)[0, -1])
@@ -209,14 +248,25 @@ def test_seed_checkpoint_imports_and_scores_like_the_seed(seed_checkpoint, tmp_p
 
     out = tmp_path / "model.pt"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    r = subprocess.run([sys.executable, "-m", "pylib.bin.import_project_nn", "--checkpoint", str(ckpt),
-                        "--out", str(out)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-m", "pylib.bin.import_project_nn", "--checkpoint", str(ckpt), "--out", str(out)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     blob = torch.load(out, map_location="cpu", weights_only=True)
-    assert blob["config"]["model"]["name"] == "rawnet2" and blob["config"]["imported_from"]["arch"] == "rawnet2"
+    assert (
+        blob["config"]["model"]["name"] == "rawnet2" and blob["config"]["imported_from"]["arch"] == "rawnet2"
+    )
 
     wav_dir = tmp_path / "wavs"
-    waves = {"a": sine(220, seconds=0.2) + noise(seconds=0.2, seed=5), "b": noise(seconds=0.3, amp=0.2, seed=6)}
+    waves = {
+        "a": sine(220, seconds=0.2) + noise(seconds=0.2, seed=5),
+        "b": noise(seconds=0.3, amp=0.2, seed=6),
+    }
     for name, w in waves.items():
         write_wav(wav_dir / f"{name}.wav", SR, w)
     ref = {name: _seed_score(seed, read_wav(wav_dir / f"{name}.wav")[1]) for name in waves}
@@ -227,9 +277,25 @@ def test_seed_checkpoint_imports_and_scores_like_the_seed(seed_checkpoint, tmp_p
         assert model.infer({"wav": w[None, :, None]})[0] == pytest.approx(ref[name], rel=1e-4, abs=1e-5), name
 
     scores = tmp_path / "scores.txt"
-    r = subprocess.run([sys.executable, "-m", "pylib.bin.score_wavs", "--model", str(out), "--wav-dir", str(wav_dir),
-                        "--out", str(scores), "--no-progress"], cwd=ROOT, env=env, capture_output=True, text=True,
-                       timeout=300)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pylib.bin.score_wavs",
+            "--model",
+            str(out),
+            "--wav-dir",
+            str(wav_dir),
+            "--out",
+            str(scores),
+            "--no-progress",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     got = {line.split()[0]: float(line.split()[1]) for line in scores.read_text().splitlines()}
     assert set(got) == set(waves)

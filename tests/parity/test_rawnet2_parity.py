@@ -5,8 +5,9 @@ The pair is the seed's own RawNet (block_rawnet.RawNet, in model.py's Model) shr
 (20 sinc filters of 129 taps, blocks 16/16/32 x4, GRU 3 x 24, embedding 8) on short waveforms in
 float64: the seed's code takes any length that leaves one frame after the six max-pools (>= 128 +
 3^6 samples). The published 1025-tap filters are compared with the seed's here, and a published-size
-checkpoint is imported and scored against the seed in tests/models/test_rawnet2.py. The seed's RawNet2 has no dropout and no random crop; its
-training segments come from the data loader, so both models get the same tensors.
+checkpoint is imported and scored against the seed in tests/models/test_rawnet2.py. The seed's
+RawNet2 has no dropout and no random crop; its training segments come from the data loader, so both
+models get the same tensors.
 """
 
 import sys
@@ -35,8 +36,13 @@ def seed_mod():
     sys.modules.setdefault("torchaudio", types.ModuleType("torchaudio"))
     try:
         yield load_seed_model_module(
-            "03-asvspoof-mega/rawnet2/01/model.py", optional_argument=[""], wav_samp_rate=SR, truncate_seq=SEG,
-            input_dims=[1], input_reso=[1], input_norm=[False],
+            "03-asvspoof-mega/rawnet2/01/model.py",
+            optional_argument=[""],
+            wav_samp_rate=SR,
+            truncate_seq=SEG,
+            input_dims=[1],
+            input_reso=[1],
+            input_norm=[False],
         )
     finally:
         if saved is None:
@@ -55,7 +61,7 @@ def make_pair(seed_mod, widths=SMALL):
         seed.m_rawnet = block.RawNet(seed.m_filter_num, KERNEL, 1, SR, *widths, seed.m_num_class)
     g = torch.Generator().manual_seed(1)
     with torch.no_grad():
-        for name, m in seed.named_modules():
+        for m in seed.modules():
             if isinstance(m, torch.nn.BatchNorm1d):  # non-trivial affine and running statistics
                 m.weight.uniform_(0.5, 1.5, generator=g)
                 m.bias.uniform_(-0.2, 0.2, generator=g)
@@ -83,7 +89,9 @@ def waves(lengths, seed=0):
     out = []
     for i, n in enumerate(lengths):
         t = torch.arange(n, dtype=torch.float64) / SR
-        w = 0.3 * torch.sin(2 * np.pi * (150 + 90 * i) * t) + 0.05 * torch.randn(n, generator=g, dtype=torch.float64)
+        w = 0.3 * torch.sin(2 * np.pi * (150 + 90 * i) * t) + 0.05 * torch.randn(
+            n, generator=g, dtype=torch.float64
+        )
         out.append(w)
     return out
 
@@ -136,20 +144,28 @@ def test_train_step_parity(seed_mod):
             assert name == "sinc" and p.grad is None
             continue
         assert q.grad is not None and p.grad is not None, name
-        np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=RTOL,
-                                   atol=max(floor, RTOL * float(q.grad.abs().max())), err_msg=name)
+        np.testing.assert_allclose(
+            p.grad.numpy(),
+            q.grad.numpy(),
+            rtol=RTOL,
+            atol=max(floor, RTOL * float(q.grad.abs().max())),
+            err_msg=name,
+        )
         checked += 1
     assert checked == len(seed_sd) - 5  # all but the sinc filters and the four mean/std parameters
 
     # BatchNorm running statistics were updated alike by the training forward
     seed_buf = dict(seed.named_buffers())
     for name, b in ours.named_buffers():
-        np.testing.assert_allclose(b.numpy(), seed_buf[seed_name(name, seed_buf)].numpy(), rtol=RTOL, atol=1e-12,
-                                   err_msg=name)
+        np.testing.assert_allclose(
+            b.numpy(), seed_buf[seed_name(name, seed_buf)].numpy(), rtol=RTOL, atol=1e-12, err_msg=name
+        )
 
     # and the logits themselves (the seed's training output)
     with torch.no_grad():
-        np.testing.assert_allclose(ours.logits(x[..., 0]).numpy(), logits_s.detach().numpy(), rtol=RTOL, atol=1e-9)
+        np.testing.assert_allclose(
+            ours.logits(x[..., 0]).numpy(), logits_s.detach().numpy(), rtol=RTOL, atol=1e-9
+        )
 
 
 def test_scores_parity_eval(seed_mod, capsys):
@@ -173,12 +189,17 @@ def test_scores_parity_eval(seed_mod, capsys):
     seed.m_rawnet.inference = record
     seed_scores = []
     with torch.no_grad():
-        for n, w in zip(names, ws):  # the seed scores one trial per batch (01_eval.sh: default --batch-size 1)
+        for n, w in zip(
+            names, ws
+        ):  # the seed scores one trial per batch (01_eval.sh: default --batch-size 1)
             recorded.clear()
             assert seed(w[None, :, None], fileinfo([n], [len(w)])) is None
             seed_scores.append(float(torch.stack(recorded, 2).mean(-1)[0, -1]))
-    printed = [float(line.split(",")[-1]) for line in capsys.readouterr().out.splitlines()
-               if line.startswith("Output,")]
+    printed = [
+        float(line.split(",")[-1])
+        for line in capsys.readouterr().out.splitlines()
+        if line.startswith("Output,")
+    ]
     assert len(printed) == len(ws)
     np.testing.assert_allclose(printed, seed_scores, atol=2e-6)  # the seed prints %f
 
