@@ -111,6 +111,30 @@ def seed_name(nnsp_key, seed_sd):
     return hits[0]
 
 
+def assert_grads_equal(seed, ours):
+    """Every nnsp parameter's gradient equals its seed counterpart's (RTOL, relative to its largest)."""
+    seed_sd = dict(seed.named_parameters())
+    # a conv bias right before a training-mode BatchNorm has zero gradient: both are round-off there
+    floor = 1e-12 * max(float(q.grad.abs().max()) for q in seed_sd.values() if q.grad is not None)
+    checked = 0
+    for name, p in ours.named_parameters():
+        q = seed_sd[seed_name(name, seed_sd)]
+        assert p.requires_grad == q.requires_grad, name
+        if not p.requires_grad:
+            assert name == "sinc" and p.grad is None
+            continue
+        assert q.grad is not None and p.grad is not None, name
+        np.testing.assert_allclose(
+            p.grad.numpy(),
+            q.grad.numpy(),
+            rtol=RTOL,
+            atol=max(floor, RTOL * float(q.grad.abs().max())),
+            err_msg=name,
+        )
+        checked += 1
+    assert checked == len(seed_sd) - 5  # all but the sinc filters and the four mean/std parameters
+
+
 def test_train_step_parity(seed_mod):
     seed, ours = make_pair(seed_mod)
     seed.train()
@@ -133,26 +157,7 @@ def test_train_step_parity(seed_mod):
     np.testing.assert_allclose(float(loss_n.detach()), float(loss_s.detach()), rtol=RTOL)
     assert stats["loss"] == pytest.approx(float(loss_s.detach()), rel=RTOL)
 
-    seed_sd = dict(seed.named_parameters())
-    # a conv bias right before a training-mode BatchNorm has zero gradient: both are round-off there
-    floor = 1e-12 * max(float(q.grad.abs().max()) for q in seed_sd.values() if q.grad is not None)
-    checked = 0
-    for name, p in ours.named_parameters():
-        q = seed_sd[seed_name(name, seed_sd)]
-        assert p.requires_grad == q.requires_grad, name
-        if not p.requires_grad:
-            assert name == "sinc" and p.grad is None
-            continue
-        assert q.grad is not None and p.grad is not None, name
-        np.testing.assert_allclose(
-            p.grad.numpy(),
-            q.grad.numpy(),
-            rtol=RTOL,
-            atol=max(floor, RTOL * float(q.grad.abs().max())),
-            err_msg=name,
-        )
-        checked += 1
-    assert checked == len(seed_sd) - 5  # all but the sinc filters and the four mean/std parameters
+    assert_grads_equal(seed, ours)
 
     # BatchNorm running statistics were updated alike by the training forward
     seed_buf = dict(seed.named_buffers())
@@ -183,18 +188,17 @@ def test_scores_parity_eval(seed_mod, capsys):
 
     def record(x):
         out = inference(x)
-        recorded.append(out.detach().clone())
+        recorded.append(out)
         return out
 
     seed.m_rawnet.inference = record
-    seed_scores = []
-    with torch.no_grad():
-        for n, w in zip(
-            names, ws
-        ):  # the seed scores one trial per batch (01_eval.sh: default --batch-size 1)
-            recorded.clear()
-            assert seed(w[None, :, None], fileinfo([n], [len(w)])) is None
-            seed_scores.append(float(torch.stack(recorded, 2).mean(-1)[0, -1]))
+    seed_logits = []
+    # the seed scores one trial per batch (01_eval.sh: default --batch-size 1)
+    for n, w in zip(names, ws):
+        recorded.clear()
+        assert seed(w[None, :, None], fileinfo([n], [len(w)])) is None
+        seed_logits.append(torch.stack(recorded, 2).mean(-1)[0])  # what the seed averages and prints
+    seed_scores = [float(v[-1]) for v in seed_logits]
     printed = [
         float(line.split(",")[-1])
         for line in capsys.readouterr().out.splitlines()
@@ -209,6 +213,15 @@ def test_scores_parity_eval(seed_mod, capsys):
     # alone or in a padded batch: the same scores
     alone = [ours.infer({"wav": w[None, :, None], "wav_len": torch.tensor([len(w)])})[0] for w in ws]
     np.testing.assert_allclose(alone, seed_scores, rtol=RTOL)
+
+    # eval-mode loss (nnsp's dev loss): the seed's Loss on those averaged logits, and its gradients
+    labels = [seed.protocol_parser[n] for n in names]
+    loss_s = seed_mod.Loss(seed_args()).compute([torch.stack(seed_logits), torch.tensor(labels)], None)
+    loss_s.backward()
+    loss_n, stats = ours({**batch, "label": torch.tensor(labels)}, "model", 0, {})
+    loss_n.backward()
+    assert stats["loss"] == pytest.approx(float(loss_s.detach()), rel=RTOL)
+    assert_grads_equal(seed, ours)
 
 
 def test_sinc_filters_are_the_seeds(seed_mod):

@@ -140,7 +140,7 @@ def sinc_conv(x, filters):
         x, filters = x.float(), filters.float()
     n = fast_len(t)
     spec = torch.fft.rfft(x, n).unsqueeze(1) * torch.fft.rfft(filters.flip(-1), n)
-    return torch.fft.irfft(spec, n)[..., k - 1 : t].to(dtype)
+    return torch.fft.irfft(spec, n)[..., k - 1 : t].to(dtype).contiguous()  # BatchNorm's fast path
 
 
 class FMS(nn.Module):
