@@ -176,7 +176,7 @@ class ResBlock(nn.Module):
         if self.mid_slope is not None:
             h = F.leaky_relu(h, self.mid_slope)
         h = self.conv2(h)
-        h = h + (x if self.skip is None else self.skip(x))
+        h += x if self.skip is None else self.skip(x)  # in place: conv2's output is not kept for backward
         return self.fms(F.max_pool1d(h, 3))
 
 
