@@ -13,9 +13,9 @@ lists the candidates. Files are always read with `weights_only=True`: nothing in
 """
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -73,7 +73,8 @@ def load_seed_state_dict(path):
     if isinstance(sd, dict) and isinstance(sd.get("state_dict"), dict):
         sd = sd["state_dict"]  # the seed trainer's epoch checkpoints wrap the weights
     if not isinstance(sd, dict) or not sd or not all(torch.is_tensor(v) for v in sd.values()):
-        raise DataError(f"{path}: expected a state dict (name -> tensor) of a project-NN-Pytorch-scripts model")
+        raise DataError(f"{path}: expected a state dict (name -> tensor) of a project-NN-Pytorch-scripts "
+                        "model")
     return sd
 
 
@@ -99,7 +100,8 @@ def resolve_arch(name):
     _fill()
     name = ALIASES.get(name, name)
     if name not in SEED_ARCHS:
-        raise UserError(f"--arch {name!r} is not a known seed architecture; known: {', '.join(sorted(SEED_ARCHS))}")
+        known = ", ".join(sorted(SEED_ARCHS))
+        raise UserError(f"--arch {name!r} is not a known seed architecture; known: {known}")
     return SEED_ARCHS[name]
 
 

@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SEED_DIR = Path(os.environ.get("NNSP_SEED_DIR", ROOT.parent / "shared" / "peers" / "project-NN-Pytorch-scripts"))
-HIFIGAN_DIR = Path(os.environ.get("NNSP_HIFIGAN_DIR", ROOT.parent / "shared" / "peers" / "hifi-gan"))
+PEERS = ROOT.parent / "shared" / "peers"
+SEED_DIR = Path(os.environ.get("NNSP_SEED_DIR", PEERS / "project-NN-Pytorch-scripts"))
+HIFIGAN_DIR = Path(os.environ.get("NNSP_HIFIGAN_DIR", PEERS / "hifi-gan"))
 
 
 def have_seed():
@@ -72,7 +73,8 @@ def load_seed_model_module(relpath, **config_attrs):
     require_seed()
     _on_path(SEED_DIR)
     path = SEED_DIR / "project" / relpath
-    key = "seed_" + "".join(c if c.isalnum() else "_" for c in relpath) + f"_{abs(hash(repr(sorted(config_attrs.items()))))}"
+    tag = abs(hash(repr(sorted(config_attrs.items()))))
+    key = "seed_" + "".join(c if c.isalnum() else "_" for c in relpath) + f"_{tag}"
     if key in sys.modules:
         return sys.modules[key]
     sys.modules["config"] = stand_in_config(**config_attrs)
