@@ -208,6 +208,7 @@ def test_generator_import_and_gan_step(monkeypatch):
     model = build_from_config(config, state).double().train()
     # its generator alone is recognised too: its noise block scales by 1/5, hn-sinc-nsf-9's by 0.1
     assert SEED_ARCHS["hn-sinc-nsf-hifigan"].matches(seed_g.state_dict())
+    assert detect_arch(seed_g.state_dict()) == "hn-sinc-nsf-hifigan"  # and by nothing else
     g_only = convert_state_dict(seed_g.state_dict(), "hn-sinc-nsf-hifigan")[2]
     assert set(g_only) == set(convert_state_dict(merged)[2])  # a fresh discriminator fills in
 

@@ -147,7 +147,14 @@ _DESCRIPTIONS = {
     "cyc-noise-nsf-4": "cyclic-noise NSF (project/01-nsf/cyc-noise-nsf-4)",
 }
 
+def _scales_are_tenth(sd):
+    """Every filter block scaled by 0.1, as in these projects; the seed's hn-sinc-nsf-hifigan generator
+    has the same keys and shapes but scales its 5-layer noise block by 0.2 (nsf_gan.py tells it apart)."""
+    scales = [v for k, v in sd.items() if k.startswith("m_filter.") and k.endswith(".scale")]
+    return all(abs(float(v.reshape(-1)[0]) - 0.1) <= 1e-6 for v in scales)
+
+
 for _name, _desc in _DESCRIPTIONS.items():
     register_seed_arch(SeedArch(name=_name, family="vocoder",
-                                matches=lambda sd, _n=_name: _layout(sd) == _n,
+                                matches=lambda sd, _n=_name: _layout(sd) == _n and _scales_are_tenth(sd),
                                 convert=_convert(_name), description=_desc))
