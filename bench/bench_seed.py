@@ -8,6 +8,8 @@ hits both alike, and the best of a few runs of each is kept. Torch runs on 2 thr
 - NSF (seed `project/01-nsf/<name>` vs the nnsp conf of the same name in egs/cmu_arctic/nsf/conf):
   one train step on 3 s at 16 kHz, batch 1 (forward, MR-STFT loss, backward, Adam step), and the
   inference real-time factor on 3 s (no grad);
+- hn-sinc-nsf-hifigan (seed vs egs/cmu_arctic/nsf/conf/hn_sinc_nsf_hifigan.yaml): one GAN step on
+  0.5 s, batch 1, in the seed's nn_manager_GAN order, and the generator's real-time factor on 3 s;
 - HiFi-GAN V1 (jik876 vs egs/ljspeech/hifigan/conf/hifigan_v1.yaml): one GAN step on 8192 samples,
   batch 1 (discriminator update, then generator update with mel L1 x 45, adversarial and feature
   matching losses), and the generator's real-time factor on 3 s;
@@ -59,6 +61,7 @@ CM_CONF_DIR = ROOT / "egs" / "asvspoof2019_la" / "lcnn" / "conf"
 # seed project folder -> the nnsp conf that claims to be it (looked up by file name)
 NSF_PAIRS = [("hn-sinc-nsf-9", "hn_sinc_nsf.yaml"), ("hn-sinc-nsf-10", "hn_sinc_nsf_10.yaml"),
              ("hn-nsf", "hn_nsf.yaml"), ("cyc-noise-nsf-4", "cyc_noise_nsf.yaml")]
+NSF_GAN_CONF = "hn_sinc_nsf_hifigan.yaml"  # the seed's 01-nsf/hn-sinc-nsf-hifigan
 CM_PAIRS = [("lfcc-lcnn-lstmsum-sig", "lfcc_lcnn_lstm_sig.yaml"),
             ("lfcc-lcnn-lstmsum-p2s", "lfcc_lcnn_lstm_p2s.yaml")]
 
@@ -68,6 +71,7 @@ class Sizes:
     """Input sizes and repetitions of one run."""
 
     nsf_seconds: float  # NSF train segment and generated length
+    nsf_gan_seconds: float  # hn-sinc-nsf-hifigan train segment
     gan_samples: int  # HiFi-GAN train segment
     gan_rtf_seconds: float  # HiFi-GAN generated length
     cm_utts: int  # utterances scored
@@ -79,8 +83,8 @@ class Sizes:
     matmul_n: int  # size of the square matmul that gives the machine's GFLOP/s
 
 
-FULL = Sizes(3.0, 8192, 3.0, 16, (3.0, 4.0), 8, 3.0, 3, True, 2048)
-QUICK = Sizes(0.05, 1024, 0.05, 2, (0.2, 0.3), 2, 0.2, 1, False, 256)
+FULL = Sizes(3.0, 0.5, 8192, 3.0, 16, (3.0, 4.0), 8, 3.0, 3, True, 2048)
+QUICK = Sizes(0.05, 0.1, 1024, 0.05, 2, (0.2, 0.3), 2, 0.2, 1, False, 256)
 
 
 @dataclass
@@ -149,10 +153,10 @@ def nnsp_batch(spec, lengths, gen, labels=None):
     return batch
 
 
-def nnsp_step_fn(model, batch):
+def nnsp_step_fn(model, batch, make_opt=lambda params: torch.optim.Adam(params, lr=1e-4)):
     """One training step of every parameter group in order, as the trainer runs them (sharing a cache)."""
     groups = model.param_groups()
-    opts = {g: torch.optim.Adam(p, lr=1e-4) for g, p in groups.items()}
+    opts = {g: make_opt(p) for g, p in groups.items()}
 
     def step():
         cache = {"active": set(groups)}
@@ -232,6 +236,64 @@ def bench_nsf_pair(seed_name, conf, sizes, rows, notes):
     if seed_name == "hn-sinc-nsf-9":
         model.train()
         bench_flops(model, batch, t_nnsp, sizes, notes)
+
+
+def bench_nsf_gan(sizes, rows, notes):
+    """The seed's hn-sinc-nsf-hifigan (hn-sinc-NSF generator, HiFi-GAN discriminators) vs nnsp's conf."""
+    conf = NSF_CONF_DIR / NSF_GAN_CONF
+    if not peers.have_seed():
+        notes.append(f"skipped hn-sinc-nsf-hifigan: seed toolkit not found at {peers.SEED_DIR} "
+                     "(set NNSP_SEED_DIR)")
+        return
+    if not conf.is_file():
+        notes.append(f"skipped hn-sinc-nsf-hifigan: no nnsp conf {conf.relative_to(ROOT)} yet")
+        return
+    model, spec = nnsp_model(conf)
+    reso = spec.inputs[0].reso
+    n = int(sizes.nsf_gan_seconds * spec.sample_rate) // reso * reso
+    batch = nnsp_batch(spec, [n], torch.Generator().manual_seed(0))
+    x, y = _split_nsf(spec, batch)
+    smod = peers.load_seed_model_module("01-nsf/hn-sinc-nsf-hifigan/model.py")
+    args, prj_conf = peers.seed_args(), peers.stand_in_config()
+    torch.manual_seed(0)
+    gen = smod.ModelGenerator(x.shape[-1], 1, args, prj_conf)
+    disc = smod.ModelDiscriminator(x.shape[-1], 1, args, prj_conf)
+    opt_g = torch.optim.Adam(gen.parameters(), lr=1e-4)  # the seed's OptimizerWrapper, one per model
+    opt_d = torch.optim.Adam(disc.parameters(), lr=1e-4)
+
+    def seed_step():  # core_scripts/nn_manager/nn_manager_GAN.py: D on the detached output, then G
+        y_hat = gen(x)
+        disc.zero_grad()
+        opt_d.zero_grad()
+        disc.loss_for_D(y, y_hat.detach(), x).backward()
+        opt_d.step()
+        gen.zero_grad()
+        opt_g.zero_grad()
+        loss = disc.loss_for_G(y, y_hat, x) + gen.loss_aux(y, y_hat, x)
+        loss.backward()
+        opt_g.step()
+
+    for m in (gen, disc, model):
+        m.train()
+    with _quiet_stft_warning():
+        t_seed, t_nnsp = interleaved([seed_step, nnsp_step_fn(model, batch)], sizes)
+    rows.append(Row("NSF", f"hn-sinc-nsf-hifigan GAN step (D then G, {n / spec.sample_rate:g} s, B=1)", "s",
+                    "seed", t_seed, t_nnsp))
+
+    n = int(sizes.nsf_seconds * spec.sample_rate) // reso * reso
+    batch = nnsp_batch(spec, [n], torch.Generator().manual_seed(1))
+    x, _ = _split_nsf(spec, batch)
+    gen.eval()
+    model.eval()
+
+    def seed_gen():
+        with torch.no_grad():
+            gen(x)[0].numpy()
+
+    g_seed, g_nnsp = interleaved([seed_gen, lambda: model.infer(batch)], sizes)
+    sec = n / spec.sample_rate
+    rows.append(Row("NSF", f"hn-sinc-nsf-hifigan generator ({sec:g} s)", "RTF", "seed", g_seed / sec,
+                    g_nnsp / sec))
 
 
 @contextlib.contextmanager
@@ -381,17 +443,7 @@ def bench_hifigan(sizes, rows, notes):
         loss.backward()
         optim_g.step()
 
-    groups = model.param_groups()
-    opts = {g: torch.optim.AdamW(p, h.learning_rate, betas=betas) for g, p in groups.items()}
-
-    def nnsp_step():
-        cache = {"active": set(groups)}
-        for g, opt in opts.items():
-            loss, _ = model(batch, g, 0, cache)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-
+    nnsp_step = nnsp_step_fn(model, batch, lambda p: torch.optim.AdamW(p, h.learning_rate, betas=betas))
     for m in (gen, mpd, msd, model):
         m.train()
     t_ref, t_nnsp = interleaved([jik876_step, nnsp_step], sizes)
@@ -507,7 +559,7 @@ def format_table(rows):
     return "\n".join(lines)
 
 
-AREAS = {"nsf": bench_nsf, "hifigan": bench_hifigan, "cm": bench_cm}
+AREAS = {"nsf": bench_nsf, "nsf_gan": bench_nsf_gan, "hifigan": bench_hifigan, "cm": bench_cm}
 
 
 def run(sizes, areas=tuple(AREAS)):
@@ -522,7 +574,7 @@ def run(sizes, areas=tuple(AREAS)):
 
 
 def main(argv=None):
-    """`python bench/bench_seed.py [--quick] [--only nsf,hifigan,cm]`; NNSP_BENCH_QUICK=1 for --quick
+    """`python bench/bench_seed.py [--quick] [--only nsf,nsf_gan,hifigan,cm]`; NNSP_BENCH_QUICK=1 for --quick
     under bench/run.py."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="tiny inputs, one run each: checks the harness only")

@@ -74,7 +74,8 @@ def test_absent_peers_skip_each_comparison_with_one_line(tmp_path, monkeypatch, 
     out = capsys.readouterr().out.splitlines()
     assert not [line for line in out if ROW.match(line)]
     skipped = [line for line in out if line.startswith("skipped ")]
-    assert len(skipped) == 4 + 1 + 1, out  # the four NSF pairs, HiFi-GAN, the CM block
+    # the four NSF pairs, hn-sinc-nsf-hifigan, HiFi-GAN, the CM block
+    assert len(skipped) == 4 + 1 + 1 + 1, out
     assert all(("not found at" in s and str(tmp_path) in s) for s in skipped), out
     assert any("NNSP_SEED_DIR" in s for s in skipped) and any("NNSP_HIFIGAN_DIR" in s for s in skipped)
 
