@@ -37,6 +37,7 @@ import sys
 import tempfile
 import time
 import types
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -257,7 +258,9 @@ def bench_nsf_gan(sizes, rows, notes):
     args, prj_conf = peers.seed_args(), peers.stand_in_config()
     torch.manual_seed(0)
     gen = smod.ModelGenerator(x.shape[-1], 1, args, prj_conf)
-    disc = smod.ModelDiscriminator(x.shape[-1], 1, args, prj_conf)
+    with warnings.catch_warnings():  # the seed uses the old torch.nn.utils.weight_norm too
+        warnings.simplefilter("ignore", FutureWarning)
+        disc = smod.ModelDiscriminator(x.shape[-1], 1, args, prj_conf)
     opt_g = torch.optim.Adam(gen.parameters(), lr=1e-4)  # the seed's OptimizerWrapper, one per model
     opt_d = torch.optim.Adam(disc.parameters(), lr=1e-4)
 
@@ -299,8 +302,6 @@ def bench_nsf_gan(sizes, rows, notes):
 @contextlib.contextmanager
 def _quiet_stft_warning():
     """The seed's loss asks torch.stft for real output, which torch now warns about at every call."""
-    import warnings
-
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="stft with return_complex=False is deprecated")
         yield
@@ -412,7 +413,10 @@ def bench_hifigan(sizes, rows, notes):
         raise ValueError(f"{HIFIGAN_CONF.name}: hop {reso} at {spec.sample_rate} Hz, jik876 V1: "
                          f"{h.hop_size} at {h.sampling_rate} Hz")
     torch.manual_seed(0)
-    gen, mpd, msd = models.Generator(h), models.MultiPeriodDiscriminator(), models.MultiScaleDiscriminator()
+    with warnings.catch_warnings():  # jik876 uses the old, deprecated torch.nn.utils.weight_norm
+        warnings.simplefilter("ignore", FutureWarning)
+        gen = models.Generator(h)
+        mpd, msd = models.MultiPeriodDiscriminator(), models.MultiScaleDiscriminator()
     betas = (h.adam_b1, h.adam_b2)
     optim_g = torch.optim.AdamW(gen.parameters(), h.learning_rate, betas=betas)
     optim_d = torch.optim.AdamW([*msd.parameters(), *mpd.parameters()], h.learning_rate, betas=betas)
