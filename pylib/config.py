@@ -5,6 +5,7 @@ its own section with `from_dict(TheConfig, section, where="model")`.
 """
 
 import dataclasses
+import difflib
 import types
 import typing
 from pathlib import Path
@@ -14,14 +15,75 @@ import yaml
 from pylib.errors import ConfigError
 from pylib.io.atomic import write_text_atomic
 
+# the top-level sections of a recipe yaml
+SECTIONS = ("data", "features", "model", "optim", "train")
+
+
+class _DuplicateKey(yaml.YAMLError):
+    pass
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key written twice in one mapping (yaml would keep the last one)."""
+
+    _top = None
+
+    def construct_document(self, node):
+        self._top = node
+        return super().construct_document(node)
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen = {}
+            for key_node, _ in node.value:
+                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag.endswith(":merge"):
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    hash(key)
+                except TypeError:
+                    continue
+                if key in seen:
+                    where, hint = "key", ""
+                    if node is self._top:
+                        where = "top-level section"
+                        given = {k.value for k, _ in node.value if isinstance(k, yaml.ScalarNode)}
+                        absent = [s for s in SECTIONS if s not in given]
+                        hint = f" (did you mean {absent[0]!r} for one of them?)" if absent else ""
+                    raise _DuplicateKey(
+                        f"{where} {key!r} is written twice (lines {seen[key] + 1} and "
+                        f"{key_node.start_mark.line + 1}){hint}; yaml would silently keep only the "
+                        "second: merge them into one or rename one"
+                    )
+                seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
+def did_you_mean(word, choices):
+    """' (did you mean 'x'?)' for the closest of `choices`, or ''."""
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
 
 def load_yaml(path):
-    """Read a yaml mapping; a missing file or a non-mapping is a ConfigError naming the file."""
+    """Read a yaml mapping; a missing file, non-UTF-8 text, a duplicated key or a non-mapping is a
+    ConfigError naming the file."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
+    raw = path.read_bytes()
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte 0x{raw[e.start]:02x} on line {line}); convert the file to "
+            "UTF-8 (e.g. iconv -f latin1 -t utf-8 old.yaml > new.yaml)"
+        ) from None
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
+    except _DuplicateKey as e:
+        raise ConfigError(f"{path}: {e}") from None
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid yaml: {e}") from None
     if data is None:
@@ -29,6 +91,22 @@ def load_yaml(path):
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of sections at the top, got {type(data).__name__}")
     return data
+
+
+def check_sections(data, path, sections=SECTIONS):
+    """A recipe config's top level holds only `sections`; a misspelt one is a ConfigError."""
+    for key in data:
+        if key not in sections:
+            raise ConfigError(
+                f"{path}: unknown top-level section {key!r}{did_you_mean(key, sections)}; a recipe "
+                f"config has the sections {', '.join(sections)}: rename or remove it"
+            )
+    return data
+
+
+def load_config(path):
+    """A recipe yaml (load_yaml + only the known top-level sections)."""
+    return check_sections(load_yaml(path), path)
 
 
 def save_yaml(path, data):
@@ -166,10 +244,12 @@ def from_dict(cls, data, where="config"):
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a mapping, got {data!r}")
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    unknown = sorted(set(data) - set(fields))
+    unknown = sorted(set(data) - set(fields), key=str)
     if unknown:
+        hint = did_you_mean(unknown[0], fields)
         raise ConfigError(
-            f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; known keys are: {', '.join(fields)}"
+            f"{where}: unknown key(s) {', '.join(map(repr, unknown))}{hint}; known keys are: "
+            f"{', '.join(fields)}"
         )
     hints = typing.get_type_hints(cls)
     kwargs = {}

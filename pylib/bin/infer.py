@@ -22,6 +22,17 @@ def parse_args(argv):
     p.add_argument("--out-dir", default=None, help="output folder; default <exp-dir>/infer_<set>")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="redo every output: earlier ones in --out-dir are moved aside to <out-dir>.N (never deleted)",
+    )
+    p.add_argument(
+        "--skip-bad",
+        action="store_true",
+        help="skip utterances whose input files are bad and list them with the reasons in "
+        "<out-dir>/bad_files.txt (default: stop at the first, keeping the results so far)",
+    )
+    p.add_argument(
         "--import",
         dest="imports",
         action="append",
@@ -49,10 +60,18 @@ def main(argv=None):
     from pylib.engine.infer import infer_set
 
     res = infer_set(
-        args.exp_dir, args.data_dir, args.set_name, out_dir, checkpoint=args.checkpoint, device=args.device
+        args.exp_dir,
+        args.data_dir,
+        args.set_name,
+        out_dir,
+        checkpoint=args.checkpoint,
+        device=args.device,
+        overwrite=args.overwrite,
+        skip_bad=args.skip_bad,
     )
     logging.getLogger("nnsp.infer").info(
-        "%s: %d written, %d already there", out_dir, res["written"], res["skipped"]
+        "%s: %d written, %d already there, %d skipped as bad", out_dir, res["written"], res["skipped"],
+        res["bad"],
     )
     return 0
 

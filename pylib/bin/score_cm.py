@@ -2,10 +2,14 @@
 
     python -m pylib.bin.score_cm --scores exp/lcnn/infer_eval/scores.txt \
         --labels data/eval/utt2label [--asv-scores ASVspoof2019.LA.asv.eval.gi.trl.scores.txt] \
-        [--out results.json] [--det det.png]
+        [--out results.json] [--det det.png] [--exp-dir exp/lcnn --checkpoint best]
+
+With --checkpoint (best/last of --exp-dir, or a path) the scores must come from that checkpoint:
+stage 4's record next to the scores (infer_source.json) is checked against the file's sha256.
 """
 
 import argparse
+from pathlib import Path
 
 from pylib.bin._cli import run
 from pylib.metrics.cm_report import plot_det, score_cm_files, summary_text, write_results_json
@@ -37,6 +41,14 @@ def build_parser():
         default="legacy",
         help="t-DCF formulation: legacy = ASVspoof 2019 challenge, revised = Kinnunen et al. 2020",
     )
+    p.add_argument(
+        "--exp-dir", default=None, help="experiment folder whose --checkpoint best/last wrote the scores"
+    )
+    p.add_argument(
+        "--checkpoint",
+        default=None,
+        help="best | last (with --exp-dir) | a path: refuse scores stage 4 wrote with another checkpoint",
+    )
     p.add_argument("--out", default=None, help="write the results as JSON here")
     p.add_argument("--det", default=None, help="draw the DET curve to this PNG")
     p.add_argument(
@@ -47,8 +59,29 @@ def build_parser():
     return p
 
 
+def check_checkpoint(exp_dir, checkpoint, out_dir, what):
+    """--exp-dir/--checkpoint given: the outputs in out_dir must be stage 4's of that checkpoint."""
+    from pylib.errors import UserError
+
+    if checkpoint is None:
+        if exp_dir is not None:
+            checkpoint = "best"
+        else:
+            return None
+    if checkpoint in ("best", "last"):
+        if exp_dir is None:
+            raise UserError(f"--checkpoint {checkpoint} needs --exp-dir; or pass --checkpoint PATH")
+        from pylib.engine.checkpoint import resolve_checkpoint
+
+        checkpoint = resolve_checkpoint(exp_dir, checkpoint)
+    from pylib.engine.infer import check_record
+
+    return check_record(out_dir, checkpoint, what)
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    check_checkpoint(args.exp_dir, args.checkpoint, Path(args.scores).parent, "scores")
     results, (bona, spoof) = score_cm_files(
         args.scores,
         args.labels,

@@ -1,6 +1,10 @@
 """Stage 5 for vocoders: generated vs natural waveforms -> results.json, spectrogram PNGs, index.html.
 
-    python -m pylib.bin.score_vocoder --gen-dir exp/hn_sinc_nsf/infer_eval --ref-dir dump/eval/wav
+    python -m pylib.bin.score_vocoder --gen-dir exp/hn_sinc_nsf/infer_eval --ref-dir dump/eval/wav \
+        [--exp-dir exp/hn_sinc_nsf --checkpoint best]
+
+With --checkpoint (best/last of --exp-dir, or a path) the waveforms must come from that checkpoint:
+stage 4's record in --gen-dir (infer_source.json) is checked against the file's sha256.
 """
 
 import argparse
@@ -8,6 +12,7 @@ import warnings
 from pathlib import Path
 
 from pylib.bin._cli import run
+from pylib.bin.score_cm import check_checkpoint
 from pylib.errors import UserError
 from pylib.features.f0 import METHODS
 from pylib.io.tables import read_list, read_wav_scp
@@ -28,6 +33,10 @@ def build_parser():
     ref = p.add_mutually_exclusive_group(required=True)
     ref.add_argument("--ref-dir", help="natural <utt>.wav/.flac files, e.g. dump/<set>/wav")
     ref.add_argument("--ref-scp", help="natural waveforms as a wav.scp (`utt path` lines; no pipes)")
+    p.add_argument("--exp-dir", default=None,
+                   help="experiment folder whose --checkpoint best/last generated --gen-dir")
+    p.add_argument("--checkpoint", default=None,
+                   help="best | last (with --exp-dir) | a path: refuse waveforms made with another one")
     p.add_argument("--list", default=None,
                    help="utterances to score (one id a line); default: every generated wav in --gen-dir")
     p.add_argument("--out", default=None, help="results JSON; default <gen-dir>/results.json")
@@ -85,6 +94,8 @@ def main(argv=None):
     cfg = ScoreConfig(frame_ms=args.frame_ms, f0_method=args.f0_method, f0_min=args.f0_min,
                       f0_max=args.f0_max, mcd_order=args.mcd_order)
     gen_dir = Path(args.gen_dir)
+    if gen_dir.is_dir():
+        check_checkpoint(args.exp_dir, args.checkpoint, gen_dir, "waveforms")
     pairs = _pairs(args)
     warnings.filterwarnings("ignore", message="pkg_resources is deprecated")  # pyworld's import
     plots_dir = Path(args.plots_dir) if args.plots_dir else gen_dir / "plots"

@@ -26,8 +26,14 @@ def parse_args(argv):
     p.add_argument(
         "--resume",
         default="auto",
-        help="auto: continue from <exp-dir>/checkpoint_last.pt if present; none: start afresh; "
-        "or a checkpoint path",
+        help="auto: continue from <exp-dir>/checkpoint_last.pt if present; none: start afresh (refused "
+        "in an exp dir holding an earlier run, unless --overwrite); or a checkpoint path",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start afresh (implies --resume none); an earlier run in --exp-dir is moved to <exp-dir>.N, "
+        "never deleted",
     )
     p.add_argument(
         "--init-from",
@@ -79,6 +85,7 @@ def main(argv=None):
             device=args.device,
             seed=args.seed,
             print_config=args.print_config,
+            overwrite=args.overwrite,
         )
     return 0 if summary is None or not summary.get("error") else 1
 

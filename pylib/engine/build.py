@@ -12,11 +12,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pylib.config import apply_overrides, from_dict, load_yaml, save_yaml, to_dict
+from pylib.config import apply_overrides, check_sections, from_dict, load_config, save_yaml, to_dict
 from pylib.engine import checkpoint as ckpt
 from pylib.engine import ddp
 from pylib.engine.config import parse_optim, parse_train
 from pylib.engine.data import get_data_factory
+from pylib.engine.lock import LOCK_NAME, lock_dir
 from pylib.errors import ConfigError, UserError
 from pylib.registry import MODELS
 
@@ -48,6 +49,8 @@ def build_model(config, spec):
 def resolve_config(raw, overrides=(), seed=None, device=None):
     """Apply overrides and check every engine section; returns (config dict, spec, model, optim, train)."""
     cfg = apply_overrides(copy.deepcopy(raw), overrides)
+    if overrides:
+        check_sections(cfg, "--set")
     for k in ("data", "model"):
         if k not in cfg:
             raise ConfigError(f"the config has no `{k}:` section (sections: {', '.join(cfg) or 'none'})")
@@ -72,12 +75,7 @@ def resolve_config(raw, overrides=(), seed=None, device=None):
 
 def load_weights(model, path, allow_partial):
     """--init-from: weights of a checkpoint or one-file model; mismatches need allow_partial."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:  # missing, truncated or foreign: name the file
-        raise UserError(
-            f"{path}: not a readable checkpoint or model.pt ({type(e).__name__}: {e}); check --init-from"
-        ) from None
+    state = ckpt.read_plain(path, "checkpoint or model.pt", "; check --init-from")
     if isinstance(state, dict) and state.get("format") == ckpt.FORMAT:
         state = state["model"]
     elif isinstance(state, dict) and state.get("format") == "nnsp-model":
@@ -118,6 +116,76 @@ def check_resume_weights(model, state, path, model_section):
     )
 
 
+# keys a continued run may change: how long it goes on, where and how it reports (not what it learns)
+RESUME_MAY_CHANGE = {
+    "train.epochs",
+    "train.max_steps",
+    "train.patience",
+    "train.device",
+    "train.log_every",
+    "train.tensorboard",
+    "train.curves",
+    "train.save_every_steps",
+    "train.keep_last_epochs",
+    "train.max_nan_in_row",
+    "data.num_workers",
+}
+KEPT_IN_PLACE = {"log", LOCK_NAME}  # the launchers' logs (being written) and the lock stay put
+
+
+def config_diff(old, new, prefix=""):
+    """Dotted keys whose values differ between two nested config dicts. A key only one side has is
+    no difference: a field added to (or removed from) a config class since the run was started."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out = []
+        for k in old:
+            if k in new:
+                out += config_diff(old[k], new[k], f"{prefix}{k}.")
+        return out
+    return [] if plain(old) == plain(new) else [prefix.rstrip(".")]
+
+
+def check_resume_config(state, resolved, path):
+    """Continuing a run with another config (outside RESUME_MAY_CHANGE) is a UserError listing the keys."""
+    old = state.get("config")
+    if not isinstance(old, dict):
+        return
+    keys = [k for k in config_diff(old, resolved) if k not in RESUME_MAY_CHANGE]
+    if keys:
+        def show(cfg, key):
+            node = cfg
+            for part in key.split("."):
+                node = node.get(part) if isinstance(node, dict) else None
+            return node
+
+        shown = "; ".join(f"{k}: {show(old, k)!r} -> {show(resolved, k)!r}" for k in keys[:10])
+        raise UserError(
+            f"{path}: this run was made with another config (differing keys: {shown}"
+            f"{' ...' if len(keys) > 10 else ''}); continue it with the config it was trained with "
+            "(config.yaml next to it), or start afresh with another --exp-dir, or with --resume none "
+            "--overwrite (which moves the old run aside)"
+        )
+
+
+def previous_run(exp_dir):
+    """The entries of exp_dir that belong to an earlier run (all but the launchers' log/ and the lock)."""
+    if not exp_dir.is_dir():
+        return []
+    return sorted(p for p in exp_dir.iterdir() if p.name not in KEPT_IN_PLACE)
+
+
+def move_aside(exp_dir):
+    """Move the previous run's files into the first free <exp_dir>.N; returns that folder."""
+    n = 1
+    while Path(f"{exp_dir}.{n}").exists():
+        n += 1
+    dest = Path(f"{exp_dir}.{n}")
+    dest.mkdir(parents=True)
+    for p in previous_run(exp_dir):
+        p.rename(dest / p.name)
+    return dest
+
+
 def run_training(
     conf,
     data_dir,
@@ -129,13 +197,15 @@ def run_training(
     device="auto",
     seed=None,
     print_config=False,
+    overwrite=False,
 ):
-    """The whole of stage 3. Returns the trainer's summary (None with print_config)."""
-    from pylib.engine.trainer import train
+    """The whole of stage 3. Returns the trainer's summary (None with print_config).
 
+    The exp dir is locked for the run (one writer). --resume none in an exp dir holding an earlier
+    run is refused unless `overwrite`, which moves the earlier run to <exp_dir>.N (never deletes it)."""
     d = ddp.from_env()
     exp_dir = Path(exp_dir)
-    raw = load_yaml(conf)
+    raw = load_config(conf)
     resolved, spec, model, optim, tcfg = resolve_config(
         raw, overrides, seed=seed, device=None if device == "auto" else device
     )
@@ -144,6 +214,33 @@ def run_training(
 
         print(yaml.safe_dump(resolved, sort_keys=False, default_flow_style=None))
         return None
+    if overwrite and resume not in ("none", "auto"):
+        raise UserError("--overwrite starts a new run: it goes with --resume none, not with --resume PATH")
+    if overwrite:
+        resume = "none"
+    if exp_dir.exists() and not exp_dir.is_dir():
+        raise UserError(f"{exp_dir}: --exp-dir is a file, not a folder; pass a folder path")
+    with lock_dir(exp_dir, "training", enabled=d.is_main):
+        return _run_locked(
+            d, resolved, spec, model, optim, tcfg, data_dir, exp_dir, resume, init_from, allow_partial,
+            overwrite,
+        )
+
+
+def _run_locked(d, resolved, spec, model, optim, tcfg, data_dir, exp_dir, resume, init_from,
+                allow_partial, overwrite):
+    from pylib.engine.trainer import train
+
+    if d.is_main and resume == "none" and previous_run(exp_dir):
+        if not overwrite:
+            names = ", ".join(p.name for p in previous_run(exp_dir)[:5])
+            raise UserError(
+                f"{exp_dir}: holds an earlier run ({names}); --resume none would mix it with a new one. "
+                "Pass --overwrite to move it aside to "
+                f"{exp_dir}.N and start afresh, use another --exp-dir, or drop --resume none to continue it"
+            )
+        dest = move_aside(exp_dir)
+        log.info("moved the earlier run in %s to %s", exp_dir, dest)
     dev = ddp.pick_device(tcfg.device, d)
     ddp.init(d, dev)
     try:
@@ -163,13 +260,17 @@ def run_training(
                         "norm: true in the data section and run stage 2 (lists and statistics)"
                     )
                 mod.set_stats(*stats[name])
-        state = None
+        state, source = None, None
         if resume not in ("auto", "none"):
-            state = ckpt.load_checkpoint(resume)
-            check_resume_weights(model, state, resume, resolved["model"])
+            source = Path(resume)
         elif resume == "auto" and (exp_dir / ckpt.LAST).is_file():
-            state = ckpt.load_checkpoint(exp_dir / ckpt.LAST)
-            check_resume_weights(model, state, exp_dir / ckpt.LAST, resolved["model"])
+            source = exp_dir / ckpt.LAST
+        if source is not None:
+            state = ckpt.load_checkpoint(source)
+            check_resume_weights(model, state, source, resolved["model"])
+            check_resume_config(state, resolved, source)
+            if source.parent.resolve() != exp_dir.resolve():
+                state["own_epochs"] = []  # its epoch checkpoints live elsewhere: none here is this run's
         if state is None and init_from:
             missing, unexpected, shape = load_weights(model, init_from, allow_partial)
             if d.is_main and (missing or unexpected or shape):

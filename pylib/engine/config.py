@@ -5,6 +5,7 @@ and `generator` for a GAN); `train` is one TrainConfig.
 """
 
 import dataclasses
+import math
 from typing import Literal
 
 from pylib.config import from_dict
@@ -72,13 +73,63 @@ class TrainConfig:
     deterministic: bool = False  # torch.use_deterministic_algorithms (bit-exact resume on GPU)
 
 
+SEED_LIMIT = 2**32  # numpy's seeds are 32-bit
+
+
+def _at_least(cfg, where, key, low, nullable=False):
+    value = getattr(cfg, key)
+    if value is None and nullable:
+        return
+    if value is None or value < low:
+        raise ConfigError(f"{where}.{key}: must be >= {low}{' or null' if nullable else ''}, got {value!r}")
+
+
+def _positive_finite(value, key, what):
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(
+            f"{key}: the {what} must be a finite number > 0, got {value!r}; set it to e.g. 1e-3"
+        )
+
+
 def parse_train(section):
     cfg = from_dict(TrainConfig, section, where="train")
     if cfg.epochs is None and cfg.max_steps is None:
         raise ConfigError("train: set epochs, max_steps or both (both are null, the run would not end)")
-    if cfg.grad_accum < 1:
-        raise ConfigError(f"train.grad_accum: must be >= 1, got {cfg.grad_accum}")
+    for key in ("epochs", "max_steps", "patience"):
+        _at_least(cfg, "train", key, 1, nullable=True)
+    for key in ("grad_accum", "log_every", "max_nan_in_row"):
+        _at_least(cfg, "train", key, 1)
+    for key in ("save_every_steps", "keep_last_epochs"):
+        _at_least(cfg, "train", key, 0)
+    if not 0 <= cfg.seed < SEED_LIMIT:
+        raise ConfigError(f"train.seed: must be in [0, 2^32), got {cfg.seed}; set train.seed (or --seed)")
     return cfg
+
+
+def _check_optim(c, where):
+    _positive_finite(c.lr, f"{where}.lr", "learning rate")
+    for key in ("eps", "weight_decay", "momentum"):
+        value = getattr(c, key)
+        if not math.isfinite(value) or value < 0:
+            raise ConfigError(f"{where}.{key}: must be a finite number >= 0, got {value!r}")
+    if not all(math.isfinite(b) and 0 <= b < 1 for b in c.betas):
+        raise ConfigError(f"{where}.betas: both must be in [0, 1), got {list(c.betas)}")
+    if c.grad_clip is not None:
+        _positive_finite(c.grad_clip, f"{where}.grad_clip", "gradient norm limit")
+    _at_least(c, where, "start_step", 0)
+    s, sw = c.scheduler, f"{where}.scheduler"
+    for key in ("warmup_steps",):
+        _at_least(s, sw, key, 0)
+    for key in ("step_size", "total"):
+        _at_least(s, sw, key, 1, nullable=key == "total")
+    for key in ("gamma", "factor"):
+        _positive_finite(getattr(s, key), f"{sw}.{key}", "decay factor")
+    for key in ("min_lr_ratio", "min_lr", "threshold"):
+        value = getattr(s, key)
+        if not math.isfinite(value) or value < 0:
+            raise ConfigError(f"{sw}.{key}: must be a finite number >= 0, got {value!r}")
+    _at_least(s, sw, "patience", 0)
+    return c
 
 
 def parse_optim(section, groups):
@@ -99,4 +150,7 @@ def parse_optim(section, groups):
             f"optim: the model has parameter groups {groups}; the config has {list(section)}. "
             "Write one optim entry per group (e.g. optim: {generator: {...}, discriminator: {...}})"
         )
-    return {g: from_dict(OptimConfig, section[g], where=f"optim.{g}") for g in groups}
+    out = {}
+    for g in groups:
+        out[g] = _check_optim(from_dict(OptimConfig, section[g], where=f"optim.{g}"), f"optim.{g}")
+    return out

@@ -21,6 +21,8 @@ VERSION = 1
 def export_model(exp_dir, out, checkpoint="best"):
     """Pack the weights and config of `exp_dir`'s checkpoint ('best' | 'last' | a path) into `out`."""
     path = ckpt.resolve_checkpoint(exp_dir, checkpoint)
+    if Path(out).resolve() == Path(path).resolve():
+        raise UserError(f"{out}: is the checkpoint being exported; pass another output path")
     state = ckpt.load_checkpoint(path)
     blob = {
         "format": FORMAT,
@@ -29,6 +31,7 @@ def export_model(exp_dir, out, checkpoint="best"):
         "state_dict": state["model"],
         "source": {"checkpoint": str(path), "epoch": state["epoch"], "step": state["step"]},
     }
+    ckpt.check_plain(blob, "model file")
     with atomic_path(out, suffix=".pt") as tmp:
         with open(tmp, "wb") as f:
             torch.save(blob, f)
@@ -39,13 +42,12 @@ def export_model(exp_dir, out, checkpoint="best"):
 
 def read_model_file(path):
     """The dict of a one-file model; a wrong file is a UserError naming it."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: model file not found")
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # truncated, foreign, or pickled objects we refuse to run
-        raise UserError(f"{path}: not a readable nnsp model file ({type(e).__name__}: {e})") from None
+    blob = ckpt.read_plain(path, "nnsp model file")
+    return check_model_file(path, blob)
+
+
+def check_model_file(path, blob):
+    """`blob` (read from `path`) is a one-file model of a version this nnsp reads; returns it."""
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
         raise UserError(
             f"{path}: not an nnsp one-file model (export one with python -m pylib.bin.export_model)"

@@ -6,12 +6,24 @@ Outputs, by what `model.infer(batch)` returns per utterance:
   whole file rewritten sorted at the end.
 A rerun skips utterances whose output exists, so a killed run resumes.
 
+Provenance: `<out>/infer_source.json` records the checkpoint (path and sha256 of its bytes), the data
+dir and the set the outputs come from. A rerun with the same ones resumes; with another checkpoint
+or set it redoes every output (never a mix of two models). A folder holding outputs but no record
+is refused unless --overwrite, which moves it aside to `<out>.N`. The folder is locked while
+inference writes there, and it may not be (or be inside) the data set read.
+
+A bad input file (a DataError while reading an utterance) stops the run with the results so far
+kept (a rerun continues); with skip_bad the run goes on and lists the skipped utterances with their
+reasons in `<out>/bad_files.txt`.
+
 Long utterances: a model with an attribute `infer_chunk = (chunk, overlap)` (both in waveform
 samples) is run on overlapping pieces of each utterance, one utterance at a time; every input
 feature is sliced through its `reso`, and waveform pieces are joined with a linear cross-fade over
 `overlap` samples. Models without it get whole utterances.
 """
 
+import json
+import logging
 import math
 import os
 from pathlib import Path
@@ -20,11 +32,17 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from pylib.engine.lock import LOCK_NAME, DirLock
 from pylib.engine.trainer import to_device
+from pylib.errors import UserError
 from pylib.io.atomic import write_text_atomic
 from pylib.io.audio import write_wav
 
 SCORES = "scores.txt"
+RECORD = "infer_source.json"
+BAD_FILES = "bad_files.txt"
+IDENTITY = ("sha256", "set")  # record keys that must match for a rerun to resume the outputs
+log = logging.getLogger("nnsp.infer")
 
 
 def read_scores(path):
@@ -91,12 +109,81 @@ def infer_chunked(model, batch, b, inputs, chunk, overlap):
     return (out / np.maximum(weight, 1e-8)).astype(np.float32)
 
 
+class _Guarded(torch.utils.data.Dataset):
+    """dataset[i], or ("bad", i, message) when reading it raises a UserError (a bad input file)."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, i):
+        try:
+            return ("ok", i, self.dataset[i])
+        except UserError as e:
+            return ("bad", i, " ".join(str(e).split()))
+
+
+class _GuardedCollate:
+    def __init__(self, collate):
+        self.collate = collate
+
+    def __call__(self, items):
+        good = [x for kind, _, x in items if kind == "ok"]
+        bad = [(i, msg) for kind, i, msg in items if kind == "bad"]
+        return (self.collate(good) if good else None), bad
+
+
+def _utt_of(dataset, i):
+    """Utterance id of item i of a pylib.data SpeechDataset (None for other datasets)."""
+    rows, ids = getattr(dataset, "_rows", None), getattr(dataset, "utt_ids", None)
+    index = i[0] if isinstance(i, tuple) else i  # pylib.data's samplers yield (index, epoch)
+    try:
+        return ids[rows[index][0]]
+    except (TypeError, IndexError, KeyError):
+        return None
+
+
+def _batches(loader, is_done, bad, counts):
+    """Batches of `loader`, each item read under a guard: a bad input file is appended to `bad` as
+    (utt or item, reason) and left out of its batch. Utterances `is_done` are not read again."""
+    ds, bs, collate = (getattr(loader, k, None) for k in ("dataset", "batch_sampler", "collate_fn"))
+    if ds is None or bs is None or collate is None:  # a custom loader: plain iteration
+        yield from loader
+        return
+    todo = []
+    for b in bs:
+        ids = [_utt_of(ds, i) for i in b]
+        keep = [i for i, u in zip(b, ids) if u is None or not is_done(u)]
+        counts["skipped"] += len(b) - len(keep)
+        if keep:
+            todo.append(keep)
+    workers = getattr(loader, "num_workers", 0)
+    if workers:
+        guarded = torch.utils.data.DataLoader(
+            _Guarded(ds), batch_sampler=todo, collate_fn=_GuardedCollate(collate), num_workers=workers
+        )
+    else:  # in-process, without DataLoader's per-batch machinery (as pylib.data's SpeechLoader does)
+        g, c = _Guarded(ds), _GuardedCollate(collate)
+        guarded = (c([g[i] for i in b]) for b in todo)
+    for batch, errors in guarded:
+        for i, msg in errors:
+            bad.append((_utt_of(ds, i) or f"item-{i[0] if isinstance(i, tuple) else i}", msg))
+        if batch is not None:
+            yield batch
+
+
 @torch.no_grad()
-def run_inference(model, loader, out_dir, sample_rate, inputs, device="cpu", subtype="PCM_16"):
+def run_inference(
+    model, loader, out_dir, sample_rate, inputs, device="cpu", subtype="PCM_16", skip_bad=False
+):
     """Write one output per utterance of `loader` into `out_dir`; skips outputs already there.
 
     inputs: [(feature name, reso)] of the model inputs (for chunked generation).
-    Returns {"written": n, "skipped": n}.
+    A bad input file stops the run (UserError) keeping every output written so far; with skip_bad
+    it is skipped and listed with its reason in <out_dir>/bad_files.txt.
+    Returns {"written": n, "skipped": n, "bad": n}.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -108,76 +195,221 @@ def run_inference(model, loader, out_dir, sample_rate, inputs, device="cpu", sub
         _write_scores(scores_path, scores)  # drop a half-written last line before appending
     chunking = getattr(model, "infer_chunk", None)
     written = skipped = 0
-    with open(scores_path, "a", encoding="utf-8") as sf:
-        for batch in tqdm(loader, desc="infer", dynamic_ncols=True, mininterval=1.0):
-            ids = batch["utt_id"]
-            done = [u in scores or (out_dir / f"{u}.wav").is_file() for u in ids]
-            if all(done):
-                skipped += len(ids)
-                continue
-            batch = to_device(batch, device)
-            if chunking:
-                items = [infer_chunked(model, batch, b, inputs, *chunking) for b in range(len(ids))]
-            else:
-                items = model.infer(batch)
-            lines = []
-            for u, item, was_done in zip(ids, items, done):
-                if was_done:
-                    skipped += 1
+    bad = []
+    counts = {"skipped": 0}
+
+    def is_done(u):
+        return u in scores or (out_dir / f"{u}.wav").is_file()
+
+    try:
+        with open(scores_path, "a", encoding="utf-8") as sf:
+            batches = _batches(loader, is_done, bad, counts)
+            for batch in tqdm(batches, desc="infer", dynamic_ncols=True, mininterval=1.0):
+                ids = batch["utt_id"]
+                done = [is_done(u) for u in ids]
+                if all(done):
+                    skipped += len(ids)
+                    if bad and not skip_bad:
+                        break
                     continue
-                if torch.is_tensor(item):
-                    item = item.detach().cpu().numpy()
-                if isinstance(item, np.ndarray) and item.size > 1:
-                    write_wav(out_dir / f"{u}.wav", sample_rate, item.reshape(-1), subtype=subtype)
+                batch = to_device(batch, device)
+                if chunking:
+                    items = [infer_chunked(model, batch, b, inputs, *chunking) for b in range(len(ids))]
                 else:
-                    scores[u] = float(item)
-                    lines.append(f"{u} {scores[u]:.6f}\n")
-                written += 1
-            if lines:
-                sf.write("".join(lines))
-                sf.flush()
-                os.fsync(sf.fileno())
-    if scores:
-        _write_scores(scores_path, scores)
+                    items = model.infer(batch)
+                lines = []
+                for u, item, was_done in zip(ids, items, done):
+                    if was_done:
+                        skipped += 1
+                        continue
+                    if torch.is_tensor(item):
+                        item = item.detach().cpu().numpy()
+                    if isinstance(item, np.ndarray) and item.size > 1:
+                        write_wav(out_dir / f"{u}.wav", sample_rate, item.reshape(-1), subtype=subtype)
+                    else:
+                        scores[u] = float(item)
+                        lines.append(f"{u} {scores[u]:.6f}\n")
+                    written += 1
+                if lines:
+                    sf.write("".join(lines))
+                    sf.flush()
+                    os.fsync(sf.fileno())
+                if bad and not skip_bad:  # this batch's good utterances are done: stop here
+                    break
+    finally:  # also on an error: what was computed stays, sorted and whole
+        if scores:
+            _write_scores(scores_path, scores)
+        else:
+            scores_path.unlink(missing_ok=True)
+    skipped += counts["skipped"]
+    bad_path = out_dir / BAD_FILES
+    if bad and not skip_bad:
+        utt, reason = bad[0]
+        raise UserError(
+            f"{reason} (utterance {utt}). The {written} result(s) computed before it are kept in {out_dir} "
+            "and a rerun continues from there: fix or re-extract the file (stage 1), or pass --skip-bad "
+            f"to skip bad files and list them in {bad_path}"
+        )
+    if bad:
+        write_text_atomic(bad_path, "".join(f"{u} {reason}\n" for u, reason in bad))
+        log.warning("%d utterance(s) skipped for bad input files; listed in %s", len(bad), bad_path)
     else:
-        scores_path.unlink(missing_ok=True)
-    return {"written": written, "skipped": skipped}
+        bad_path.unlink(missing_ok=True)
+    return {"written": written, "skipped": skipped, "bad": len(bad)}
 
 
-def model_and_config(exp_dir, checkpoint="best", device="cpu"):
-    """(model in eval mode, config dict) from an experiment's checkpoint or a one-file model path."""
+def model_and_config(exp_dir, checkpoint="best", device="cpu", with_source=False):
+    """(model in eval mode, config dict) from an experiment's checkpoint or a one-file model path.
+
+    with_source: also {"checkpoint": path, "sha256": hash of the exact bytes the model was built from}.
+    The file is read with weights_only=True: a file holding pickled objects is refused."""
     from pylib.engine import checkpoint as ckpt
-    from pylib.engine.export import FORMAT, build_from_config, read_model_file
+    from pylib.engine.export import FORMAT, build_from_config, check_model_file
     from pylib.errors import ConfigError, UserError
 
     path = ckpt.resolve_checkpoint(exp_dir, checkpoint) if exp_dir else Path(checkpoint)
-    try:
-        head = torch.load(path, map_location="cpu", weights_only=False) if path.is_file() else None
-    except Exception:  # truncated or foreign: load_checkpoint below names the file
-        head = None
+    head, digest = ckpt.read_plain(
+        path,
+        "checkpoint or model.pt",
+        "; pass a checkpoint_*.pt of pylib.bin.train or a model.pt of export_model",
+        with_hash=True,
+    )
     if isinstance(head, dict) and head.get("format") == FORMAT:
-        blob = read_model_file(path)  # checks the version
+        blob = check_model_file(path, head)  # checks the version
         config, weights = blob["config"], blob["state_dict"]
     else:
-        state = ckpt.load_checkpoint(path)
+        state = ckpt.load_checkpoint(path, state=head)
         config, weights = state["config"], state["model"]
     try:
-        return build_from_config(config, weights, device), config
+        model = build_from_config(config, weights, device)
     except ConfigError as e:  # e.g. a model this installation does not register
         raise ConfigError(f"{path}: {e} (pass --import MODULE for a model defined outside nnsp)") from None
     except RuntimeError as e:
         raise UserError(
             f"{path}: its weights do not fit the model of its own config ({e}); re-export it"
         ) from None
+    if with_source:
+        return model, config, {"checkpoint": str(Path(path).resolve()), "sha256": digest}
+    return model, config
 
 
-def infer_set(exp_dir, data_dir, set_name, out_dir, checkpoint="best", device="cpu"):
+def read_record(out_dir):
+    """The provenance record of an inference folder ({} when there is none or it is unreadable)."""
+    try:
+        rec = json.loads((Path(out_dir) / RECORD).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return rec if isinstance(rec, dict) else {}
+
+
+def _outputs(out_dir):
+    """What earlier inference runs may have left in out_dir: scores, waveforms, bad-file list."""
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir():
+        return []
+    return [p for p in out_dir.iterdir() if p.name in (SCORES, BAD_FILES) or p.suffix == ".wav"]
+
+
+def _move_aside(out_dir):
+    n = 1
+    while Path(f"{out_dir}.{n}").exists():
+        n += 1
+    dest = Path(f"{out_dir}.{n}")
+    dest.mkdir(parents=True)
+    for p in Path(out_dir).iterdir():
+        if p.name != LOCK_NAME:
+            p.rename(dest / p.name)
+    return dest
+
+
+def check_not_input(out_dir, data_dir, set_name):
+    """The output folder may not be the data set inference reads (nor a folder inside it)."""
+    out, src = Path(out_dir).resolve(), (Path(data_dir) / set_name).resolve()
+    if out == src or src in out.parents or out == Path(data_dir).resolve():
+        raise UserError(
+            f"{out_dir}: is inside the data being read ({Path(data_dir) / set_name}); inference would "
+            "overwrite its own inputs: pass another --out-dir (default <exp-dir>/infer_<set>)"
+        )
+
+
+def prepare_out_dir(out_dir, source, overwrite=False):
+    """Make out_dir hold only outputs of `source` (the record to write): resume when it already does,
+    redo every output when its record names another checkpoint or set, refuse unrecorded outputs
+    unless `overwrite` (which moves them aside to <out_dir>.N). Writes the record."""
+    out_dir = Path(out_dir)
+    old = read_record(out_dir)
+    found = _outputs(out_dir)
+    same = all(old.get(k) == source[k] for k in IDENTITY)
+    if overwrite and (found or old):
+        dest = _move_aside(out_dir)
+        log.info("--overwrite: moved the earlier outputs in %s to %s", out_dir, dest)
+    elif found and not old:
+        names = ", ".join(p.name for p in found[:3]) + (" ..." if len(found) > 3 else "")
+        raise UserError(
+            f"{out_dir}: holds outputs ({names}) with no record ({RECORD}) of the checkpoint that wrote "
+            "them; they cannot be resumed or mixed with this checkpoint's: pass --overwrite to move them "
+            "aside and redo all, or use another --out-dir"
+        )
+    elif found and not same:
+        what = [k for k in IDENTITY if old.get(k) != source[k]]
+        log.warning(
+            "%s: outputs of another %s (%s, sha256 %s): redoing all %d with %s (sha256 %s)",
+            out_dir,
+            "checkpoint" if "sha256" in what else " and ".join(what),
+            old.get("checkpoint"),
+            str(old.get("sha256"))[:12],
+            len(found),
+            source["checkpoint"],
+            source["sha256"][:12],
+        )
+        for p in found:
+            p.unlink()
+    write_text_atomic(out_dir / RECORD, json.dumps(source, indent=1) + "\n")
+
+
+def check_record(out_dir, checkpoint_path, what="scores"):
+    """Stage 5: the outputs in out_dir were written by the checkpoint at `checkpoint_path` (same bytes)."""
+    from pylib.engine import checkpoint as ckpt
+
+    out_dir, checkpoint_path = Path(out_dir), Path(checkpoint_path)
+    if not checkpoint_path.is_file():
+        raise UserError(f"{checkpoint_path}: checkpoint not found; pass the one stage 4 used")
+    rec = read_record(out_dir)
+    if not rec.get("sha256"):
+        raise UserError(
+            f"{out_dir}: no record ({RECORD}) of the checkpoint that wrote these {what}; rerun stage 4 "
+            f"(inference) with {checkpoint_path}"
+        )
+    digest = ckpt.sha256_file(checkpoint_path)
+    if rec["sha256"] != digest:
+        raise UserError(
+            f"{out_dir}: these {what} were written by {rec.get('checkpoint')} (sha256 {rec['sha256'][:12]}), "
+            f"not by {checkpoint_path} (sha256 {digest[:12]}); rerun stage 4 (inference) with the "
+            "checkpoint the recipe names"
+        )
+    return rec
+
+
+def infer_set(
+    exp_dir, data_dir, set_name, out_dir, checkpoint="best", device="cpu", overwrite=False, skip_bad=False
+):
     """Stage 4 end to end: model from exp_dir, loader over `set_name`, outputs into out_dir."""
     from pylib.engine.data import get_data_factory
 
-    model, config = model_and_config(exp_dir, checkpoint, device)
+    check_not_input(out_dir, data_dir, set_name)
+    model, config, source = model_and_config(exp_dir, checkpoint, device, with_source=True)
+    if Path(out_dir).resolve() == Path(source["checkpoint"]).parent:
+        raise UserError(
+            f"{out_dir}: holds the checkpoint being used ({source['checkpoint']}); pass another --out-dir "
+            "(default <exp-dir>/infer_<set>)"
+        )
+    source = {**source, "data_dir": str(Path(data_dir).resolve()), "set": set_name}
     fac = get_data_factory()
     spec = fac.spec(config["data"])
     loader = fac.infer_loader(spec, data_dir, set_name)
     inputs = [(f.name, int(f.reso)) for f in spec.inputs]
-    return run_inference(model, loader, out_dir, spec.sample_rate, inputs, device=device)
+    with DirLock(out_dir, "inference"):
+        prepare_out_dir(out_dir, source, overwrite)
+        return run_inference(
+            model, loader, out_dir, spec.sample_rate, inputs, device=device, skip_bad=skip_bad
+        )

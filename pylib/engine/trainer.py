@@ -10,6 +10,7 @@ import contextlib
 import math
 import os
 import time
+import uuid
 from pathlib import Path
 
 import torch
@@ -113,6 +114,8 @@ def train(model, train_loader, dev_loader, optim_cfgs, tcfg, exp_dir, config, de
         "sums": {},
         "counts": {},
         "stopped": None,
+        "run_id": uuid.uuid4().hex,  # carried by every checkpoint of this run
+        "own_epochs": [],  # epoch checkpoints this run wrote: the only ones pruning may remove
     }
     per_rank = None
     if resume is not None:
@@ -121,7 +124,7 @@ def train(model, train_loader, dev_loader, optim_cfgs, tcfg, exp_dir, config, de
             opts[g].load_state_dict(resume["optimizers"][g])
             scheds[g].load_state_dict(resume["schedules"][g])
         scaler.load_state_dict(resume["scaler"])
-        st.update({k: resume[k] for k in st})
+        st.update({k: resume.get(k, st[k]) for k in st})
         per_rank = resume["per_rank"]
         per_rank = per_rank[dist.rank] if len(per_rank) == dist.world_size else per_rank[0]
     multi = len(groups) > 1
@@ -156,8 +159,25 @@ def train(model, train_loader, dev_loader, optim_cfgs, tcfg, exp_dir, config, de
         sums = ddp.all_reduce_sums(dist, st["sums"], device)
         counts = ddp.all_reduce_sums(dist, st["counts"], device)
         train_stats = {k: sums[k] / counts[k] for k in sums if counts[k]}
+        if not train_stats and st["nan_in_row"] > 0:
+            raise NonFiniteLossError(
+                f"epoch {st['epoch'] + 1}: every training step had a non-finite loss ({st['nan_in_row']} "
+                f"in a row), so the epoch has no statistics. The learning rate is too high for this model "
+                f"({', '.join(f'optim.{g}.lr = {optim_cfgs[g].lr:g}' for g in groups)}) or the data holds "
+                f"NaN/inf values: lower the learning rate (or set optim.<group>.grad_clip) and check the "
+                f"features (pylib.bin.validate_data_dir). Last good checkpoint: {exp_dir / ckpt.LAST}"
+            )
         dev_stats = evaluate(model, dev_loader, groups, st["step"], device) if dev_loader is not None else {}
         metrics = dev_stats or train_stats
+        value = metrics.get(tcfg.best_metric)
+        if value is not None and not math.isfinite(value):
+            where = "dev set" if dev_stats else "training set"
+            raise NonFiniteLossError(
+                f"epoch {st['epoch'] + 1}: {tcfg.best_metric} on the {where} is {value} (non-finite): the "
+                f"weights diverged or the {where} holds NaN/inf values; lower the learning rate "
+                f"({', '.join(f'optim.{g}.lr = {optim_cfgs[g].lr:g}' for g in groups)}) and check the "
+                f"features (pylib.bin.validate_data_dir). Last good checkpoint: {exp_dir / ckpt.LAST}"
+            )
         if tcfg.best_metric not in metrics:
             raise ConfigError(
                 f"train.best_metric: {tcfg.best_metric!r} is not among the stats "
@@ -185,12 +205,13 @@ def train(model, train_loader, dev_loader, optim_cfgs, tcfg, exp_dir, config, de
             st.update(epoch=st["epoch"] + 1, batch_in_epoch=0, sums={}, counts={})
             if tcfg.keep_last_epochs > 0:
                 names.insert(0, ckpt.epoch_name(st["epoch"]))
+                st["own_epochs"] = [e for e in st["own_epochs"] if e != st["epoch"]] + [st["epoch"]]
         if tcfg.patience is not None and st["bad_epochs"] >= tcfg.patience:
             st["stopped"] = f"early stop: no better {tcfg.best_metric} for {tcfg.patience} epochs"
         # best before last: a kill in between redoes the epoch from the previous last and rewrites best
         save(names + [ckpt.LAST])
         if dist.is_main and tcfg.keep_last_epochs > 0:
-            ckpt.prune_epoch_checkpoints(exp_dir, tcfg.keep_last_epochs)
+            st["own_epochs"] = ckpt.prune_epoch_checkpoints(exp_dir, tcfg.keep_last_epochs, st["own_epochs"])
         rep.end_epoch(row, st["history"])
 
     def done():

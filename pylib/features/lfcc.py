@@ -90,13 +90,13 @@ def num_frames(num_samples, hop, n_fft, center=True):
     return (num_samples - n_fft) // hop + 1
 
 
-def _window(name, win_length, device):
+def _window(name, win_length, device, dtype=torch.float32):
     if name == "hamming":
-        return torch.hamming_window(win_length, device=device)
+        return torch.hamming_window(win_length, device=device, dtype=dtype)
     if name == "hann":
-        return torch.hann_window(win_length, device=device)
+        return torch.hann_window(win_length, device=device, dtype=dtype)
     if name == "rect":
-        return torch.ones(win_length, device=device)
+        return torch.ones(win_length, device=device, dtype=dtype)
     raise ConfigError(f"window {name!r}: use hamming, hann or rect")
 
 
@@ -119,7 +119,9 @@ def power_spectrogram(
     if wave.shape[-1] == 0:
         raise ValueError("power_spectrogram: empty waveform")
     lead = wave.shape[:-1]
-    x = wave.reshape(-1, wave.shape[-1]).float()
+    x = wave.reshape(-1, wave.shape[-1])
+    if not x.is_floating_point() or x.dtype == torch.float16 or x.dtype == torch.bfloat16:
+        x = x.float()  # float64 stays float64 (parity checks run in double precision)
     if preemphasis:
         x = torch.cat([x[:, :1], x[:, 1:] - preemphasis * x[:, :-1]], dim=1)
     if lengths is not None:
@@ -130,7 +132,7 @@ def power_spectrogram(
         n_fft,
         hop_length=hop,
         win_length=win_length,
-        window=_window(window, win_length, x.device),
+        window=_window(window, win_length, x.device, x.dtype),
         center=center,
         pad_mode=pad_mode,
         onesided=True,

@@ -16,14 +16,30 @@ from torch import nn
 from pylib.registry import register_loss
 
 
+def unit_columns(weight):
+    """Each column of `weight` (E, C) scaled to unit L2 norm as the seed does it:
+    renorm(2, 1, 1e-5) * 1e5 (core_modules/p2sgrad.py), i.e. w / (|w| + 1e-7) for |w| > 1e-5."""
+    return weight.renorm(2, 1, 1e-5).mul(1e5)
+
+
 def cosine_logits(emb, weight):
-    """cos(angle) between each embedding and each class vector. emb (B, E), weight (C, E) -> (B, C)."""
-    return F.normalize(emb, dim=-1) @ F.normalize(weight, dim=-1).T
+    """cos(angle) between each embedding and each class vector, as the seed computes it
+    (core_modules/{p2sgrad,am_softmax,oc_softmax}.py): x . w_unit / |x|, clamped to [-1, 1].
+    emb (B, E), weight (E, C) -> (B, C)."""
+    w = unit_columns(weight)
+    norm = emb.square().sum(1).sqrt()
+    return (emb @ w / norm[:, None]).clamp(-1, 1)
+
+
+def _unit_init(in_dim, out_dim):
+    """The seed's init of the angular class vectors: U(-1, 1), then unit columns."""
+    return torch.empty(in_dim, out_dim).uniform_(-1, 1).renorm_(2, 1, 1e-5).mul_(1e5)
 
 
 @register_loss("cm_sigmoid")
 class SigmoidHead(nn.Module):
-    """Linear -> logit; BCE with logits. The score is the logit."""
+    """Linear -> logit; BCE with logits. The score is the logit (the seed's `*-sig` models:
+    sigmoid + BCELoss in training, the logit as score)."""
 
     def __init__(self, in_dim, **_):
         super().__init__()
@@ -41,36 +57,47 @@ class SigmoidHead(nn.Module):
 
 @register_loss("cm_am_softmax")
 class AMSoftmaxHead(nn.Module):
-    """Additive-margin softmax over 2 classes: CE(scale * (cos - margin * onehot))."""
+    """Additive-margin softmax over 2 classes: CE(scale * (cos - margin * onehot)).
+
+    weight (E, 2) as the seed's AMAngleLayer. The score is softmax(cos)[:, 1], the bona fide
+    probability of the unscaled cosines, as the seed's am models score (model.py _compute_score).
+    """
 
     def __init__(self, in_dim, am_scale=20.0, am_margin=0.9, **_):
         super().__init__()
-        self.weight = nn.Parameter(torch.empty(2, in_dim).uniform_(-1, 1))
+        self.weight = nn.Parameter(_unit_init(in_dim, 2))
         self.scale = am_scale
         self.margin = am_margin
 
     def forward(self, emb):
-        return cosine_logits(emb, self.weight)[:, 1]
+        return torch.softmax(cosine_logits(emb, self.weight), dim=1)[:, 1]
 
     def loss(self, emb, label):
         cos = cosine_logits(emb, self.weight)
         onehot = F.one_hot(label.long(), 2).to(cos.dtype)
-        return F.cross_entropy(self.scale * (cos - self.margin * onehot), label.long()), cos[:, 1]
+        score = torch.softmax(cos.detach(), dim=1)[:, 1]
+        return F.cross_entropy(self.scale * (cos - self.margin * onehot), label.long()), score
 
 
 @register_loss("cm_oc_softmax")
 class OCSoftmaxHead(nn.Module):
-    """One-class softmax: one target direction; bona fide pushed above m_real, spoof below m_fake."""
+    """One-class softmax: one target direction; bona fide pushed above m_real, spoof below m_fake.
+
+    weight (E, 1) as the seed's OCAngleLayer; loss softplus(alpha (m_real - cos)) for bona fide,
+    softplus(alpha (cos - m_fake)) for spoof, averaged; the score is the cosine.
+    """
 
     def __init__(self, in_dim, oc_m_real=0.9, oc_m_fake=0.2, oc_alpha=20.0, **_):
         super().__init__()
-        self.center = nn.Parameter(torch.randn(1, in_dim))
+        w = torch.empty(in_dim, 1)
+        nn.init.kaiming_uniform_(w, 0.25)  # the seed's init (core_modules/oc_softmax.py)
+        self.weight = nn.Parameter(w.renorm_(2, 1, 1e-5).mul_(1e5))
         self.m_real = oc_m_real
         self.m_fake = oc_m_fake
         self.alpha = oc_alpha
 
     def forward(self, emb):
-        return cosine_logits(emb, self.center)[:, 0]
+        return cosine_logits(emb, self.weight)[:, 0]
 
     def loss(self, emb, label):
         score = self(emb)
@@ -81,11 +108,12 @@ class OCSoftmaxHead(nn.Module):
 
 @register_loss("cm_p2sgrad")
 class P2SGradHead(nn.Module):
-    """P2SGrad: cosines to 2 class vectors regressed onto one-hot targets with MSE (no scale/margin)."""
+    """P2SGrad: cosines to 2 class vectors (E, 2) regressed onto one-hot targets with MSE (no
+    scale/margin); the score is the bona fide cosine (core_modules/p2sgrad.py)."""
 
     def __init__(self, in_dim, **_):
         super().__init__()
-        self.weight = nn.Parameter(torch.empty(2, in_dim).uniform_(-1, 1))
+        self.weight = nn.Parameter(_unit_init(in_dim, 2))
 
     def forward(self, emb):
         return cosine_logits(emb, self.weight)[:, 1]

@@ -3,7 +3,13 @@
 For each resolution (n_fft, hop, win) the loss is the mean over valid frames and bins of
 (log(|Y_hat|^2 + eps) - log(|Y|^2 + eps))^2; resolutions are summed. Padding is masked: samples at
 or beyond each utterance's length are zeroed in both signals, and only frames whose centre lies
-inside the utterance count.
+inside the utterance count (frame k at sample k * hop, k * hop <= length: the frames the seed's
+torch.stft gives for the unpadded utterance).
+
+`sine_masked_stft_loss` is cyclic-noise NSF's extra term (the seed's
+project/01-nsf/cyc-noise-nsf-4/model.py, Loss): each harmonic-branch block output is compared with
+the target through a spectral mask made from sines at F0, so that the hidden signals carry the
+harmonics.
 """
 
 import torch
@@ -50,7 +56,7 @@ def multi_resolution_stft_loss(y_hat, y, resolutions=NSF_RESOLUTIONS, lengths=No
             part = d.mean()
         else:
             frames = torch.arange(d.shape[-1], device=y.device) * hop
-            mask = (frames[None, :] < lengths[:, None]).to(d.dtype)  # (B, N)
+            mask = (frames[None, :] <= lengths[:, None]).to(d.dtype)  # (B, N)
             part = (d * mask[:, None, :]).sum() / (mask.sum() * d.shape[1]).clamp(min=1)
         total = total + part
         stats[f"stft_{n_fft}_{hop}_{win}"] = float(part.detach())
@@ -72,6 +78,54 @@ class MultiResolutionSTFTLoss(nn.Module):
         for win in sorted({r[2] for r in self.resolutions}):
             self.register_buffer(f"win{win}", torch.hann_window(win), persistent=False)
 
+    def _windows(self):
+        return {r[2]: getattr(self, f"win{r[2]}") for r in self.resolutions}
+
     def forward(self, y_hat, y, lengths=None):
-        windows = {r[2]: getattr(self, f"win{r[2]}") for r in self.resolutions}
-        return multi_resolution_stft_loss(y_hat, y, self.resolutions, lengths, self.eps, windows)
+        return multi_resolution_stft_loss(y_hat, y, self.resolutions, lengths, self.eps, self._windows())
+
+    def sine_masked(self, hiddens, y, sines, lengths=None):
+        """`sine_masked_stft_loss` at this module's resolutions."""
+        return sine_masked_stft_loss(hiddens, y, sines, self.resolutions, lengths, self.eps,
+                                     windows=self._windows())
+
+
+def _sine_mask(sines, n_fft, hop, win, window, threshold):
+    """Per-frame mask from the power spectrum of sines: P / max_f P, 0 where the frame is silent.
+    sines: (B, T) -> (B, F, N)."""
+    p = _power_spectrum(sines, n_fft, hop, win, window)
+    loud = p.mean(dim=1) > threshold  # (B, N)
+    peak = torch.where(loud, p.amax(dim=1), torch.ones_like(p[:, 0]))
+    return p * (loud.to(p.dtype) / peak).unsqueeze(1)
+
+
+def sine_masked_stft_loss(hiddens, y, sines, resolutions=NSF_RESOLUTIONS, lengths=None, eps=1e-5,
+                          threshold=1e-7, windows=None):
+    """Sum over hidden signals and resolutions of the mean squared difference of
+    log(|H|^2 m^2 + eps) and log(|Y|^2 m^2 + eps), with m the sine mask of each frame.
+
+    hiddens: list of (B, T) signals; y: (B, T) target; sines: (B, T) the masking signal (no gradient
+    flows into it or into the masked target). lengths as in `multi_resolution_stft_loss`.
+    Returns a scalar tensor.
+    """
+    B, T = y.shape
+    if lengths is not None:
+        lengths = torch.as_tensor(lengths, device=y.device).clamp(max=T)
+        keep = (torch.arange(T, device=y.device) < lengths[:, None]).to(y.dtype)
+        y, sines = y * keep, sines * keep
+        hiddens = [h * keep for h in hiddens]
+    total = y.new_zeros(())
+    for n_fft, hop, win in resolutions:
+        window = windows[win] if windows is not None and win in windows else \
+            torch.hann_window(win, device=y.device, dtype=y.dtype)
+        with torch.no_grad():
+            m2 = _sine_mask(sines, n_fft, hop, win, window, threshold).square()
+            ref = torch.log(_power_spectrum(y, n_fft, hop, win, window) * m2 + eps)
+        if lengths is not None:
+            frames = torch.arange(ref.shape[-1], device=y.device) * hop
+            fmask = (frames[None, :] <= lengths[:, None]).to(ref.dtype)[:, None, :]  # (B, 1, N)
+            denom = (fmask.sum() * ref.shape[1]).clamp(min=1)
+        for h in hiddens:
+            d = (torch.log(_power_spectrum(h, n_fft, hop, win, window) * m2 + eps) - ref).square()
+            total = total + (d.mean() if lengths is None else (d * fmask).sum() / denom)
+    return total

@@ -51,7 +51,7 @@ def train_inproc(conf, exp_dir, **kw):
 
 
 def weights(exp_dir, name="checkpoint_last.pt"):
-    return torch.load(Path(exp_dir) / name, map_location="cpu", weights_only=False)
+    return torch.load(Path(exp_dir) / name, map_location="cpu", weights_only=True)
 
 
 def train_cli(conf, exp_dir, *extra, env=None, check=True):

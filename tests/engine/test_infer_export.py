@@ -61,9 +61,9 @@ def test_infer_scores_skip_and_resume(trained, tmp_path):
     from pylib.engine.infer import infer_set
 
     res = infer_set(exp, "unused", "eval", out)
-    assert res == {"written": 2, "skipped": 4}
+    assert res == {"written": 2, "skipped": 4, "bad": 0}
     assert read_scores(out / SCORES) == pytest.approx(scores, abs=1e-6)
-    assert infer_set(exp, "unused", "eval", out) == {"written": 0, "skipped": 6}
+    assert infer_set(exp, "unused", "eval", out) == {"written": 0, "skipped": 6, "bad": 0}
 
 
 def test_infer_waves_chunked_equals_whole(trained, tmp_path):
@@ -80,9 +80,13 @@ def test_infer_waves_chunked_equals_whole(trained, tmp_path):
         assert sr == 8000 and len(a) == len(b) > 24
         np.testing.assert_allclose(a, b, atol=2e-4)
     (tmp_path / "w_out" / "utt000.wav").unlink()
+    w = tmp_path / "w"
+    assert infer_set(w, "unused", "eval", tmp_path / "w_out") == {"written": 1, "skipped": 5, "bad": 0}
+    # another checkpoint in the same folder: every output is redone, never a mix of two models
     assert infer_set(trained("w2", output="wave"), "unused", "eval", tmp_path / "w_out") == {
-        "written": 1,
-        "skipped": 5,
+        "written": 6,
+        "skipped": 0,
+        "bad": 0,
     }
 
 

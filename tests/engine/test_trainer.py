@@ -40,7 +40,7 @@ def test_train_writes_everything_and_learns(tmp_path):
 
 def test_early_stop(tmp_path):
     conf = make_config(
-        tmp_path, optim={"model": {"type": "sgd", "lr": 0.0}}, train={"epochs": 10, "patience": 2}
+        tmp_path, optim={"model": {"type": "sgd", "lr": 1e-30}}, train={"epochs": 10, "patience": 2}
     )
     out = train_inproc(conf, tmp_path / "exp")
     assert out["epoch"] == 3 and out["best_epoch"] == 1
@@ -179,7 +179,7 @@ def test_init_from_partial(tmp_path):
     with pytest.raises(UserError, match="wrong shape.*--allow-partial"):
         train_inproc(bigger, tmp_path / "b", init_from=src)
     train_inproc(bigger, tmp_path / "c", init_from=src, allow_partial=True)
-    same = make_config(tmp_path, "c.yaml", optim={"model": {"lr": 0.0, "type": "sgd"}}, train={"epochs": 1})
+    same = make_config(tmp_path, "c.yaml", optim={"model": {"lr": 1e-30, "type": "sgd"}}, train={"epochs": 1})
     train_inproc(same, tmp_path / "d", init_from=src)
     a, d = weights(tmp_path / "a")["model"], weights(tmp_path / "d")["model"]
     assert all(torch.equal(a[k], d[k]) for k in a)

@@ -29,7 +29,7 @@ def batch_of(waves, labels=None):
     return out
 
 
-@pytest.mark.parametrize("front_end", ["lfcc", "lfb", "spec"])
+@pytest.mark.parametrize("front_end", ["lfcc", "lfb", "spec", "spec2"])
 def test_front_end_shapes(front_end):
     m = make_cm(front_end=front_end, n_filters=24)
     wav = torch.from_numpy(noise(seconds=0.5))[None].repeat(2, 1)
@@ -37,12 +37,18 @@ def test_front_end_shapes(front_end):
     assert feat.shape == (2, 8000 // 160 + 1, 72) and n.tolist() == [51, 32]
     assert torch.isfinite(feat).all()
     trainable = [p for p in m.front.parameters() if p.requires_grad]
-    assert bool(trainable) == (front_end == "spec")  # only the spec front end learns its filterbank
+    assert bool(trainable) == front_end.startswith("spec")  # only spec/spec2 learn their filterbank
 
 
-@pytest.mark.parametrize("back_end", ["lstm", "attention", "fixed"])
-def test_padded_batch_scores_like_alone(back_end):
-    m = make_cm(back_end=back_end, fixed_frames=32, attn_std=True).eval()
+@pytest.mark.parametrize("back_end, keys", [
+    ("lstm", {}), ("lstm", {"lstm_pool": "sum"}),
+    ("attention", {"attn_pool": "mean_std"}), ("attention", {"attn_pool": "seed", "attn_noise": 0.0}),
+    ("fixed", {"fixed_crop": "train"}),
+])
+def test_padded_batch_scores_like_alone(back_end, keys):
+    # deterministic scoring only: the seed's fixed crop is random in scoring too, and its attention
+    # pooling adds noise (attn_noise 0 here)
+    m = make_cm(back_end=back_end, fixed_frames=32, **keys).eval()
     waves = [noise(seconds=s, seed=i) + sine(200 + 50 * i, seconds=s) for i, s in enumerate([0.6, 0.35, 0.5])]
     batched = m.infer(batch_of(waves))
     alone = [m.infer(batch_of([w]))[0] for w in waves]
@@ -54,10 +60,19 @@ def test_fixed_back_end_crops_and_repeats():
     from pylib.models.cm.layers import fit_frames
 
     feat = torch.arange(10.0)[None, :, None].repeat(2, 1, 1)
-    out = fit_frames(feat, torch.tensor([10, 3]), 5, random_crop=False)
+    out = fit_frames(feat, torch.tensor([10, 3]), 5, "start")
     assert out[0, :, 0].tolist() == [0, 1, 2, 3, 4] and out[1, :, 0].tolist() == [0, 1, 2, 0, 1]
-    crop = fit_frames(feat, torch.tensor([10, 10]), 5, random_crop=True)[:, :, 0]
-    assert torch.equal(crop - crop[:, :1], torch.arange(5.0).expand(2, 5))
+    for crop in ("random", "seed"):
+        got = fit_frames(feat, torch.tensor([10, 10]), 5, crop)[:, :, 0]
+        assert torch.equal(got - got[:, :1], torch.arange(5.0).expand(2, 5))
+    # the seed's crop: start floor(u * (len - size)) with one uniform per long trial, in order
+    torch.manual_seed(5)
+    u = torch.rand(2)
+    torch.manual_seed(5)
+    got = fit_frames(feat[:1].repeat(3, 1, 1), torch.tensor([10, 3, 9]), 5, "seed")[:, 0, 0]
+    assert got.tolist() == [float(int(u[0] * 5)), 0.0, float(int(u[1] * 4))]
+    # exactly `size` valid frames: copied from the start, nothing drawn
+    assert fit_frames(feat, torch.tensor([5, 5]), 5, "seed")[0, :, 0].tolist() == [0, 1, 2, 3, 4]
 
 
 def toy_batch(n=8, seconds=0.3):
@@ -109,3 +124,28 @@ def test_config_and_batch_errors():
         m({k: v for k, v in b.items() if k != "label"}, "model", 0, {})
     with pytest.raises(ConfigError, match="not in the batch"):
         m.infer({"mel": b["wav"]})
+
+
+def test_published_confs_carry_the_seed_model_keys():
+    """Each egs/asvspoof2019_la/lcnn conf names its seed folder; its model section is that
+    folder's `seed_config` (the keys the parity tests check against the seed)."""
+    import re
+
+    import yaml
+
+    from pylib.models.cm.import_project_nn import seed_config
+    from tests.conftest import ROOT
+
+    confs = sorted((ROOT / "egs/asvspoof2019_la/lcnn/conf").glob("*_lcnn_*.yaml"))
+    assert {c.stem.split("_")[0] for c in confs} == {"lfcc", "lfb", "spec2"}
+    assert {c.stem.split("_")[2] for c in confs} == {"lstm", "attention", "fixed"}
+    for conf in confs:
+        text = conf.read_text()
+        name = re.search(r"03-asvspoof-mega/([a-z0-9-]+)", text).group(1)
+        model = yaml.safe_load(text)["model"]
+        want = seed_config(name)
+        defaults = MODELS.get("lcnn").Config
+        shared = [k for k in want if k in model]
+        assert {k: model[k] for k in shared} == {k: want[k] for k in shared}, conf
+        missing = {k: v for k, v in want.items() if k not in model and getattr(defaults, k) != v}
+        assert not missing, (conf, missing)  # keys left out are at the seed's value by default

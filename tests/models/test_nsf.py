@@ -8,8 +8,20 @@ import pylib.models  # noqa: F401  (fills the registry)
 from pylib.config import from_dict
 from pylib.data.spec import FeatureSpec
 from pylib.errors import ConfigError
-from pylib.models.vocoder.filters import sinc_filter_coefs, time_variant_fir, upsample_smooth
-from pylib.models.vocoder.source import cyclic_noise_source, pulse_train, sine_source, upsample_repeat
+from pylib.models.vocoder.filters import (
+    causal_fir,
+    moving_average,
+    sinc_filter_coefs,
+    time_variant_fir,
+    upsample_smooth,
+)
+from pylib.models.vocoder.source import (
+    cyclic_noise_source,
+    pulse_locations,
+    segment_phase,
+    sine_source,
+    upsample_repeat,
+)
 from pylib.registry import MODELS
 from tests.conftest import noise, rng, sine
 
@@ -30,12 +42,10 @@ def one_thread():
 def make_nsf_config(name, **kw):
     """Toy-width config: 8 mel bins, hop 16, one short block per branch, small STFTs."""
     keys = dict(mel_dim=8, hop=HOP, num_harmonics=3, cond_lstm_units=8, cond_channels=8, filter_channels=8,
-                filter_layers=3, harmonic_blocks=2, noise_blocks=1,
+                filter_layers=3, harmonic_blocks=2, noise_blocks=1, noise_layers=2,
                 stft_resolutions=[[64, 16, 32], [32, 8, 16]])
     if name != "hn_nsf":
         keys["sinc_order"] = 7
-    if name == "cyc_noise_nsf":
-        keys["cyc_kernel_len"] = 32
     keys.update(kw)
     return from_dict(MODELS.get(name).Config, keys, where="model")
 
@@ -100,18 +110,35 @@ def test_sine_source_is_seeded():
 
 def test_cyclic_noise_source_has_one_pulse_per_period():
     f0 = torch.full((1, SR, 1), 100.0)
-    pulses = pulse_train(f0, SR)
-    assert int(pulses.sum()) in (99, 100, 101)
-    src, _, uv = cyclic_noise_source(f0, SR, noise_std=0.0, kernel_len=64,
-                                     generator=torch.Generator().manual_seed(0))
+    _, loc = pulse_locations(f0, SR)
+    assert int(loc.sum()) in (99, 100, 101) and loc[0, 0] == 1  # a voiced start is a pulse
+    src, uv = cyclic_noise_source(f0, SR, generator=torch.Generator().manual_seed(0))
     assert src.shape == (1, SR, 1) and bool(uv.all())
     # Periodic excitation: the autocorrelation peaks at the F0 period (160 samples).
     x = src[0, :, 0].numpy()
     ac = np.correlate(x[:4000], x[:4000], mode="full")[3999:]
     lag = 100 + int(np.argmax(ac[100:300]))
     assert abs(lag - SR / 100) <= 1
-    src_uv, noise_uv, _ = cyclic_noise_source(torch.zeros(1, 400, 1), SR)
-    assert torch.equal(src_uv, noise_uv)
+    # Unvoiced: only N(0, noise_std^2), from the injected draw.
+    pn = torch.randn(1, 400, generator=torch.Generator().manual_seed(1))
+    src_uv, _ = cyclic_noise_source(torch.zeros(1, 400, 1), SR, noise_std=0.003, pulse_noise=pn)
+    torch.testing.assert_close(src_uv[..., 0], 0.003 * pn)
+
+
+def test_cyclic_noise_burst_follows_the_mean_f0():
+    """The burst lasts 4.6 sr / mean F0 samples: a higher voice gets shorter bursts."""
+    for hz, n in ((100.0, 736), (200.0, 368)):
+        f0 = torch.full((1, 2000, 1), hz)
+        with pytest.raises(ValueError, match=rf"burst noise.*\({n},\)"):
+            cyclic_noise_source(f0, SR, burst_noise=torch.zeros(5))
+
+
+def test_segment_phase_restarts_at_each_voiced_segment():
+    f0 = torch.tensor([0.0, 0.0, 4000.0, 4000.0, 4000.0, 0.0, 4000.0, 4000.0])[None, :, None]
+    ph = segment_phase(f0, SR)
+    # 0 on the last unvoiced sample before a segment, then a quarter cycle per sample.
+    torch.testing.assert_close(ph[0], torch.tensor([0.0, 0.0, 0.25, 0.5, 0.75, 0.0, 0.25, 0.5],
+                                                   dtype=torch.float64))
 
 
 def test_upsample_repeat():
@@ -144,23 +171,29 @@ def test_time_variant_fir_matches_convolution_and_varies_in_time():
     x = torch.from_numpy(rng(2).standard_normal((1, 300)).astype(np.float32))
     h = torch.from_numpy(rng(3).standard_normal(7).astype(np.float32))
     y = time_variant_fir(x, h.expand(1, 300, 7))
-    ref = np.convolve(x[0].numpy(), h.numpy()[::-1], mode="same")  # correlation = flipped convolution
+    ref = np.convolve(x[0].numpy(), h.numpy())[:300]  # causal: y[t] = sum_k h[k] x[t - k]
     np.testing.assert_allclose(y[0].numpy(), ref, atol=1e-5)
+    np.testing.assert_allclose(causal_fir(x, h)[0].numpy(), ref, atol=1e-5)
     # Per-sample coefficients: first half identity, second half zero.
     coefs = torch.zeros(1, 300, 7)
-    coefs[:, :150, 3] = 1.0
+    coefs[:, :150, 0] = 1.0
     y2 = time_variant_fir(x, coefs)
     assert torch.equal(y2[:, :150], x[:, :150]) and bool((y2[:, 150:] == 0).all())
 
 
+@pytest.mark.parametrize("pad", ["replicate", "zeros"])
 @pytest.mark.parametrize("hop", [1, 4, 5, 80])
-def test_upsample_smooth_is_repeat_then_moving_average(hop):
+def test_upsample_smooth_is_repeat_then_two_moving_averages(hop, pad):
     c = torch.from_numpy(rng(5).standard_normal((2, 3, 7)).astype(np.float32))
-    rep = torch.repeat_interleave(c, hop, dim=2)
+    ref = torch.repeat_interleave(c, hop, dim=2)
     left = (hop - 1) // 2
-    padded = torch.nn.functional.pad(rep, (left, hop - 1 - left), mode="replicate")
-    ref = torch.nn.functional.avg_pool1d(padded, hop, stride=1)
-    torch.testing.assert_close(upsample_smooth(c, hop), ref, atol=1e-5, rtol=1e-5)
+    for _ in range(2):  # the seed's two MovingAverage layers, each padded on its own
+        padded = torch.nn.functional.pad(ref, (left, hop - 1 - left),
+                                         mode="replicate" if pad == "replicate" else "constant")
+        ref = torch.nn.functional.avg_pool1d(padded, hop, stride=1)
+    torch.testing.assert_close(upsample_smooth(c, hop, pad), ref, atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="padding"):
+        moving_average(c, 3, "reflect")
 
 
 def test_sinc_order_must_be_odd():
@@ -274,3 +307,72 @@ def test_mel_and_f0_frame_mismatch_is_an_error():
     batch = make_batch()
     with pytest.raises(ValueError, match="differ in batch or frames"):
         model.generate(batch["mel"], batch["f0"][:, :-1])
+
+
+def test_sinc_cutoff_follows_the_seed_ranges():
+    """Cut-off = 0.2 h + 0.4 uv + 0.3 with h in (-1, 1): unvoiced in (0.1, 0.5), voiced in (0.5, 0.9)."""
+    model = make_model("hn_sinc_nsf")
+    T = 40 * HOP
+    uv = torch.zeros(1, T, 1)
+    uv[:, T // 2:] = 1.0
+    for h in (-0.99, 0.0, 0.99):
+        cut = model.cutoff(torch.full((1, 1, T), h), uv)[0]
+        inner = 4 * HOP  # away from the smoothed voicing edge
+        torch.testing.assert_close(cut[: T // 2 - inner], torch.full((T // 2 - inner,), 0.2 * h + 0.3))
+        torch.testing.assert_close(cut[T // 2 + inner:], torch.full((T // 2 - inner,), 0.2 * h + 0.7))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_injected_noise_fixes_the_output(name):
+    model = make_model(name).eval()
+    batch = make_batch()
+    B, N = batch["mel"].shape[:2]
+    g = torch.Generator().manual_seed(4)
+    shapes = model.noise_shapes(B, N, batch["f0"])
+    def one(k, shape):
+        return (torch.rand if k.endswith("phase") else torch.randn)(shape, generator=g)
+
+    noise = {k: [one(k, s) for s in v] if isinstance(v, list) else one(k, v) for k, v in shapes.items()}
+    with torch.no_grad():
+        a = model.generate(batch["mel"], batch["f0"], noise=noise)
+        b = model.generate(batch["mel"], batch["f0"], noise=noise)
+        c = model.generate(batch["mel"], batch["f0"])
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    bad = dict(noise, noise=torch.zeros(B, 3))
+    with pytest.raises(ValueError, match="injected noise has shape"):
+        model.generate(batch["mel"], batch["f0"], noise=bad)
+
+
+def test_cnn_condition_module_trains():
+    model = make_model("hn_sinc_nsf", cond_module="cnn", cond_cnn_layers=3)
+    assert not hasattr(model.cond, "lstm") and len(model.cond.convs) == 3
+    loss, _ = model(make_batch())
+    loss.backward()
+    assert all(p.grad is not None for p in model.parameters())
+    with pytest.raises(ConfigError, match="cond_module"):
+        make_nsf_config("hn_sinc_nsf", cond_module="gru")
+
+
+def test_cyclic_noise_per_utterance_does_not_depend_on_the_batch():
+    """cyc_f0_mean: utterance gives each utterance its own burst; batch (the seed's) shares one."""
+    f0 = torch.cat([torch.full((1, 20, 1), 100.0), torch.full((1, 20, 1), 250.0)])
+    for mode, same in (("utterance", True), ("batch", False)):
+        model = make_model("cyc_noise_nsf", cyc_f0_mean=mode)
+        lengths = model.noise_shapes(2, 20, f0)["burst"]
+        alone = model.noise_shapes(1, 20, f0[:1])["burst"]
+        first = lengths[0] if mode == "utterance" else lengths
+        assert (first == (alone[0] if mode == "utterance" else alone)) == same
+    # Utterance 0 vocoded in a batch and alone, with the same draws, comes out the same.
+    model = make_model("cyc_noise_nsf", cyc_f0_mean="utterance").eval()
+    g = torch.Generator().manual_seed(2)
+    mel = torch.randn(2, 20, 8, generator=g)
+    shapes = model.noise_shapes(2, 20, f0)
+    noise = {k: torch.randn(shapes[k], generator=g) for k in ("pulse", "noise")}
+    noise["burst"] = [torch.randn(s, generator=g) for s in shapes["burst"]]
+    alone = {"pulse": noise["pulse"][:1], "noise": noise["noise"][:1], "burst": noise["burst"][:1]}
+    with torch.no_grad():
+        both = model.generate(mel, f0, noise=noise)
+        one = model.generate(mel[:1], f0[:1], noise=alone)
+    torch.testing.assert_close(both[:1], one)
+    with pytest.raises(ConfigError, match="cyc_f0_mean"):
+        make_nsf_config("cyc_noise_nsf", cyc_f0_mean="frame")

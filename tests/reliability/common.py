@@ -241,7 +241,7 @@ def assert_outputs_valid(*dirs, dim=20, skip=()):
             elif p.suffix == ".f4":
                 read_f4(p, dim if p.parent.name == "mel" else 1)
             elif p.suffix == ".pt":
-                torch.load(p, map_location="cpu", weights_only=False)
+                torch.load(p, map_location="cpu", weights_only=True)
             elif p.suffix == ".yaml":
                 load_yaml(p)
             elif p.suffix == ".lst":

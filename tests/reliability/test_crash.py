@@ -65,7 +65,7 @@ def _same(a, b):
 
 
 def _load(p):
-    return torch.load(p, map_location="cpu", weights_only=False)
+    return torch.load(p, map_location="cpu", weights_only=True)
 
 
 def test_sigkill_training_at_random_steps_resumes_bit_identical(base_project, tmp_path):

@@ -101,7 +101,8 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
     [ -f data/"$set"/asv_scores.txt ] && asv=(--asv-scores data/"$set"/asv_scores.txt)
     echo "Stage 5: scoring $set -> $exp/infer_$set/results.json; log: $exp/log/score_$set.log"
     ${cmd} "$exp"/log/score_"$set".log \
-      python -m pylib.bin.score_cm --scores "$exp"/infer_"$set"/scores.txt --labels data/"$set"/cm_protocol.txt \
+      python -m pylib.bin.score_cm --exp-dir "$exp" --checkpoint "$checkpoint" \
+        --scores "$exp"/infer_"$set"/scores.txt --labels data/"$set"/cm_protocol.txt \
         "${asv[@]}" --out "$exp"/infer_"$set"/results.json --det "$exp"/infer_"$set"/det.png
     grep -v '^#' "$exp"/log/score_"$set".log
   done

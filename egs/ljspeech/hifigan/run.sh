@@ -112,7 +112,8 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
   for set in $eval_sets; do
     echo "Stage 5: scoring $set -> $exp/infer_$set/results.json; log: $exp/log/score_$set.log"
     ${cmd} "$exp"/log/score_"$set".log \
-      python -m pylib.bin.score_vocoder --gen-dir "$exp"/infer_"$set" --ref-dir dump/"$set"/wav \
+      python -m pylib.bin.score_vocoder --exp-dir "$exp" --checkpoint "$checkpoint" \
+        --gen-dir "$exp"/infer_"$set" --ref-dir dump/"$set"/wav \
         --list dump/"$set"/"$set".lst --max-plots "$max_plots" --no-progress
     sed -n '/^[0-9]* utterances at/,/^utterance/p' "$exp"/log/score_"$set".log | head -n 2
     echo "Listening page: $exp/infer_$set/index.html"

@@ -103,7 +103,8 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
   for set in $eval_sets; do
     echo "Stage 5: scoring $set -> $exp/infer_$set/results.json; log: $exp/log/score_$set.log"
     ${cmd} "$exp"/log/score_"$set".log \
-      python -m pylib.bin.score_cm --scores "$exp"/infer_"$set"/scores.txt --labels data/"$set"/utt2label \
+      python -m pylib.bin.score_cm --exp-dir "$exp" --checkpoint "$checkpoint" \
+        --scores "$exp"/infer_"$set"/scores.txt --labels data/"$set"/utt2label \
         --out "$exp"/infer_"$set"/results.json --det "$exp"/infer_"$set"/det.png
     grep -v '^#' "$exp"/log/score_"$set".log
   done

@@ -21,8 +21,11 @@ def length_mask(lengths, n):
 class FrontEnd(nn.Module):
     """wave (B, T), lengths (B,) -> features (B, N, D), frame lengths (B,).
 
-    kind: lfcc (cepstra), lfb (log10 linear filterbank energies, no DCT) or spec (ln power
-    spectrum through a trainable linear filterbank initialised with the triangular one).
+    kind: lfcc (cepstra), lfb (log10 linear filterbank energies, no DCT), spec (ln power
+    spectrum through a trainable linear filterbank initialised with the triangular one) or spec2
+    (the seed's `spec2-lcnn-*` front end, 03-asvspoof-mega/spec2-lcnn-*/01/model.py
+    TrainableLinearFb: log10((power @ W)^2 + log_floor) with W trainable, initialised with the
+    triangular filterbank; the square of the filtered power is the seed's, kept as it is).
     """
 
     def __init__(self, kind, sample_rate, n_fft, hop, win_length, n_filters, window, preemphasis,
@@ -36,9 +39,9 @@ class FrontEnd(nn.Module):
         if kind in ("lfcc", "lfb"):
             self.lfcc = LFCC(sample_rate=sample_rate, n_filters=n_filters, dct=kind == "lfcc",
                              log_floor=log_floor, with_energy=with_energy, deltas=deltas, **stft)
-        elif kind == "spec":
+        elif kind in ("spec", "spec2"):
             self.stft = stft
-            self.spec_floor = spec_floor
+            self.floor = spec_floor if kind == "spec" else log_floor
             self.fb = nn.Linear(n_fft // 2 + 1, n_filters, bias=False)
             with torch.no_grad():
                 self.fb.weight.copy_(linear_filterbank(n_fft, sample_rate, n_filters).T)
@@ -54,7 +57,10 @@ class FrontEnd(nn.Module):
         if self.kind in ("lfcc", "lfb"):
             return self.lfcc(wave, lengths), n
         power = power_spectrogram(wave, lengths=lengths, **self.stft)
-        feat = self.fb(torch.log(power + self.spec_floor))
+        if self.kind == "spec":
+            feat = self.fb(torch.log(power + self.floor))
+        else:
+            feat = torch.log10(self.fb(power).square() + self.floor)
         if self.deltas:
             d1 = delta(feat, n)
             feat = torch.cat([feat, d1, delta(d1, n)], dim=-1)
@@ -90,12 +96,14 @@ class MaxFeatureMap(nn.Module):
         return torch.maximum(a, b)
 
 
-def lcnn_layers(width=64, dropout=0.7):
-    """The LCNN of the ASVspoof LFCC-LCNN baseline as a flat layer list.
+def lcnn_layers(width=64):
+    """The LCNN of the ASVspoof LFCC-LCNN baseline as a flat layer list (dropout excluded).
 
     width is the first conv's output channels (64 in the paper); the others scale with it. Four
     2x2 max-pools divide frames and feature dims by 16; the output has width // 2 channels.
-    The index order is the published one, so checkpoints of that layout map one to one.
+    The index order is the published one (the seed's `m_transform.0.<i>`, 03-asvspoof-mega/
+    lfcc-lcnn-*/01/model.py), so checkpoints of that layout map one to one. The seed ends the list
+    with Dropout(0.7) (index 28, no weights); `LcnnBody` applies it separately.
     """
     if width % 4:
         raise ValueError(f"lcnn width must be a multiple of 4, got {width}")
@@ -119,21 +127,27 @@ def lcnn_layers(width=64, dropout=0.7):
         pool(),
         conv(w, 2 * w, 1), mfm(), bn(w), conv(w, w, 3), mfm(), bn(h),
         conv(h, w, 1), mfm(), bn(h), conv(h, w, 3), mfm(), pool(),
-        nn.Dropout(dropout),
     ]
 
 
 class LcnnBody(nn.Module):
-    """features (B, N, D), lengths (B,) -> (B, N // 16, width // 2 * (D // 16)), lengths // 16."""
+    """features (B, N, D), lengths (B,) -> (B, N // 16, width // 2 * (D // 16)), lengths // 16.
+
+    With flat=False the output stays (B, C, N // 16, D // 16) (the fixed back end flattens it in
+    that C, N, D order, as the seed does). Dropout runs on the NCHW-contiguous output, so that its
+    mask is drawn in the same element order as the seed's and a seeded run matches it exactly.
+    """
 
     def __init__(self, in_dim, width=64, dropout=0.7):
         super().__init__()
-        self.layers = nn.Sequential(*lcnn_layers(width, dropout))
+        self.layers = nn.Sequential(*lcnn_layers(width))
+        self.dropout = nn.Dropout(dropout)
+        self.channels = width // 2
         self.out_dim = (width // 2) * (in_dim // 16)
         if self.out_dim == 0:
             raise ValueError(f"lcnn: feature dim {in_dim} is below 16; the four 2x2 pools need at least 16")
 
-    def forward(self, feat, lengths):
+    def forward(self, feat, lengths, flat=True):
         # channels_last: oneDNN then convolves NHWC without reordering to its blocked layout and
         # back, and max_pool2d / max-feature-map / BatchNorm run their vectorised NHWC kernels
         # (the NCHW 2x2 pool alone was ~10x slower); values are the same, only memory order differs.
@@ -153,6 +167,11 @@ class LcnnBody(nn.Module):
             elif isinstance(layer, nn.MaxPool2d):
                 lengths = lengths // 2
             x = layer(x)
+        x = x.contiguous()
+        if self.training and self.dropout.p > 0:
+            x = self.dropout(x)
+        if not flat:
+            return x, lengths
         b, c, n, d = x.shape
         return x.permute(0, 2, 1, 3).reshape(b, n, c * d), lengths
 
@@ -163,11 +182,24 @@ def masked_mean(x, lengths):
     return (x * m).sum(1) / m.sum(1).clamp(min=1)
 
 
-class LstmBackEnd(nn.Module):
-    """LCNN -> stacked BLSTMs, added to their input -> mean over time. -> (B, H)."""
+def masked_sum(x, lengths):
+    """(B, N, H), (B,) -> (B, H) sum over valid frames."""
+    if bool((lengths >= x.shape[1]).all()):
+        return x.sum(1)
+    return torch.where(length_mask(lengths, x.shape[1])[..., None], x, 0.0).sum(1)
 
-    def __init__(self, in_dim, width=64, dropout=0.7, lstm_layers=2):
+
+class LstmBackEnd(nn.Module):
+    """LCNN -> stacked BLSTMs, added to their input -> sum or mean over time. -> (B, H).
+
+    pool: the seed's lstmsum models sum over frames with the angular heads (am/oc/p2s) and average
+    with the sigmoid head (03-asvspoof-mega/lfcc-lcnn-lstmsum-{p2s,sig}/01/model.py).
+    """
+
+    def __init__(self, in_dim, width=64, dropout=0.7, lstm_layers=2, pool="mean"):
         super().__init__()
+        if pool not in ("mean", "sum"):
+            raise ValueError(f"lstm back end: pool {pool!r}: use mean or sum")
         self.body = LcnnBody(in_dim, width, dropout)
         hid = self.body.out_dim
         if hid % 2:
@@ -175,6 +207,7 @@ class LstmBackEnd(nn.Module):
         self.lstm = nn.ModuleList(
             nn.LSTM(hid, hid // 2, bidirectional=True, batch_first=True) for _ in range(lstm_layers)
         )
+        self.pool = pool
         self.dim = hid
 
     def forward(self, feat, lengths):
@@ -189,63 +222,115 @@ class LstmBackEnd(nn.Module):
                 rnn = nn.utils.rnn
                 packed = rnn.pack_padded_sequence(h, n.cpu(), batch_first=True, enforce_sorted=False)
                 h = rnn.pad_packed_sequence(lstm(packed)[0], batch_first=True, total_length=x.shape[1])[0]
-        return masked_mean(h + x, n)
+        return (masked_sum if self.pool == "sum" else masked_mean)(h + x, n)
 
 
 class AttentionBackEnd(nn.Module):
-    """LCNN -> self-attentive pooling over valid frames (weighted mean, optionally std). -> (B, H or 2H)."""
+    """LCNN -> self-attentive pooling over valid frames. -> (B, H) or (B, 2H).
 
-    def __init__(self, in_dim, width=64, dropout=0.7, attn_std=False):
+    Attention weights a_t = softmax_t(tanh(w . x_t)) over the valid frames, then by `pool`:
+      seed: [sum_t a_t x_t, std_t(a_t x_t + noise)], the seed's SelfWeightedPooling with
+            mean_only=False (sandbox/block_nn.py): the std is the unbiased std over frames of the
+            weighted vectors plus N(0, noise^2) noise (noise 1e-5 there, drawn in eval too);
+      mean: sum_t a_t x_t only;
+      mean_std: weighted mean and weighted std sqrt(sum_t a_t (x_t - mean)^2) (deterministic).
+    """
+
+    def __init__(self, in_dim, width=64, dropout=0.7, pool="seed", noise=1e-5):
         super().__init__()
+        if pool not in ("seed", "mean", "mean_std"):
+            raise ValueError(f"attention back end: pool {pool!r}: use seed, mean or mean_std")
         self.body = LcnnBody(in_dim, width, dropout)
         hid = self.body.out_dim
         self.att = nn.Linear(hid, 1, bias=False)
-        self.attn_std = attn_std
-        self.dim = hid * (2 if attn_std else 1)
+        self.pool = pool
+        self.noise = noise
+        self.dim = hid * (1 if pool == "mean" else 2)
 
     def forward(self, feat, lengths):
         x, n = self.body(feat, lengths)
         n = n.clamp(min=1)
+        full = bool((n >= x.shape[1]).all())
         logits = torch.tanh(self.att(x)).squeeze(-1)
-        logits = logits.masked_fill(~length_mask(n, x.shape[1]), float("-inf"))
-        w = torch.softmax(logits, dim=1)[..., None]  # (B, N, 1)
-        mean = (w * x).sum(1)
-        if not self.attn_std:
+        if not full:
+            logits = logits.masked_fill(~length_mask(n, x.shape[1]), float("-inf"))
+        w = torch.softmax(logits, dim=1)[..., None]  # (B, N, 1), zero past the end
+        weighted = x * w
+        mean = weighted.sum(1)
+        if self.pool == "mean":
             return mean
-        var = (w * (x - mean[:, None]).square()).sum(1)
-        return torch.cat([mean, var.clamp(min=1e-5).sqrt()], dim=-1)
+        if self.pool == "mean_std":
+            var = (w * (x - mean[:, None]).square()).sum(1)
+            return torch.cat([mean, var.clamp(min=1e-5).sqrt()], dim=-1)
+        v = weighted
+        if self.noise:
+            v = v + self.noise * torch.randn(v.shape, dtype=v.dtype, device=v.device)
+        if full and x.shape[1] > 1:
+            std = v.std(1)
+        else:
+            # an utterance of one pooled frame: std 0 (the seed's torch.std gives nan there); the
+            # floor keeps the gradient of the square root finite at 0
+            keep = length_mask(n, x.shape[1])[..., None]
+            cnt = n.to(x.dtype)[:, None]
+            mu = torch.where(keep, v, 0.0).sum(1) / cnt
+            var = torch.where(keep, (v - mu[:, None]).square(), 0.0).sum(1) / (cnt - 1).clamp(min=1)
+            std = var.clamp(min=1e-30).sqrt()
+        return torch.cat([mean, std], dim=-1)
 
 
-def fit_frames(feat, lengths, size, random_crop):
-    """Crop (random or from the start) or repeat-pad each utterance to `size` frames.
+def fit_frames(feat, lengths, size, crop):
+    """Crop or repeat-pad each utterance's first `lengths` frames to `size` frames.
 
-    feat (B, N, D), lengths (B,) -> (B, size, D); only valid frames are used.
+    feat (B, N, D), lengths (B,) valid frames -> (B, size, D). Longer utterances are cropped at
+    start s, shorter ones tiled from their start (frames 0..len-1, 0..len-1, ...). crop:
+      "seed": s = floor(u * (len - size)), u ~ U(0, 1) from one torch.rand call over the long
+              utterances in batch order (the seed draws one torch.rand([1]) per long utterance in
+              that order, in training and in scoring alike: 03-asvspoof-mega/*-lcnn-fixed-*/01/
+              model.py _front_end);
+      "random": s uniform in 0..len - size (training);
+      "start": s = 0 (deterministic scoring).
     """
     b = feat.shape[0]
     n = lengths.clamp(min=1).to(feat.device)
-    if random_crop:
+    start = torch.zeros(b, dtype=torch.long, device=feat.device)
+    if crop == "seed":
+        long = n > size
+        k = int(long.sum())
+        if k:
+            u = torch.rand(k).to(feat.device)
+            start[long] = torch.floor(u * (n[long] - size).to(u.dtype)).long()
+    elif crop == "random":
         start = (torch.rand(b, device=feat.device) * (n - size + 1).clamp(min=1)).long()
-    else:
-        start = torch.zeros(b, dtype=torch.long, device=feat.device)
+    elif crop != "start":
+        raise ValueError(f"fit_frames: crop {crop!r}: use seed, random or start")
     idx = (start[:, None] + torch.arange(size, device=feat.device)[None, :]) % n[:, None]
     return torch.gather(feat, 1, idx[..., None].expand(-1, -1, feat.shape[-1]))
 
 
 class FixedBackEnd(nn.Module):
-    """Fixed-length LCNN: crop/repeat to `frames`, LCNN, flatten, FC with max-feature-map. -> (B, fc_dim)."""
+    """Fixed-length LCNN: crop/repeat to `frames`, LCNN, dropout, flatten (C, N, D order), FC with
+    max-feature-map. -> (B, fc_dim).
 
-    def __init__(self, in_dim, width=64, dropout=0.7, frames=750, fc_dim=80):
+    crop: "seed" (the seed's random crop of len = samples // hop frames, in training and scoring)
+    or "train" (random crop of all frames in training, the start in scoring).
+    """
+
+    def __init__(self, in_dim, width=64, dropout=0.7, frames=750, fc_dim=80, crop="seed"):
         super().__init__()
         if frames < 16:
             raise ValueError(f"fixed back end: fixed_frames must be >= 16, got {frames}")
+        if crop not in ("seed", "train"):
+            raise ValueError(f"fixed back end: crop {crop!r}: use seed or train")
         self.frames = frames
+        self.crop = crop
         self.body = LcnnBody(in_dim, width, dropout)
         self.fc = nn.Linear(self.body.out_dim * (frames // 16), 2 * fc_dim)
         self.mfm = MaxFeatureMap()
         self.dim = fc_dim
 
     def forward(self, feat, lengths):
-        x = fit_frames(feat, lengths, self.frames, random_crop=self.training)
+        mode = "seed" if self.crop == "seed" else ("random" if self.training else "start")
+        x = fit_frames(feat, lengths, self.frames, mode)
         full = torch.full_like(lengths, self.frames)
-        x, _ = self.body(x, full)
+        x, _ = self.body(x, full, flat=False)
         return self.mfm(self.fc(x.flatten(1)))

@@ -2,9 +2,10 @@
 
 Reads the raw waveform `batch[input]` (B, T, 1) with `batch[input + "_len"]` (B,) and, for
 training, `batch["label"]` (B,) (1 = bona fide, 0 = spoof). `infer` returns one score per
-utterance, higher = more bona fide. Published systems (Wang & Yamagishi, Interspeech 2021):
-LFCC-LCNN-LSTM-sum = {front_end: lfcc, back_end: lstm}; LFCC-LCNN fixed length =
-{back_end: fixed}; heads sigmoid | am_softmax | oc_softmax | p2sgrad.
+utterance, higher = more bona fide. Published systems (Wang & Yamagishi, Interspeech 2021), the
+seed's 03-asvspoof-mega/{lfcc,lfb,spec2}-lcnn-{lstmsum,attention,fixed}-{sig,am,oc,p2s}:
+front_end lfcc | lfb | spec2, back_end lstm | attention | fixed, head sigmoid | am_softmax |
+oc_softmax | p2sgrad. `pylib.models.cm.import_project_nn.seed_config(name)` gives each one's keys.
 """
 
 from dataclasses import dataclass
@@ -24,14 +25,15 @@ from pylib.registry import register_model
 class LcnnConfig:
     input: str = "wav"  # batch key of the waveform (the data section's input name)
     sample_rate: int = 16000
-    front_end: Literal["lfcc", "lfb", "spec"] = "lfcc"  # spec: ln power + trainable linear filterbank
+    # spec: ln power + trainable linear filterbank; spec2: the seed's log10((power @ W)^2 + eps)
+    front_end: Literal["lfcc", "lfb", "spec", "spec2"] = "lfcc"
     n_fft: int = 512
     hop: int = 160  # frame shift in samples
     win_length: int = 320  # frame length in samples
     n_filters: int = 20  # linear filters (= cepstra for lfcc)
     window: Literal["hamming", "hann", "rect"] = "hamming"
     preemphasis: float = 0.97  # 0 = off
-    log_floor: float = FLOAT32_EPS  # lfcc/lfb: added before log10
+    log_floor: float = FLOAT32_EPS  # lfcc/lfb/spec2: added before log10
     spec_floor: float = 1.0e-5  # spec: added before ln
     with_energy: bool = True  # lfcc/lfb: first coefficient = log frame energy
     deltas: bool = True  # append deltas and delta-deltas
@@ -40,10 +42,17 @@ class LcnnConfig:
     back_end: Literal["lstm", "attention", "fixed"] = "lstm"
     width: int = 64  # channels of the first LCNN conv (others scale with it)
     dropout: float = 0.7  # after the LCNN
-    lstm_layers: int = 2  # lstm back end: BLSTM layers, summed with their input then averaged
-    attn_std: bool = False  # attention back end: also pool the weighted std
-    fixed_frames: int = 750  # fixed back end: frames after random crop (train) / start crop or repeat-pad
-    fc_dim: int = 80  # fixed back end: FC output after max-feature-map
+    lstm_layers: int = 2  # lstm back end: BLSTM layers, added to their input then pooled
+    lstm_pool: Literal["mean", "sum"] = "mean"  # lstm back end: over frames (seed: sum; mean with sig)
+    # attention back end: seed = [weighted sum, std of weighted frames + noise] (the seed's
+    # SelfWeightedPooling); mean = weighted sum only; mean_std = weighted mean and weighted std
+    attn_pool: Literal["seed", "mean", "mean_std"] = "seed"
+    attn_noise: float = 1.0e-5  # attn_pool seed: std of the noise added before the std (seed: 1e-5)
+    fixed_frames: int = 750  # fixed back end: frames after crop / repeat-pad
+    # fixed back end: seed = random crop of samples // hop frames in training and scoring alike
+    # (the seed's); train = random crop in training, the start in scoring
+    fixed_crop: Literal["seed", "train"] = "seed"
+    fc_dim: int = 80  # fixed back end: FC output after max-feature-map (seed: 80, or 256 with am/oc)
     emb_dim: int | None = None  # optional linear projection before the head
     head: Literal["sigmoid", "am_softmax", "oc_softmax", "p2sgrad"] = "p2sgrad"
     am_scale: float = 20.0
@@ -80,11 +89,12 @@ class LcnnCM(nn.Module):
         )
         common = dict(width=cfg.width, dropout=cfg.dropout)
         if cfg.back_end == "lstm":
-            self.back = LstmBackEnd(self.front.dim, lstm_layers=cfg.lstm_layers, **common)
+            self.back = LstmBackEnd(self.front.dim, lstm_layers=cfg.lstm_layers, pool=cfg.lstm_pool, **common)
         elif cfg.back_end == "attention":
-            self.back = AttentionBackEnd(self.front.dim, attn_std=cfg.attn_std, **common)
+            self.back = AttentionBackEnd(self.front.dim, pool=cfg.attn_pool, noise=cfg.attn_noise, **common)
         else:
-            self.back = FixedBackEnd(self.front.dim, frames=cfg.fixed_frames, fc_dim=cfg.fc_dim, **common)
+            self.back = FixedBackEnd(self.front.dim, frames=cfg.fixed_frames, fc_dim=cfg.fc_dim,
+                                     crop=cfg.fixed_crop, **common)
         emb = self.back.dim
         self.proj = nn.Identity() if cfg.emb_dim is None else nn.Linear(emb, cfg.emb_dim)
         self.head = make_head(
@@ -133,6 +143,8 @@ class LcnnCM(nn.Module):
 
     def _embed(self, wav, lengths):
         feat, n = self.front(wav, lengths)
+        if self.cfg.back_end == "fixed" and self.cfg.fixed_crop == "seed":
+            n = lengths // self.cfg.hop  # the seed's frame count for its crop (samples // hop)
         return self.proj(self.back(feat, n))
 
     def forward(self, batch, group="model", step=0, cache=None):

@@ -1,14 +1,22 @@
 """Neural source-filter vocoders (Wang, Takaki & Yamagishi 2019-2020): hn_sinc_nsf, hn_nsf, cyc_noise_nsf.
 
+They compute what the seed's models compute (project-NN-Pytorch-scripts, project/01-nsf/
+hn-sinc-nsf-9, hn-sinc-nsf-10, hn-nsf, cyc-noise-nsf-4, model.py); tests/parity checks it.
+
 Generator, shapes (B batch, N frames, T = N * hop samples):
   mel (B, N, M), f0 (B, N, 1) raw Hz
-  -> condition: BLSTM + conv over [norm(mel), norm(f0)], repeated to (B, C, T) and smoothed
-  -> source: F0 repeated to (B, T, 1); sines + harmonics (or cyclic noise) merged by linear + tanh
-  -> harmonic branch (neural filter blocks on the source) and noise branch (on Gaussian noise)
-  -> merge: time-variant sinc low-pass (harmonic) + high-pass (noise) with a predicted cut-off
-     (hn_sinc_nsf, cyc_noise_nsf), or a plain sum (hn_nsf)
+  -> condition: BLSTM + conv (or three convs) with tanh over [norm(mel), norm(f0)], repeated to
+     (B, C, T) and smoothed by two moving averages of one frame
+  -> source: F0 repeated to (B, T, 1); sines + harmonics merged by linear + tanh (or cyclic noise)
+  -> harmonic branch (causal neural filter blocks on the source), noise branch (on Gaussian noise)
+  -> merge: time-variant sinc low-pass (harmonic) + high-pass (noise) with a cut-off from the
+     condition and the voicing (hn_sinc_nsf, cyc_noise_nsf), or fixed FIR filters switched by the
+     voicing (hn_nsf)
   -> waveform (B, T)
-Trained with the multi-resolution STFT log-magnitude loss (pylib.losses.stft).
+Trained with the multi-resolution STFT log-power loss (pylib.losses.stft); cyc_noise_nsf adds the
+sine-masked loss on its harmonic blocks' outputs.
+
+The random draws can be injected: `generate(mel, f0, noise={...})` (keys in `noise_shapes`).
 """
 
 from dataclasses import dataclass, field
@@ -20,14 +28,33 @@ from torch import nn
 from pylib.data.norm import FeatureNorm
 from pylib.errors import ConfigError
 from pylib.losses.stft import NSF_RESOLUTIONS, MultiResolutionSTFTLoss
-from pylib.models.vocoder.filters import ConditionModule, FilterStack, sinc_filter_coefs, time_variant_fir
-from pylib.models.vocoder.source import cyclic_noise_source, sine_source, upsample_repeat
+from pylib.models.vocoder.filters import (
+    COND_MODULES,
+    PAD_MODES,
+    ConditionModule,
+    FilterStack,
+    causal_fir,
+    moving_average,
+    sinc_filter_coefs,
+    time_variant_fir,
+)
+from pylib.models.vocoder.source import (
+    burst_length,
+    cyclic_noise_source,
+    draw,
+    harmonic_sines,
+    sine_source,
+    upsample_repeat,
+    voicing,
+)
 from pylib.registry import register_model
+
+SEED = "project-NN-Pytorch-scripts project/01-nsf"
 
 
 @dataclass
 class NsfConfig:
-    """Keys shared by every NSF model; defaults are the published 16 kHz setting."""
+    """Keys shared by every NSF model; defaults are the seed's 16 kHz setting (model.py of each)."""
 
     mel: str = "mel"  # input feature name of the spectral condition (B, N, mel_dim)
     f0: str = "f0"  # input feature name of F0 in Hz, 0 = unvoiced (B, N, 1)
@@ -37,22 +64,26 @@ class NsfConfig:
     sample_rate: int = 16000  # Hz (checked against the data section when given)
     # source
     num_harmonics: int = 7  # harmonics above the fundamental in the sine source
-    sine_amp: float = 0.1  # amplitude of each sine (and of the cyclic-noise pulses)
+    sine_amp: float = 0.1  # amplitude of each sine
     noise_std: float = 0.003  # std of the noise added in voiced regions; unvoiced get sine_amp / 3
     voiced_threshold: float = 0.0  # F0 above this (Hz) is voiced
     random_phase: bool = True  # random initial phase of the harmonics (the fundamental starts at 0)
     # condition module
+    cond_module: str = "blstm"  # blstm: BLSTM + one conv (hn-sinc-nsf-9) | cnn: convs only (hn-sinc-nsf-10)
     cond_lstm_units: int = 64  # BLSTM output width (both directions together; even)
+    cond_cnn_layers: int = 3  # convs of the cnn condition module
     cond_channels: int = 64  # condition width fed to every filter layer (= filter_channels)
-    cond_kernel: int = 3  # conv kernel over frames after the BLSTM
-    cond_smooth: bool = True  # smooth the repetition-upsampled condition over one frame
+    cond_kernel: int = 3  # conv kernel over frames
+    cond_smooth: bool = True  # smooth the repetition-upsampled condition (two moving averages of one frame)
+    cond_smooth_pad: str = "replicate"  # edges of the smoothing: replicate | zeros
     # neural filters
     filter_channels: int = 64  # hidden width of the dilated conv layers
-    filter_kernel: int = 3  # conv kernel (odd)
-    filter_layers: int = 10  # dilated conv layers per block, dilation dilation_base ** i
+    filter_kernel: int = 3  # causal conv kernel
+    filter_layers: int = 10  # dilated conv layers per harmonic block, dilation dilation_base ** i
     dilation_base: int = 2  # dilation growth per layer
     harmonic_blocks: int = 5  # filter blocks in the harmonic branch
     noise_blocks: int = 1  # filter blocks in the noise branch
+    noise_layers: int = 5  # dilated conv layers per noise block (the seed: filter_layers // 2)
     # loss
     stft_resolutions: list[list[int]] = field(
         default_factory=lambda: [list(r) for r in NSF_RESOLUTIONS]
@@ -64,35 +95,57 @@ class NsfConfig:
         if self.cond_channels != self.filter_channels:
             raise ConfigError(f"model: cond_channels ({self.cond_channels}) must equal filter_channels "
                               f"({self.filter_channels}): the condition is added to every filter layer")
-        if self.filter_kernel % 2 != 1:
-            raise ConfigError(f"model.filter_kernel must be odd to keep the length, got {self.filter_kernel}")
+        if self.filter_kernel < 1 or self.cond_kernel < 1:
+            raise ConfigError("model.filter_kernel and model.cond_kernel must be >= 1")
         if self.hop < 1 or self.num_harmonics < 0:
             raise ConfigError("model.hop must be >= 1 and model.num_harmonics >= 0")
+        if self.cond_module not in COND_MODULES:
+            raise ConfigError(f"model.cond_module must be one of {', '.join(COND_MODULES)}, "
+                              f"got {self.cond_module!r}")
+        if self.cond_smooth_pad not in PAD_MODES:
+            raise ConfigError(f"model.cond_smooth_pad must be one of {', '.join(PAD_MODES)}, "
+                              f"got {self.cond_smooth_pad!r}")
+        if self.cond_module == "blstm" and self.cond_lstm_units % 2:
+            raise ConfigError(f"model.cond_lstm_units must be even (two directions), "
+                              f"got {self.cond_lstm_units}")
         for r in self.stft_resolutions:
             if len(r) != 3:
                 raise ConfigError(f"model.stft_resolutions: each entry is [n_fft, hop, win], got {r}")
 
 
 @dataclass
+class HnNsfConfig(NsfConfig):
+    cond_smooth_pad: str = "zeros"  # the seed's hn-nsf pads with zeros (its later models replicate)
+    uv_merge_scale: float = 10.0  # voiced weight sigmoid(scale * (uv - 0.5)) switching the fixed filters
+
+
+@dataclass
 class HnSincNsfConfig(NsfConfig):
     sinc_order: int = 31  # taps of the time-variant sinc filters (odd)
-    cutoff_voiced_min: float = 0.1  # voiced cut-off range as a fraction of Nyquist: min ...
-    cutoff_voiced_max: float = 1.0  # ... and max; the network picks a point in between
-    cutoff_unvoiced: float = 0.1  # fixed cut-off in unvoiced regions (mostly the noise branch)
+    # cut-off (fraction of Nyquist) = scale * h + voiced * uv + offset, h in (-1, 1) from the condition:
+    cutoff_scale: float = 0.2  # ... so unvoiced (0.1, 0.5) ...
+    cutoff_voiced: float = 0.4  # ... and voiced (0.5, 0.9)
+    cutoff_offset: float = 0.3
+    cutoff_smooth_frames: int = 4  # moving average of the cut-off over this many frames
 
     def __post_init__(self):
         super().__post_init__()
         if self.sinc_order % 2 != 1:
             raise ConfigError(f"model.sinc_order must be odd, got {self.sinc_order}")
-        if not 0 < self.cutoff_voiced_min <= self.cutoff_voiced_max <= 1 or not 0 < self.cutoff_unvoiced <= 1:
-            raise ConfigError("model: cut-offs must satisfy 0 < cutoff_voiced_min <= cutoff_voiced_max <= 1 "
-                              "and 0 < cutoff_unvoiced <= 1")
+        if self.cutoff_smooth_frames < 1:
+            raise ConfigError("model.cutoff_smooth_frames must be >= 1")
 
 
 @dataclass
 class CycNoiseNsfConfig(HnSincNsfConfig):
-    cyc_kernel_len: int = 320  # samples of the decaying noise burst convolved with the pulse train
-    cyc_decay_ms: float = 1.0  # time constant of the burst's exponential decay (ms)
+    cyc_beta: float = 0.870  # decay of the noise burst: exp(-t f0_mean / (beta sr))
+    cyc_f0_mean: str = "batch"  # batch: one burst from the batch's mean F0, as the seed | utterance: one each
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.cyc_f0_mean not in ("batch", "utterance"):
+            raise ConfigError(f"model.cyc_f0_mean must be batch or utterance, got {self.cyc_f0_mean!r}")
+    masked_loss: bool = True  # add the sine-masked STFT loss on every harmonic block's output
 
 
 def _check_spec(cfg, spec):
@@ -116,70 +169,98 @@ def _check_spec(cfg, spec):
 
 
 class _Nsf(nn.Module):
-    """Shared NSF generator; subclasses pick the source (`_source`) and the merge (`sinc`)."""
+    """Shared NSF generator; subclasses pick the condition split, the source and the merge."""
 
     Config = NsfConfig
-    sinc = False
+    filter_bias = False  # biases in the neural filter blocks
+    noise_skip = True  # the noise blocks add their input back (tanh + skip)
 
     def __init__(self, cfg, spec=None):
         super().__init__()
         _check_spec(cfg, spec)
         self.cfg = cfg
         self.norm = nn.ModuleDict({cfg.mel: FeatureNorm(cfg.mel_dim), cfg.f0: FeatureNorm(1)})
-        self.cond = ConditionModule(cfg.mel_dim + 1, cfg.cond_lstm_units, cfg.cond_channels, cfg.cond_kernel,
-                                    cfg.hop, extra=1 if self.sinc else 0, smooth=cfg.cond_smooth)
-        self.merge = nn.Linear(self._source_dim(), 1)
-        args = (cfg.filter_channels, cfg.filter_layers, cfg.filter_kernel, cfg.dilation_base)
-        self.harmonic = FilterStack(cfg.harmonic_blocks, *args)
-        self.noise = FilterStack(cfg.noise_blocks, *args)
+        self.cond = ConditionModule(cfg.mel_dim + 1, self._cond_channels(), cfg.hop, cfg.cond_module,
+                                    cfg.cond_lstm_units, cfg.cond_kernel, cfg.cond_cnn_layers,
+                                    cfg.cond_smooth, cfg.cond_smooth_pad)
+        self._build_source()
+        C, k, base = cfg.filter_channels, cfg.filter_kernel, cfg.dilation_base
+        self.harmonic = FilterStack(cfg.harmonic_blocks, C, cfg.filter_layers, k, base, self.filter_bias)
+        self.noise = FilterStack(cfg.noise_blocks, C, cfg.noise_layers, k, base, self.filter_bias,
+                                 skip=self.noise_skip)
         self.loss = MultiResolutionSTFTLoss(cfg.stft_resolutions, cfg.stft_eps)
 
-    def _source_dim(self):
-        return self.cfg.num_harmonics + 1
+    # --- parts the subclasses choose -----------------------------------------------------------
+    def _cond_channels(self):
+        return self.cfg.cond_channels
 
-    def _source(self, f0_up, generator):
+    def _context(self, c, feats):
+        """(B, C_out, T) condition, (B, N, D) normalised features -> (context (B, C, T), extra or None)."""
+        return c, None
+
+    def _build_source(self):
+        self.merge = nn.Linear(self.cfg.num_harmonics + 1, 1)
+
+    def _source(self, f0_up, noise, generator):
+        """-> (harmonic source (B, 1, T), uv (B, T, 1))."""
         c = self.cfg
-        return sine_source(f0_up, c.sample_rate, c.num_harmonics, c.sine_amp, c.noise_std, c.voiced_threshold,
-                           c.random_phase, generator)
+        src, _, uv = sine_source(f0_up, c.sample_rate, c.num_harmonics, c.sine_amp, c.noise_std,
+                                 c.voiced_threshold, c.random_phase, noise.get("phase"), noise.get("sine"),
+                                 generator)
+        return torch.tanh(self.merge(src)).transpose(1, 2), uv
+
+    def _noise_amp(self):
+        return self.cfg.sine_amp / 3.0
+
+    def _merge(self, harm, noise, uv, extra):
+        raise NotImplementedError
+
+    # --- the generator ---------------------------------------------------------------------------
+    def noise_shapes(self, B, N, f0=None):
+        """Shapes of the injectable standard draws for B utterances of N frames (f0: (B, N, 1) Hz,
+        needed only where a shape depends on it). "phase" entries are uniform [0, 1), the rest N(0, 1)."""
+        T, H = N * self.cfg.hop, self.cfg.num_harmonics + 1
+        return {"phase": (B, H), "sine": (B, T, H), "noise": (B, T)}
 
     def param_groups(self):
         return {"model": [p for p in self.parameters() if p.requires_grad]}
 
-    def generate(self, mel, f0, generator=None):
-        """mel (B, N, M), f0 (B, N, 1) raw Hz -> waveform (B, N * hop)."""
+    def synthesize(self, mel, f0, noise=None, generator=None):
+        """mel (B, N, M), f0 (B, N, 1) raw Hz -> (waveform (B, N * hop), {"hidden", "uv", "f0_up"}).
+
+        noise: optional dict of standard draws (see `noise_shapes`); what is missing is drawn from
+        `generator` (None: the global RNG).
+        """
         c = self.cfg
         if mel.shape[:2] != f0.shape[:2]:
             raise ValueError(f"mel {tuple(mel.shape)} and f0 {tuple(f0.shape)} differ in batch or frames")
+        noise = dict(noise or {})
         feats = torch.cat([self.norm[c.mel](mel), self.norm[c.f0](f0)], dim=-1)
-        cond = self.cond(feats)  # (B, C [+1], T)
+        context, extra = self._context(self.cond(feats), feats)  # (B, C, T)
         f0_up = upsample_repeat(f0, c.hop)  # (B, T, 1), raw Hz for the source
-        source, _, uv = self._source(f0_up, generator)
-        harm_src = torch.tanh(self.merge(source)).transpose(1, 2)  # (B, 1, T)
-        noise_src = (c.sine_amp / 3.0) * torch.randn(harm_src.shape, generator=generator,
-                                                     device=harm_src.device, dtype=harm_src.dtype)
-        h_cond = cond[:, : c.cond_channels]
-        harm = self.harmonic(harm_src, h_cond)[:, 0]  # (B, T)
-        noise = self.noise(noise_src, h_cond)[:, 0]
-        if not self.sinc:
-            return harm + noise
-        cutoff = self.cutoff(cond[:, c.cond_channels], uv[..., 0])
-        low, high = sinc_filter_coefs(cutoff, c.sinc_order)
-        return time_variant_fir(harm, low) + time_variant_fir(noise, high)
+        harm_src, uv = self._source(f0_up, noise, generator)
+        B, _, T = harm_src.shape
+        noise_src = self._noise_amp() * draw(noise.get("noise"), (B, T), harm_src, generator).unsqueeze(1)
+        harm, hidden = self.harmonic(harm_src, context, hidden=True)
+        noi = self.noise(noise_src, context)
+        return self._merge(harm[:, 0], noi[:, 0], uv, extra), {"hidden": hidden, "uv": uv, "f0_up": f0_up}
 
-    def cutoff(self, hidden, uv):
-        """Normalised cut-off (B, T) from the condition's extra channel (B, T) and voicing (B, T)."""
-        c = self.cfg
-        voiced = c.cutoff_voiced_min + (c.cutoff_voiced_max - c.cutoff_voiced_min) * torch.sigmoid(hidden)
-        return uv * voiced + (1.0 - uv) * c.cutoff_unvoiced
+    def generate(self, mel, f0, noise=None, generator=None):
+        """mel (B, N, M), f0 (B, N, 1) raw Hz -> waveform (B, N * hop). The pure generator."""
+        return self.synthesize(mel, f0, noise, generator)[0]
 
-    def forward(self, batch, group="model", step=0, cache=None):
+    def _extra_loss(self, loss, stats, extras, wav, lengths, noise):
+        return loss, stats
+
+    def forward(self, batch, group="model", step=0, cache=None, noise=None):
         c = self.cfg
         wav = batch[c.wav][..., 0]  # (B, T)
-        y_hat = self.generate(batch[c.mel], batch[c.f0])
+        y_hat, extras = self.synthesize(batch[c.mel], batch[c.f0], noise)
         T = min(wav.shape[1], y_hat.shape[1])
         lengths = batch.get(f"{c.wav}_len")
         loss, stats = self.loss(y_hat[:, :T], wav[:, :T], lengths)
-        return loss, stats
+        extras = {k: v[:, :T] if torch.is_tensor(v) else [h[:, :T] for h in v] for k, v in extras.items()}
+        return self._extra_loss(loss, stats, extras, wav[:, :T], lengths, dict(noise or {}))
 
     @torch.no_grad()
     def infer(self, batch):
@@ -195,33 +276,129 @@ class _Nsf(nn.Module):
                 for i, n in enumerate(lens)]
 
 
+class _SincMerge:
+    """Time-variant sinc low-pass on the harmonic branch and high-pass on the noise branch."""
+
+    def cutoff(self, hidden, uv):
+        """Normalised cut-off (B, T) from the condition's cut-off channel (B, 1, T) and voicing (B, T, 1):
+        scale * h + voiced * uv + offset, smoothed over cutoff_smooth_frames frames (the seed's
+        CondModuleHnSincNSF.get_cut_f and l_cut_f_smooth)."""
+        c = self.cfg
+        raw = c.cutoff_scale * hidden + c.cutoff_voiced * uv.transpose(1, 2) + c.cutoff_offset
+        return moving_average(raw, c.cutoff_smooth_frames * c.hop, "replicate")[:, 0]
+
+    def _merge(self, harm, noise, uv, extra):
+        low, high = sinc_filter_coefs(self.cutoff(extra, uv), self.cfg.sinc_order)
+        return time_variant_fir(harm, low) + time_variant_fir(noise, high)
+
+
 @register_model("hn_sinc_nsf")
-class HnSincNsf(_Nsf):
-    """Harmonic-plus-noise NSF with trainable maximum voiced frequency (sinc filters)."""
+class HnSincNsf(_SincMerge, _Nsf):
+    """Harmonic-plus-noise NSF with trainable maximum voiced frequency (the seed's hn-sinc-nsf-9/-10).
+
+    The condition's last channel drives the cut-off; in its place the filters see the smoothed,
+    normalised F0.
+    """
 
     Config = HnSincNsfConfig
-    sinc = True
+
+    def _context(self, c, feats):
+        f0_up = self.cond.upsample(feats[..., -1:].transpose(1, 2))  # (B, 1, T) normalised F0
+        return torch.cat([c[:, :-1], f0_up], dim=1), c[:, -1:]
+
+
+# The seed's hn-nsf fixed filters (project/01-nsf/hn-nsf/model.py, designed with the Parks-McClellan
+# algorithm for 16 kHz): low-pass 0-5 kHz (voiced) and 0-1 kHz (unvoiced) for the harmonic branch,
+# high-pass 7-8 kHz (voiced) and 3-8 kHz (unvoiced) for the noise branch.
+HN_NSF_FIR = {
+    "lp_v": [0.08538414199291068, 0.04920229475534168, -0.1470178606967731, 0.24737764593887432,
+             0.7103067853166558, 0.24737764593887432, -0.1470178606967731, 0.04920229475534168,
+             0.08538414199291068],
+    "lp_u": [0.00936455546502, 0.0416254862901, 0.0878313219556, 0.146086321198, 0.192602581136,
+             0.211221591449, 0.192602581136, 0.146086321198, 0.0878313219556, 0.0416254862901,
+             0.00936455546502],
+    "hp_v": [-0.00936455546502148, 0.04162548629009957, -0.08783132195564508, 0.1460863211980122,
+             -0.19260258113649556, 0.21122159144894015, -0.19260258113649556, 0.1460863211980122,
+             -0.08783132195564508, 0.04162548629009957, -0.00936455546502148],
+    "hp_u": [0.0853841419929, -0.0492022947553, -0.147017860697, -0.247377645939, 0.710306785317,
+             -0.247377645939, -0.147017860697, -0.0492022947553, 0.0853841419929],
+}
 
 
 @register_model("hn_nsf")
 class HnNsf(_Nsf):
-    """Harmonic-plus-noise NSF: the two branches are summed."""
+    """Harmonic-plus-noise NSF (the seed's hn-nsf): fixed FIR filters, switched by the voicing."""
 
-    Config = NsfConfig
-    sinc = False
+    Config = HnNsfConfig
+
+    def __init__(self, cfg, spec=None):
+        super().__init__(cfg, spec)
+        for name, coef in HN_NSF_FIR.items():
+            self.register_buffer(f"fir_{name}", torch.tensor(coef))
+
+    def _merge(self, harm, noise, uv, extra):
+        w = torch.sigmoid((uv[..., 0] - 0.5) * self.cfg.uv_merge_scale)  # (B, T), ~1 voiced
+        voiced = causal_fir(harm, self.fir_lp_v) + causal_fir(noise, self.fir_hp_v)
+        unvoiced = causal_fir(harm, self.fir_lp_u) + causal_fir(noise, self.fir_hp_u)
+        return voiced * w + unvoiced * (1.0 - w)
 
 
 @register_model("cyc_noise_nsf")
-class CycNoiseNsf(_Nsf):
-    """hn-sinc-NSF with the cyclic-noise source (Wang & Yamagishi 2020)."""
+class CycNoiseNsf(_SincMerge, _Nsf):
+    """Cyclic-noise NSF (Wang & Yamagishi 2020; the seed's cyc-noise-nsf-4).
+
+    The harmonic branch filters cyclic noise (no merge layer); its blocks have biases; the noise
+    block outputs its last linear layer without tanh or skip. The condition has one extra channel
+    for the cut-off. Training adds the sine-masked loss on every harmonic block's output.
+    """
 
     Config = CycNoiseNsfConfig
-    sinc = True
+    filter_bias = True
+    noise_skip = False
 
-    def _source_dim(self):
-        return 1
+    def _cond_channels(self):
+        return self.cfg.cond_channels + 1
 
-    def _source(self, f0_up, generator):
+    def _context(self, c, feats):
+        return c[:, :-1], c[:, -1:]
+
+    def _build_source(self):
+        pass
+
+    def _source(self, f0_up, noise, generator):
         c = self.cfg
-        return cyclic_noise_source(f0_up, c.sample_rate, c.sine_amp, c.noise_std, c.voiced_threshold,
-                                   c.cyc_kernel_len, c.cyc_decay_ms, generator)
+        with torch.no_grad():
+            src, uv = cyclic_noise_source(f0_up, c.sample_rate, c.cyc_beta, c.noise_std, c.voiced_threshold,
+                                          noise.get("pulse"), noise.get("burst"), generator,
+                                          per_utterance=c.cyc_f0_mean == "utterance")
+        return src.transpose(1, 2), uv
+
+    def _noise_amp(self):
+        return self.cfg.noise_std / 3.0
+
+    def noise_shapes(self, B, N, f0=None):
+        """As `_Nsf.noise_shapes`; the burst length follows the mean voiced F0 (B, N, 1) when given
+        (with cyc_f0_mean: utterance, "burst" is a list of shapes, one per utterance)."""
+        T, H = N * self.cfg.hop, self.cfg.num_harmonics + 1
+        shapes = {"pulse": (B, T), "noise": (B, T), "mask_phase": (B, H)}
+        if f0 is None:
+            return shapes
+        thr, sr = self.cfg.voiced_threshold, self.cfg.sample_rate
+        if self.cfg.cyc_f0_mean == "batch":
+            if bool((f0 > thr).any()):
+                shapes["burst"] = (burst_length(f0[f0 > thr].mean(), sr),)
+        elif all(bool((u > thr).any()) for u in f0):
+            shapes["burst"] = [(burst_length(u[u > thr].mean(), sr),) for u in f0]  # one per utterance
+        return shapes
+
+    def _extra_loss(self, loss, stats, extras, wav, lengths, noise):
+        c = self.cfg
+        if not c.masked_loss:
+            return loss, stats
+        with torch.no_grad():
+            sines = harmonic_sines(extras["f0_up"], c.sample_rate, c.num_harmonics, c.sine_amp,
+                                   noise.get("mask_phase"))
+            mask_signal = (sines * voicing(extras["f0_up"], c.voiced_threshold)).mean(-1)  # (B, T)
+        masked = self.loss.sine_masked(extras["hidden"], wav, mask_signal, lengths)
+        stats = dict(stats, stft_masked=float(masked.detach()))
+        return loss + masked, stats
