@@ -103,6 +103,13 @@ class Row:
         return self.nnsp / self.ref if self.unit == "utt/s" else self.ref / self.nnsp
 
 
+def add_row(rows, row):
+    """Keep a measured row, and show it at once on stderr (a full run takes minutes; the table comes last)."""
+    rows.append(row)
+    print(f"  measured: {row.area} {row.what}: {row.ref_name} {row.ref:.3f}, nnsp {row.nnsp:.3f} "
+          f"[{row.unit}]", file=sys.stderr, flush=True)
+
+
 def interleaved(fns, sizes):
     """Best wall seconds of each fn, the fns called in turn `sizes.repeats` times (after a warm-up)."""
     if sizes.warmup:
@@ -219,7 +226,7 @@ def bench_nsf_pair(seed_name, conf, sizes, rows, notes):
     model.train()
     with _quiet_stft_warning():
         t_seed, t_nnsp = interleaved([seed_step, nnsp_step], sizes)
-    rows.append(Row("NSF", f"{seed_name} train step ({n / spec.sample_rate:g} s, B=1)", "s", "seed",
+    add_row(rows, Row("NSF", f"{seed_name} train step ({n / spec.sample_rate:g} s, B=1)", "s", "seed",
                     t_seed, t_nnsp))
 
     seed.eval()
@@ -232,7 +239,7 @@ def bench_nsf_pair(seed_name, conf, sizes, rows, notes):
 
     g_seed, g_nnsp = interleaved([seed_gen, lambda: model.infer(batch)], sizes)
     sec = n / spec.sample_rate
-    rows.append(Row("NSF", f"{seed_name} inference ({sec:g} s)", "RTF", "seed", g_seed / sec,
+    add_row(rows, Row("NSF", f"{seed_name} inference ({sec:g} s)", "RTF", "seed", g_seed / sec,
                     g_nnsp / sec))
     if seed_name == "hn-sinc-nsf-9":
         model.train()
@@ -280,7 +287,7 @@ def bench_nsf_gan(sizes, rows, notes):
         m.train()
     with _quiet_stft_warning():
         t_seed, t_nnsp = interleaved([seed_step, nnsp_step_fn(model, batch)], sizes)
-    rows.append(Row("NSF", f"hn-sinc-nsf-hifigan GAN step (D then G, {n / spec.sample_rate:g} s, B=1)", "s",
+    add_row(rows, Row("NSF", f"hn-sinc-nsf-hifigan GAN step (D then G, {n / spec.sample_rate:g} s, B=1)", "s",
                     "seed", t_seed, t_nnsp))
 
     n = int(sizes.nsf_seconds * spec.sample_rate) // reso * reso
@@ -295,7 +302,7 @@ def bench_nsf_gan(sizes, rows, notes):
 
     g_seed, g_nnsp = interleaved([seed_gen, lambda: model.infer(batch)], sizes)
     sec = n / spec.sample_rate
-    rows.append(Row("NSF", f"hn-sinc-nsf-hifigan generator ({sec:g} s)", "RTF", "seed", g_seed / sec,
+    add_row(rows, Row("NSF", f"hn-sinc-nsf-hifigan generator ({sec:g} s)", "RTF", "seed", g_seed / sec,
                     g_nnsp / sec))
 
 
@@ -451,7 +458,7 @@ def bench_hifigan(sizes, rows, notes):
     for m in (gen, mpd, msd, model):
         m.train()
     t_ref, t_nnsp = interleaved([jik876_step, nnsp_step], sizes)
-    rows.append(Row("HiFi-GAN", f"V1 GAN step (D then G, {n} samples, B=1)", "s", "jik876", t_ref, t_nnsp))
+    add_row(rows, Row("HiFi-GAN", f"V1 GAN step (D then G, {n} samples, B=1)", "s", "jik876", t_ref, t_nnsp))
 
     # inference as jik876's inference.py: eval, weight norm removed, no grad, to a numpy array
     n = int(sizes.gan_rtf_seconds * spec.sample_rate) // reso * reso
@@ -468,7 +475,7 @@ def bench_hifigan(sizes, rows, notes):
 
     g_ref, g_nnsp = interleaved([jik876_infer, lambda: model.infer(batch)], sizes)
     sec = n / spec.sample_rate
-    rows.append(Row("HiFi-GAN", f"V1 generator ({sec:.2f} s)", "RTF", "jik876", g_ref / sec, g_nnsp / sec))
+    add_row(rows, Row("HiFi-GAN", f"V1 generator ({sec:.2f} s)", "RTF", "jik876", g_ref / sec, g_nnsp / sec))
 
 
 # -------------------------------------------------------------------------------------- CM (LCNN)
@@ -526,8 +533,8 @@ def bench_cm_pair(seed_name, conf, protocol, names, gen, sizes, rows):
     t_seed, t_batched, t_one = interleaved([seed_score, lambda: model.infer(batch), nnsp_one_by_one], sizes)
     k = len(lens)
     what = f"{head}: scoring {k} utts of {lo:g}-{hi:g} s, eval"
-    rows.append(Row("CM", f"{what}, nnsp batched", "utt/s", "seed", k / t_seed, k / t_batched))
-    rows.append(Row("CM", f"{what}, both one by one", "utt/s", "seed", k / t_seed, k / t_one))
+    add_row(rows, Row("CM", f"{what}, nnsp batched", "utt/s", "seed", k / t_seed, k / t_batched))
+    add_row(rows, Row("CM", f"{what}, both one by one", "utt/s", "seed", k / t_seed, k / t_one))
 
     # one train step on a batch of equal-length utterances (labels from the protocol on the seed's side)
     b, n = sizes.cm_train_batch, int(sizes.cm_train_seconds * sr)
@@ -546,7 +553,7 @@ def bench_cm_pair(seed_name, conf, protocol, names, gen, sizes, rows):
     seed.train()
     model.train()
     t_seed, t_nnsp = interleaved([seed_step, nnsp_step_fn(model, tb)], sizes)
-    rows.append(Row("CM", f"{head}: train step (B={b} x {sizes.cm_train_seconds:g} s)", "s", "seed",
+    add_row(rows, Row("CM", f"{head}: train step (B={b} x {sizes.cm_train_seconds:g} s)", "s", "seed",
                     t_seed, t_nnsp))
 
 
