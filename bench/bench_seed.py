@@ -227,7 +227,7 @@ def bench_nsf_pair(seed_name, conf, sizes, rows, notes):
     with _quiet_stft_warning():
         t_seed, t_nnsp = interleaved([seed_step, nnsp_step], sizes)
     add_row(rows, Row("NSF", f"{seed_name} train step ({n / spec.sample_rate:g} s, B=1)", "s", "seed",
-                    t_seed, t_nnsp))
+                      t_seed, t_nnsp))
 
     seed.eval()
     model.eval()
@@ -240,7 +240,7 @@ def bench_nsf_pair(seed_name, conf, sizes, rows, notes):
     g_seed, g_nnsp = interleaved([seed_gen, lambda: model.infer(batch)], sizes)
     sec = n / spec.sample_rate
     add_row(rows, Row("NSF", f"{seed_name} inference ({sec:g} s)", "RTF", "seed", g_seed / sec,
-                    g_nnsp / sec))
+                      g_nnsp / sec))
     if seed_name == "hn-sinc-nsf-9":
         model.train()
         bench_flops(model, batch, t_nnsp, sizes, notes)
@@ -288,7 +288,7 @@ def bench_nsf_gan(sizes, rows, notes):
     with _quiet_stft_warning():
         t_seed, t_nnsp = interleaved([seed_step, nnsp_step_fn(model, batch)], sizes)
     add_row(rows, Row("NSF", f"hn-sinc-nsf-hifigan GAN step (D then G, {n / spec.sample_rate:g} s, B=1)", "s",
-                    "seed", t_seed, t_nnsp))
+                      "seed", t_seed, t_nnsp))
 
     n = int(sizes.nsf_seconds * spec.sample_rate) // reso * reso
     batch = nnsp_batch(spec, [n], torch.Generator().manual_seed(1))
@@ -303,7 +303,7 @@ def bench_nsf_gan(sizes, rows, notes):
     g_seed, g_nnsp = interleaved([seed_gen, lambda: model.infer(batch)], sizes)
     sec = n / spec.sample_rate
     add_row(rows, Row("NSF", f"hn-sinc-nsf-hifigan generator ({sec:g} s)", "RTF", "seed", g_seed / sec,
-                    g_nnsp / sec))
+                      g_nnsp / sec))
 
 
 @contextlib.contextmanager
@@ -554,7 +554,7 @@ def bench_cm_pair(seed_name, conf, protocol, names, gen, sizes, rows):
     model.train()
     t_seed, t_nnsp = interleaved([seed_step, nnsp_step_fn(model, tb)], sizes)
     add_row(rows, Row("CM", f"{head}: train step (B={b} x {sizes.cm_train_seconds:g} s)", "s", "seed",
-                    t_seed, t_nnsp))
+                      t_seed, t_nnsp))
 
 
 # ------------------------------------------------------------------------------------------- table
