@@ -149,9 +149,10 @@ def _write_set(dump, name, n, seconds):
         w = sine(180 + 60 * i, seconds=seconds) if i % 2 else noise(seconds=seconds, amp=0.2, seed=i)
         write_wav(dump / name / "wav" / f"{utt}.wav", SR, w)
         labels[utt] = "bonafide -" if i % 2 else "spoof A01"
-    write_table(dump / name / "utt2label", labels)
+    labels_in = dump.parent / "data" / name / "utt2label"  # as a recipe: data/<set> in, dump/<set> out
+    write_table(labels_in, labels)
     spec = load_data_spec(load_yaml(CONF)["data"])
-    kept, dropped, _ = make_list(spec, dump, name, spec.features, utt2label=dump / name / "utt2label")
+    kept, dropped, _ = make_list(spec, dump, name, spec.features, utt2label=labels_in)
     assert len(kept) == n and not dropped
 
 
