@@ -8,7 +8,7 @@ import argparse
 import logging
 
 from pylib.bin._cli import config_file, run, setup_logging
-from pylib.config import apply_overrides, load_yaml
+from pylib.config import apply_overrides, load_config
 from pylib.data import stats
 from pylib.data.spec import load_data_spec
 from pylib.errors import UserError
@@ -47,7 +47,7 @@ def main(argv=None):
     args = get_parser().parse_args(argv)
     setup_logging(args.verbose)
     with config_file(args.conf):
-        cfg = apply_overrides(load_yaml(args.conf), args.overrides)
+        cfg = apply_overrides(load_config(args.conf), args.overrides)
         spec = load_data_spec(cfg.get("data"))
     if not stats.norm_features(spec):
         print("no feature has norm: true; nothing to compute")

@@ -8,7 +8,7 @@
 import argparse
 
 from pylib.bin._cli import config_file, run, setup_logging
-from pylib.config import load_yaml
+from pylib.config import load_config
 from pylib.errors import ConfigError, UserError
 
 
@@ -59,7 +59,7 @@ def main(argv=None):
         return 0
     if not args.conf or not args.wav_scp:
         raise UserError("--conf and --wav-scp are required (only --merge runs without them)")
-    conf = load_yaml(args.conf)
+    conf = load_config(args.conf)
     if "features" not in conf:
         raise ConfigError(f"{args.conf}: no `features:` section; see docs/INTERFACES.md for its keys")
     with config_file(args.conf):

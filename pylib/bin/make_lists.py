@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 
 from pylib.bin._cli import config_file, run, setup_logging
-from pylib.config import apply_overrides, load_yaml
+from pylib.config import apply_overrides, load_config
 from pylib.data.lists import make_list
 from pylib.data.spec import load_data_spec
 from pylib.errors import DataError
@@ -70,7 +70,7 @@ def main(argv=None):
     args = get_parser().parse_args(argv)
     setup_logging(args.verbose)
     with config_file(args.conf):
-        cfg = apply_overrides(load_yaml(args.conf), args.overrides)
+        cfg = apply_overrides(load_config(args.conf), args.overrides)
         spec = load_data_spec(cfg.get("data"))
     feats = spec.features if args.with_outputs else list(spec.inputs)
     good, dropped, short = make_list(

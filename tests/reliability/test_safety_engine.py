@@ -440,3 +440,17 @@ def test_lock_waits_for_nobody_after_a_kill(base_project, trained, tmp_path):
     r = _infer(base_project.root, out, exp=trained)
     assert r.code == 0, r.err[-3000:]
     assert time.time() - t0 < 60 and not (out / LOCK_NAME).exists()
+
+
+@pytest.mark.parametrize("stage", ["extract_features", "make_lists", "compute_stats"])
+def test_data_stages_refuse_a_misspelt_section_too(base_project, tmp_path, stage):
+    """Stages 1-2 read the same recipe yaml as train: a misspelt section is an error there as well."""
+    conf = _conf_text(tmp_path, _good_yaml().replace("train:", "trian:"))
+    args = {
+        "extract_features": ["--wav-scp", base_project.data("train") / "wav.scp", "--out-dir", tmp_path / "out"],
+        "make_lists": ["--data-dir", base_project.root / "dump", "--set", "train"],
+        "compute_stats": ["--data-dir", base_project.root / "dump"],
+    }[stage]
+    r = run_stage(stage, "--conf", conf, *args)
+    assert_user_error(r, conf, "trian", "did you mean 'train'")
+    assert not (tmp_path / "out").exists()
