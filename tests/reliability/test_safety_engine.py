@@ -447,7 +447,8 @@ def test_data_stages_refuse_a_misspelt_section_too(base_project, tmp_path, stage
     """Stages 1-2 read the same recipe yaml as train: a misspelt section is an error there as well."""
     conf = _conf_text(tmp_path, _good_yaml().replace("train:", "trian:"))
     args = {
-        "extract_features": ["--wav-scp", base_project.data("train") / "wav.scp", "--out-dir", tmp_path / "out"],
+        "extract_features": ["--wav-scp", base_project.data("train") / "wav.scp",
+                             "--out-dir", tmp_path / "out"],
         "make_lists": ["--data-dir", base_project.root / "dump", "--set", "train"],
         "compute_stats": ["--data-dir", base_project.root / "dump"],
     }[stage]
