@@ -19,6 +19,7 @@ from pylib.engine.config import parse_optim, parse_train
 from pylib.engine.data import get_data_factory
 from pylib.engine.lock import LOCK_NAME, lock_dir
 from pylib.errors import ConfigError, UserError
+from pylib.io.atomic import move_aside
 from pylib.registry import MODELS
 
 log = logging.getLogger("nnsp.train")
@@ -174,16 +175,9 @@ def previous_run(exp_dir):
     return sorted(p for p in exp_dir.iterdir() if p.name not in KEPT_IN_PLACE)
 
 
-def move_aside(exp_dir):
+def move_run_aside(exp_dir):
     """Move the previous run's files into the first free <exp_dir>.N; returns that folder."""
-    n = 1
-    while Path(f"{exp_dir}.{n}").exists():
-        n += 1
-    dest = Path(f"{exp_dir}.{n}")
-    dest.mkdir(parents=True)
-    for p in previous_run(exp_dir):
-        p.rename(dest / p.name)
-    return dest
+    return move_aside(exp_dir, previous_run(exp_dir))
 
 
 def run_training(
@@ -239,7 +233,7 @@ def _run_locked(d, resolved, spec, model, optim, tcfg, data_dir, exp_dir, resume
                 "Pass --overwrite to move it aside to "
                 f"{exp_dir}.N and start afresh, use another --exp-dir, or drop --resume none to continue it"
             )
-        dest = move_aside(exp_dir)
+        dest = move_run_aside(exp_dir)
         log.info("moved the earlier run in %s to %s", exp_dir, dest)
     dev = ddp.pick_device(tcfg.device, d)
     ddp.init(d, dev)

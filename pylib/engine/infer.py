@@ -35,7 +35,7 @@ from tqdm import tqdm
 from pylib.engine.lock import LOCK_NAME, DirLock
 from pylib.engine.trainer import to_device
 from pylib.errors import UserError
-from pylib.io.atomic import write_text_atomic
+from pylib.io.atomic import move_aside, write_text_atomic
 from pylib.io.audio import write_wav
 
 SCORES = "scores.txt"
@@ -311,15 +311,7 @@ def _outputs(out_dir):
 
 
 def _move_aside(out_dir):
-    n = 1
-    while Path(f"{out_dir}.{n}").exists():
-        n += 1
-    dest = Path(f"{out_dir}.{n}")
-    dest.mkdir(parents=True)
-    for p in Path(out_dir).iterdir():
-        if p.name != LOCK_NAME:
-            p.rename(dest / p.name)
-    return dest
+    return move_aside(out_dir, [p for p in Path(out_dir).iterdir() if p.name != LOCK_NAME])
 
 
 def check_not_input(out_dir, data_dir, set_name):

@@ -66,6 +66,19 @@ def write_bytes_atomic(path, data):
             f.write(data)
 
 
+def move_aside(folder, entries):
+    """Move `entries` (paths inside `folder`) into the first free `<folder>.N`; returns that folder.
+    Nothing is deleted: an earlier run's files stay whole beside the new one."""
+    n = 1
+    while Path(f"{folder}.{n}").exists():
+        n += 1
+    dest = Path(f"{folder}.{n}")
+    dest.mkdir(parents=True)
+    for p in entries:
+        Path(p).rename(dest / Path(p).name)
+    return dest
+
+
 def write_text_atomic(path, text):
     """Write `text` to `path` atomically (UTF-8)."""
     with atomic_path(path) as tmp:
