@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pylib.errors import UserError
+from pylib.errors import DataError, UserError
 from pylib.io.atomic import atomic_path
 
 FORMAT = "nnsp-checkpoint"
@@ -99,10 +99,15 @@ def _refused_global(text):
     return f" ({m.group(1)})" if m else ""
 
 
-def read_plain(path, what="checkpoint", hint="", map_location="cpu", with_hash=False):
+NNSP_FILES = ("use a checkpoint_*.pt written by pylib.bin.train or a model.pt of export_model (a project-NN "
+              "checkpoint: convert it with pylib.bin.import_project_nn)")
+
+
+def read_plain(path, what="checkpoint", hint="", map_location="cpu", with_hash=False, advice=NNSP_FILES):
     """torch.load of `path` with weights_only=True: tensors and plain values only, nothing in the file
-    runs. A file holding pickled objects is refused with a UserError saying so; a truncated or
-    foreign one is a UserError naming it. with_hash: (obj, sha256 of the exact bytes read)."""
+    runs. A file holding pickled objects is refused with a DataError saying so (and `advice` on what
+    to use instead); a truncated or foreign one is a DataError naming it. A missing file is a
+    UserError. with_hash: (obj, sha256 of the exact bytes read)."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: {what} not found{hint}")
@@ -112,18 +117,16 @@ def read_plain(path, what="checkpoint", hint="", map_location="cpu", with_hash=F
     except pickle.UnpicklingError as e:
         text = str(e)
         if re.search(r"GLOBAL|global", text):
-            raise UserError(
+            raise DataError(
                 f"{path}: refused: the file holds pickled Python objects{_refused_global(text)}, not only "
-                "tensors and plain values, and nnsp never runs code from a data file; use a checkpoint_*.pt "
-                "written by pylib.bin.train or a model.pt of export_model (a project-NN checkpoint: convert "
-                f"it with pylib.bin.import_project_nn){hint}"
+                f"tensors and plain values, and nnsp never runs code from a data file; {advice}{hint}"
             ) from None
-        raise UserError(
+        raise DataError(
             f"{path}: not a readable {what}: the file is truncated, of another kind, or a pickle that is "
             f"not only tensors and plain values (nnsp runs no code from files, so it was not loaded){hint}"
         ) from None
     except Exception as e:  # truncated, text, zip damage...
-        raise UserError(
+        raise DataError(
             f"{path}: not a readable {what} ({type(e).__name__}: {_first_line(e)}); the file is truncated "
             f"or of another kind{hint}"
         ) from None

@@ -13,7 +13,6 @@ The batch is the loader's (docs/INTERFACES.md): `utt_id` list (B), `<input>` (B,
 `<input>_len` (B,). This module never imports `pylib.models`: `load_model` fills the registry.
 """
 
-import hashlib
 import logging
 import os
 import time
@@ -24,6 +23,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from pylib.engine.checkpoint import sha256_file
 from pylib.errors import DataError, UserError
 from pylib.io.atomic import write_text_atomic
 from pylib.io.audio import audio_info, read_wav
@@ -256,15 +256,6 @@ def write_scores(path, scores):
     write_text_atomic(path, "".join(f"{u} {s:.6f}\n" for u, s in sorted(scores.items())))
 
 
-def model_hash(path):
-    """sha256 of the model file's bytes (names the model that wrote a partial score file)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def partial_path(out):
     return Path(f"{out}.partial")
 
@@ -315,7 +306,7 @@ def score_folder(model_path, wav_dir, out=None, batch_size=16, device="cpu", pro
             )
         check_not_input(out, [p for _, p in files if os.path.basename(p) == out.name], what="scores file")
     model, key, sample_rate = load_scorer(model_path, device)
-    digest = model_hash(model_path) if out is not None else None
+    digest = sha256_file(model_path) if out is not None else None  # names the model of a partial file
     part = partial_path(out) if out is not None else None
     done = _read_partial(part, digest) if out is not None else {}
     wanted = {uid for uid, _ in files}

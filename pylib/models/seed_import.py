@@ -59,17 +59,10 @@ def arch_names():
 def load_seed_state_dict(path):
     """The weights of a seed checkpoint: `trained_network.pt` (a state dict) or an epoch checkpoint
     that wraps it (`{"state_dict": ..., "optimizer": ...}`). Refuses pickled objects."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: checkpoint not found")
-    try:
-        sd = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise DataError(
-            f"{path}: refused: not a plain PyTorch weights file ({type(e).__name__}: {str(e)[:300]}). "
-            f"nnsp reads checkpoints with weights_only=True so that no code in a file can run; "
-            f"a seed trained_network.pt or epoch checkpoint holds only tensors and loads this way"
-        ) from None
+    from pylib.engine.checkpoint import read_plain
+
+    sd = read_plain(path, advice="a seed trained_network.pt or epoch checkpoint holds only tensors and "
+                    "loads as it is")
     if isinstance(sd, dict) and isinstance(sd.get("state_dict"), dict):
         sd = sd["state_dict"]  # the seed trainer's epoch checkpoints wrap the weights
     if not isinstance(sd, dict) or not sd or not all(torch.is_tensor(v) for v in sd.values()):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from pylib.engine.checkpoint import read_plain
 from pylib.errors import ConfigError, DataError, UserError
 
 
@@ -136,15 +137,8 @@ def jik876_state(model, generator_sd, mpd=None, msd=None, where="checkpoint"):
 
 
 def _load_jik876(path, key, what):
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: {what} not found")
-    try:
-        blob = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise DataError(f"{path}: refused: not a plain PyTorch weights file ({type(e).__name__}: "
-                        f"{str(e)[:200]}); nnsp reads checkpoints with weights_only=True so that no code "
-                        f"in a file can run") from None
+    blob = read_plain(path, what, advice="it was read with weights_only=True so that no code in it can run, "
+                      "and jik876's g_* and do_* files hold only tensors")
     if not isinstance(blob, dict) or not all(isinstance(blob.get(k), dict) for k in key):
         raise DataError(f"{path}: not a jik876/hifi-gan {what} (expected a dict with "
                         f"{', '.join(repr(k) for k in key)}; g_* files hold 'generator', do_* files "
