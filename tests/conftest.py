@@ -31,3 +31,15 @@ def shared_data():
     if not SHARED_DATA.is_dir():
         pytest.skip(f"{SHARED_DATA} is absent: real-speech tests need the project's shared data folder")
     return SHARED_DATA
+
+
+@pytest.fixture
+def one_thread():
+    """Toy-width tensors gain nothing from a second thread; on a busy 2-core machine the OpenMP
+    barriers only cost time. Modules opt in with `pytestmark = pytest.mark.usefixtures("one_thread")`."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

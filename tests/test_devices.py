@@ -20,13 +20,7 @@ DEVICES = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # toy-width ops: a second thread only adds synchronisation cost on the 2-core machines
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _to(batch, device):

@@ -30,13 +30,7 @@ SR = 16000
 HOP = 16
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Toy tensors gain nothing from threads, and a busy machine makes OpenMP barriers slow."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make_nsf_config(name, **kw):

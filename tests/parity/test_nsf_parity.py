@@ -33,13 +33,7 @@ def float64():
     torch.set_default_dtype(old)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors gain nothing from threads, and on a busy machine OpenMP barriers cost seconds."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _stft_complex_free(self, signal, fft_p, frame_shift, frame_len):
