@@ -231,16 +231,8 @@ def bench_nsf_pair(seed_name, conf, sizes, rows, notes):
 
     seed.eval()
     model.eval()
-    seed_infer = getattr(seed, "inference", seed.forward)
-
-    def seed_gen():
-        with torch.no_grad():
-            seed_infer(x)[0].numpy()
-
-    g_seed, g_nnsp = interleaved([seed_gen, lambda: model.infer(batch)], sizes)
-    sec = n / spec.sample_rate
-    add_row(rows, Row("NSF", f"{seed_name} inference ({sec:g} s)", "RTF", "seed", g_seed / sec,
-                      g_nnsp / sec))
+    _nsf_rtf(rows, f"{seed_name} inference", getattr(seed, "inference", seed.forward), x, model, batch,
+             n / spec.sample_rate, sizes)
     if seed_name == "hn-sinc-nsf-9":
         model.train()
         bench_flops(model, batch, t_nnsp, sizes, notes)
@@ -295,15 +287,18 @@ def bench_nsf_gan(sizes, rows, notes):
     x, _ = _split_nsf(spec, batch)
     gen.eval()
     model.eval()
+    _nsf_rtf(rows, "hn-sinc-nsf-hifigan generator", gen, x, model, batch, n / spec.sample_rate, sizes)
+
+
+def _nsf_rtf(rows, label, seed_generate, x, model, batch, sec, sizes):
+    """One RTF row: the seed's generator on its input `x` beside nnsp's `infer` on the same batch."""
 
     def seed_gen():
         with torch.no_grad():
-            gen(x)[0].numpy()
+            seed_generate(x)[0].numpy()
 
     g_seed, g_nnsp = interleaved([seed_gen, lambda: model.infer(batch)], sizes)
-    sec = n / spec.sample_rate
-    add_row(rows, Row("NSF", f"hn-sinc-nsf-hifigan generator ({sec:g} s)", "RTF", "seed", g_seed / sec,
-                      g_nnsp / sec))
+    add_row(rows, Row("NSF", f"{label} ({sec:g} s)", "RTF", "seed", g_seed / sec, g_nnsp / sec))
 
 
 @contextlib.contextmanager
