@@ -100,7 +100,7 @@ def main(argv=None):
         example = f" e.g. {first[0]}: {first[1]};" if first else ""
         raise DataError(
             f"{set_dir / (name + '.dropped.txt')}: no utterance of {args.set_name} passed the checks "
-            f"({len(dropped)} dropped);{example} fix the cause (a wrong dim or reso in the config, "
+            f"({len(dropped)} dropped);{example} fix the cause (a wrong dim or hop in the features section, "
             f"missing or damaged features: rerun stage 1) and rerun stage 2"
         )
     return 0

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from pylib.config import upgrade_legacy_config
 from pylib.engine import checkpoint as ckpt
 from pylib.errors import UserError
 from pylib.io.atomic import atomic_path
@@ -54,16 +55,18 @@ def check_model_file(path, blob):
         )
     if blob.get("version", 0) > VERSION:
         raise UserError(f"{path}: model file version {blob['version']} is newer than this nnsp; update nnsp")
+    if isinstance(blob.get("config"), dict):  # key names of an earlier release, e.g. model mel_dim -> n_mels
+        blob["config"] = upgrade_legacy_config(blob["config"])
     return blob
 
 
 def build_from_config(config, state_dict, device="cpu"):
     """Model of `config` with `state_dict` loaded, in eval mode on `device`. Fills the registry first."""
     from pylib.engine.build import build_model
-    from pylib.engine.data import get_data_factory
+    from pylib.engine.data import spec_for
 
     importlib.import_module("pylib.models")  # registers the shipped models; the engine never imports them
-    spec = get_data_factory().spec(config["data"])
+    spec, _ = spec_for(config)
     model, _ = build_model(config, spec)
     model.load_state_dict(state_dict)
     return model.to(device).eval()

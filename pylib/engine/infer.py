@@ -18,7 +18,7 @@ reasons in `<out>/bad_files.txt`.
 
 Long utterances: a model with an attribute `infer_chunk = (chunk, overlap)` (both in waveform
 samples) is run on overlapping pieces of each utterance, one utterance at a time; every input
-feature is sliced through its `reso`, and waveform pieces are joined with a linear cross-fade over
+feature is sliced through its `hop`, and waveform pieces are joined with a linear cross-fade over
 `overlap` samples. Models without it get whole utterances.
 """
 
@@ -72,8 +72,8 @@ def _write_scores(path, scores):
 def _slice_batch(batch, b, s, e, inputs):
     """Utterance b of `batch`, time span [s, e) in samples -> a batch of one (inputs only)."""
     out = {"utt_id": [batch["utt_id"][b]]}
-    for name, reso in inputs:
-        fs, fe = s // reso, math.ceil(e / reso)
+    for name, hop in inputs:
+        fs, fe = s // hop, math.ceil(e / hop)
         x = batch[name][b : b + 1, fs:fe]
         out[name] = x
         out[f"{name}_len"] = torch.tensor([x.shape[1]], dtype=torch.int64)
@@ -85,8 +85,8 @@ def _slice_batch(batch, b, s, e, inputs):
 
 def infer_chunked(model, batch, b, inputs, chunk, overlap):
     """Waveform of utterance b generated in overlapping pieces and cross-faded. -> (T,) float32."""
-    name, reso = inputs[0]
-    total = int(batch[f"{name}_len"][b]) * reso
+    name, frame_hop = inputs[0]
+    total = int(batch[f"{name}_len"][b]) * frame_hop
     hop = max(chunk - overlap, 1)
     out = np.zeros(total, dtype=np.float64)
     weight = np.zeros(total, dtype=np.float64)
@@ -180,7 +180,7 @@ def run_inference(
 ):
     """Write one output per utterance of `loader` into `out_dir`; skips outputs already there.
 
-    inputs: [(feature name, reso)] of the model inputs (for chunked generation).
+    inputs: [(feature name, hop)] of the model inputs (for chunked generation).
     A bad input file stops the run (UserError) keeping every output written so far; with skip_bad
     it is skipped and listed with its reason in <out_dir>/bad_files.txt.
     Returns {"written": n, "skipped": n, "bad": n}.
@@ -386,7 +386,7 @@ def infer_set(
     exp_dir, data_dir, set_name, out_dir, checkpoint="best", device="cpu", overwrite=False, skip_bad=False
 ):
     """Stage 4 end to end: model from exp_dir, loader over `set_name`, outputs into out_dir."""
-    from pylib.engine.data import get_data_factory
+    from pylib.engine.data import get_data_factory, spec_for
 
     check_not_input(out_dir, data_dir, set_name)
     model, config, source = model_and_config(exp_dir, checkpoint, device, with_source=True)
@@ -397,9 +397,9 @@ def infer_set(
         )
     source = {**source, "data_dir": str(Path(data_dir).resolve()), "set": set_name}
     fac = get_data_factory()
-    spec = fac.spec(config["data"])
+    spec, _ = spec_for(config)
     loader = fac.infer_loader(spec, data_dir, set_name)
-    inputs = [(f.name, int(f.reso)) for f in spec.inputs]
+    inputs = [(f.name, int(f.hop)) for f in spec.inputs]
     with DirLock(out_dir, "inference"):
         prepare_out_dir(out_dir, source, overwrite)
         return run_inference(

@@ -75,7 +75,6 @@ def _convert(arch):
         C = sd[blk + "l_ff_1.weight"].shape[0]
         kernel = sd[blk + "l_convs.0.weight"].shape[-1]
         model = {
-            "mel_dim": in_dim - 1, "hop": hop, "sample_rate": 16000,
             "cond_channels": C, "filter_channels": C, "filter_kernel": kernel,
             "filter_layers": _count(sd, blk + "l_convs."),
             "harmonic_blocks": _count(sd, "m_filter.l_har_blocks."),
@@ -126,12 +125,13 @@ def _convert(arch):
                     continue
                 nk = {"l_ff_1": "inp", "l_ff_2": "out1", "l_ff_3": "out2"}[layer]
                 state[base + f"{nk}.{parts[4]}"] = v.unsqueeze(-1) if parts[4] == "weight" else v
-        config = {
+        config = {  # no features section: the seed extracts its features with its own tools, so the
+            # data section states the facts (16 kHz: the seed's config.py wav_samp_rate)
             "data": {
                 "sample_rate": 16000,
-                "inputs": [{"name": "mel", "ext": ".f4", "dim": in_dim - 1, "reso": hop, "norm": True},
-                           {"name": "f0", "ext": ".f4", "dim": 1, "reso": hop, "norm": True, "f0": True}],
-                "outputs": [{"name": "wav", "ext": ".wav", "dim": 1, "reso": 1, "norm": False}],
+                "inputs": [{"name": "mel", "ext": ".f4", "dim": in_dim - 1, "hop": hop, "norm": True},
+                           {"name": "f0", "ext": ".f4", "dim": 1, "hop": hop, "norm": True, "f0": True}],
+                "outputs": [{"name": "wav", "ext": ".wav", "dim": 1, "hop": 1, "norm": False}],
             },
             "model": {"name": name, **model},
         }
