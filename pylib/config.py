@@ -314,7 +314,8 @@ def take_facts(cfg, spec, pairs, defaults, where="model"):
         if spec is None and key is None:
             continue
         if spec is None:
-            take_fact(cfg, key, defaults.get(key), "the default", where)
+            if getattr(cfg, key) is None:
+                setattr(cfg, key, defaults.get(key))
             continue
         name = None if feature_key is None else getattr(cfg, feature_key)
         if name is None:

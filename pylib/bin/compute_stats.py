@@ -10,7 +10,7 @@ import logging
 from pylib.bin._cli import config_file, run, setup_logging
 from pylib.config import apply_overrides, load_config
 from pylib.data import stats
-from pylib.data.spec import load_data_spec
+from pylib.data.spec import spec_from_config
 from pylib.errors import UserError
 
 log = logging.getLogger("compute_stats")
@@ -48,7 +48,7 @@ def main(argv=None):
     setup_logging(args.verbose)
     with config_file(args.conf):
         cfg = apply_overrides(load_config(args.conf), args.overrides)
-        spec = load_data_spec(cfg.get("data"))
+        spec = spec_from_config(cfg, args.data_dir, [args.set_name] if args.set_name else [])
     if not stats.norm_features(spec):
         print("no feature has norm: true; nothing to compute")
         return 0

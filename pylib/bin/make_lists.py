@@ -10,7 +10,7 @@ from pathlib import Path
 from pylib.bin._cli import config_file, run, setup_logging
 from pylib.config import apply_overrides, load_config
 from pylib.data.lists import make_list
-from pylib.data.spec import load_data_spec
+from pylib.data.spec import spec_from_config
 from pylib.errors import DataError
 
 log = logging.getLogger("make_lists")
@@ -71,7 +71,7 @@ def main(argv=None):
     setup_logging(args.verbose)
     with config_file(args.conf):
         cfg = apply_overrides(load_config(args.conf), args.overrides)
-        spec = load_data_spec(cfg.get("data"))
+        spec = spec_from_config(cfg, args.data_dir, [args.set_name] if args.set_name else [])
     feats = spec.features if args.with_outputs else list(spec.inputs)
     good, dropped, short = make_list(
         spec,

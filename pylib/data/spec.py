@@ -154,19 +154,20 @@ def as_corpora(corpora):
     return out
 
 
-def spec_from_config(config, data_dir=None):
+def spec_from_config(config, data_dir=None, roots=()):
     """A recipe config (all sections) -> DataSpec with every fact derived (see `derive_facts`)."""
-    data, origins = derive_facts(config, data_dir)
+    data, origins = derive_facts(config, data_dir, roots)
     spec = load_data_spec(data)
     spec.origins = origins
     return spec
 
 
-def derive_facts(config, data_dir=None):
+def derive_facts(config, data_dir=None, roots=()):
     """-> (the `data:` section with `sample_rate` and each feature's dim/hop/ext filled in, origins).
 
     The facts come from the dumps' `features.yaml` under `data_dir` (data.train and data.dev roots)
-    when they exist, and from the config's `features:` section; the sources must agree with each
+    (and of the extra dump `roots`, e.g. the set being listed) when they exist, and from the
+    config's `features:` section; the sources must agree with each
     other, and a value the data section restates must agree with them: a ConfigError names both
     places. A feature no source names keeps what the data section says (default dim 1, hop 1, .f4).
     origins: {"sample_rate" | "<feature>.<key>": where the value is declared}.
@@ -179,7 +180,7 @@ def derive_facts(config, data_dir=None):
     if not isinstance(data, dict):
         raise ConfigError(f"data: expected a mapping, got {data!r}")
     known = {}  # "sample_rate" / "<feature>.<key>" -> (value, origin)
-    for path in _dump_settings(data, data_dir):
+    for path in _dump_settings(data, data_dir, roots):
         _merge(known, _dump_facts(path), "rerun stage 1 (feature extraction) with --overwrite for one of them")
     if config.get("features") is not None:
         _merge(known, features_facts(config["features"]),
@@ -233,17 +234,17 @@ def _merge(known, facts, fix):
         known.setdefault(key, (value, origin))
 
 
-def _dump_settings(data, data_dir):
-    """features.yaml of every train/dev root under data_dir that has one."""
+def _dump_settings(data, data_dir, roots=()):
+    """features.yaml of every train/dev root (and extra root) under data_dir that has one."""
     if data_dir is None:
         return []
     out = []
-    for side in ("train", "dev"):
-        for c in data.get(side) or []:
-            root = c.get("root") if isinstance(c, dict) else c
-            path = Path(data_dir) / str(root) / "features.yaml"
-            if isinstance(root, str) and path.is_file() and path not in out:
-                out.append(path)
+    corpora = [c for side in ("train", "dev") for c in (data.get(side) or [])] + list(roots)
+    for c in corpora:
+        root = c.get("root") if isinstance(c, dict) else c
+        path = Path(data_dir) / str(root) / "features.yaml"
+        if isinstance(root, str) and path.is_file() and path not in out:
+            out.append(path)
     return out
 
 

@@ -42,12 +42,13 @@ class DataFactory:
 _factory = DataFactory()
 
 
-def spec_for(config, data_dir=None):
+def spec_for(config, data_dir=None, roots=()):
     """-> (spec, data section with the derived facts) of a whole recipe config; the section is what
-    the resolved config stores, so a model can be rebuilt without the dump."""
+    the resolved config stores, so a model can be rebuilt without the dump. data_dir and roots: the
+    dumps whose features.yaml must agree (the config's train/dev roots and `roots`)."""
     from pylib.data.spec import derive_facts
 
-    data, origins = derive_facts(config, data_dir)
+    data, origins = derive_facts(config, data_dir, roots)
     spec = _factory.spec(data)
     if hasattr(spec, "origins"):
         spec.origins = origins

@@ -397,7 +397,7 @@ def infer_set(
         )
     source = {**source, "data_dir": str(Path(data_dir).resolve()), "set": set_name}
     fac = get_data_factory()
-    spec, _ = spec_for(config)
+    spec, _ = spec_for(config, data_dir, [set_name])
     loader = fac.infer_loader(spec, data_dir, set_name)
     inputs = [(f.name, int(f.hop)) for f in spec.inputs]
     with DirLock(out_dir, "inference"):

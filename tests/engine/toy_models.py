@@ -22,7 +22,7 @@ DIM = 4
 @dataclasses.dataclass
 class ToyFeat:
     name: str
-    reso: int
+    hop: int
 
 
 @dataclasses.dataclass
@@ -36,7 +36,7 @@ class ToySpec:
     batch_size: int = 4
     vary: bool = True  # utterance lengths vary (frames + i % 3)
     sample_rate: int = 8000
-    reso: int = 4
+    hop: int = 4
     inputs: list = dataclasses.field(default_factory=lambda: [ToyFeat("x", 4)])
 
     @property
@@ -180,7 +180,7 @@ class ToyLinear(nn.Module):
     def __init__(self, cfg, spec):
         super().__init__()
         self.cfg = cfg
-        self.reso = spec.reso
+        self.hop = spec.hop
         self.norm = nn.ModuleDict({"x": FeatureNorm(DIM)})
         self.net = nn.Sequential(
             nn.Linear(DIM, cfg.hidden), nn.Tanh(), nn.Dropout(cfg.dropout), nn.Linear(cfg.hidden, 1)
@@ -209,8 +209,8 @@ class ToyLinear(nn.Module):
         for b, n in enumerate(batch["x_len"].tolist()):
             if self.cfg.output == "score":
                 out.append(float(pred[b, :n].mean()))
-            else:  # a "waveform": each frame's value repeated reso times
-                out.append(pred[b, :n].repeat_interleave(self.reso).numpy().astype(np.float32) * 0.1)
+            else:  # a "waveform": each frame's value repeated hop times
+                out.append(pred[b, :n].repeat_interleave(self.hop).numpy().astype(np.float32) * 0.1)
         return out
 
 

@@ -67,7 +67,7 @@ def test_split_jobs_and_merge_equal_one_job(corpus, tmp_path):
         assert read_f4(one / "f0" / f"{utt}.f4", 1).shape == (n, 1)
         assert read_utt2num_frames(one / "wav" / "utt2num_frames")[utt] == wave.size
     settings = yaml.safe_load((one / "features.yaml").read_text())
-    assert settings["outputs"]["mel"] == {"dim": 20, "reso": 80, "ext": ".f4"}
+    assert settings["outputs"]["mel"] == {"dim": 20, "hop": 80, "ext": ".f4"}
     assert settings["extractors"]["f0"]["fmin"] == 60.0  # defaults are recorded
 
 
@@ -159,7 +159,7 @@ def test_unreadable_and_empty_wavs_error_or_skip(corpus, tmp_path):
 class _Feat:
     name: str
     dim: int
-    reso: int
+    hop: int
     ext: str
 
 
@@ -185,9 +185,9 @@ def test_check_features_match_names_the_key(corpus, tmp_path):
     check_features_match(tmp_path, good)
     with pytest.raises(ConfigError, match="'mel' has dim 20 in the dump but 80"):
         check_features_match(tmp_path, dataclasses.replace(good, inputs=[_Feat("mel", 80, 80, ".f4")]))
-    with pytest.raises(ConfigError, match="reso"):
+    with pytest.raises(ConfigError, match="hop"):
         check_features_match(
-            tmp_path, {"sample_rate": 16000, "inputs": [{"name": "f0", "dim": 1, "reso": 160}]}
+            tmp_path, {"sample_rate": 16000, "inputs": [{"name": "f0", "dim": 1, "hop": 160}]}
         )
     with pytest.raises(ConfigError, match="'lfcc' is not in this dump"):
         check_features_match(tmp_path, {"inputs": [{"name": "lfcc", "dim": 60}]})
@@ -241,12 +241,12 @@ class _EnergyConfig:
 
 @register_feature("test_frame_energy")
 class _FrameEnergy:
-    """A stand-in for any other registered extractor (e.g. lfcc): instance-level ext/dim/reso."""
+    """A stand-in for any other registered extractor (e.g. lfcc): instance-level ext/dim/hop."""
 
     Config = _EnergyConfig
 
     def __init__(self, cfg, sample_rate):
-        self.hop, self.reso, self.dim, self.ext = cfg.hop, cfg.hop, 2, ".f4"
+        self.hop, self.dim, self.ext = cfg.hop, 2, ".f4"
 
     def __call__(self, wave):
         n = wave.size // self.hop + 1
@@ -260,4 +260,4 @@ def test_any_registered_extractor_works(corpus, tmp_path):
     frames = read_utt2num_frames(tmp_path / "energy" / "utt2num_frames")
     utt, n = next(iter(frames.items()))
     assert read_f4(tmp_path / "energy" / f"{utt}.f4", 2).shape == (n, 2)
-    check_features_match(tmp_path, {"inputs": [{"name": "energy", "dim": 2, "reso": 160, "ext": ".f4"}]})
+    check_features_match(tmp_path, {"inputs": [{"name": "energy", "dim": 2, "hop": 160, "ext": ".f4"}]})

@@ -40,8 +40,8 @@ FEATURES = {
 }
 DATA = {
     "sample_rate": SR,
-    "inputs": [{"name": "mel", "ext": ".f4", "dim": 20, "reso": 80, "norm": True}],
-    "outputs": [{"name": "wav", "ext": ".wav", "dim": 1, "reso": 1}],
+    "inputs": [{"name": "mel", "ext": ".f4", "dim": 20, "hop": 80, "norm": True}],
+    "outputs": [{"name": "wav", "ext": ".wav", "dim": 1, "hop": 1}],
     "truncate": 1600,
     "min_len": 0,
     "batch_size": 2,
