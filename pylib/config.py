@@ -322,7 +322,8 @@ def take_facts(cfg, spec, pairs, defaults, where="model"):
             value = getattr(spec, "sample_rate", None)
             origin = getattr(spec, "origins", {}).get("sample_rate", "data.sample_rate")
         else:
-            feats = {f.name: f for f in list(getattr(spec, "inputs", [])) + list(getattr(spec, "outputs", []))}
+            feats = list(getattr(spec, "inputs", [])) + list(getattr(spec, "outputs", []))
+            feats = {f.name: f for f in feats}
             if name not in feats:
                 raise ConfigError(
                     f"{where}.{feature_key} = {name!r} is not a feature of the data section (it has "

@@ -181,10 +181,10 @@ def derive_facts(config, data_dir=None, roots=()):
         raise ConfigError(f"data: expected a mapping, got {data!r}")
     known = {}  # "sample_rate" / "<feature>.<key>" -> (value, origin)
     for path in _dump_settings(data, data_dir, roots):
-        _merge(known, _dump_facts(path), "rerun stage 1 (feature extraction) with --overwrite for one of them")
+        _merge(known, _dump_facts(path), "rerun stage 1 (features) with --overwrite for one of them")
     if config.get("features") is not None:
-        _merge(known, features_facts(config["features"]),
-               "the dump was made with other features settings: rerun stage 1 with --overwrite, or fix the config")
+        _merge(known, features_facts(config["features"]), "the dump was made with other features settings: "
+               "rerun stage 1 with --overwrite, or fix the config")
     data = dict(data)
     origins = {}
     if "sample_rate" in known:

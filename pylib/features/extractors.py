@@ -203,12 +203,12 @@ def describe_outputs(cfg):
     out = {}
     for name, ex in build_extractors(cfg).items():
         keys = getattr(ex, "FACT_KEYS", {})
-        here = f"features.extractors.{name}"
+        here, kind = f"features.extractors.{name}", cfg.extractors[name]["type"]
         out[name] = {
             "dim": int(ex.dim),
             "hop": int(ex.hop),
             "ext": str(ex.ext),
-            "origins": {k: f"{here}.{keys[k]}" if k in keys else f"{here} (type {cfg.extractors[name]['type']})"
+            "origins": {k: f"{here}.{keys[k]}" if k in keys else f"{here} (type {kind})"
                         for k in ("dim", "hop", "ext")},
         }
     return out

@@ -254,7 +254,8 @@ def adversarial_terms(discriminator, y, y_hat):
 
 # what a HiFi-GAN takes from the data spec (pylib.config.take_facts), and HiFi-GAN V1's 22.05 kHz
 # values for a model built by hand without one
-SPEC_FACTS = (("sample_rate", None, None), ("n_mels", "mel", "dim"), ("hop", "mel", "hop"), (None, "wav", None))
+SPEC_FACTS = (("sample_rate", None, None), ("n_mels", "mel", "dim"), ("hop", "mel", "hop"),
+              (None, "wav", None))
 SPEC_DEFAULTS = {"sample_rate": 22050, "hop": 256, "n_mels": 80}
 
 

@@ -50,6 +50,41 @@ def _moving_average_width(sd, key, where):
     return width
 
 
+def _seed_state(sd, cond, where):
+    """nnsp state dict of a seed NSF state dict (`cond`: the name of its condition module)."""
+    state = {}
+    mean, std = sd["input_mean"], sd["input_std"]
+    state.update({"norm.mel.mean": mean[:-1], "norm.mel.std": std[:-1],
+                  "norm.f0.mean": mean[-1:], "norm.f0.std": std[-1:]})
+    for k, v in sd.items():
+        if k.startswith(f"{cond}.l_blstm.l_blstm."):
+            state["cond.lstm." + k.split(".")[-1]] = v
+        elif k.startswith(f"{cond}.l_conv1d."):
+            state["cond.convs.0." + k.split(".")[-1]] = v
+        elif k.startswith("m_cond.l_conv1ds."):
+            state["cond.convs." + k[len("m_cond.l_conv1ds."):]] = v
+        elif k.startswith("m_source.l_linear."):
+            state["merge." + k.split(".")[-1]] = v
+        elif k.startswith("m_filter.l_fir_"):
+            state["fir_" + k.split(".")[1][len("l_fir_"):]] = v.reshape(-1).flip(0)  # stored flipped
+        elif k.startswith(("m_filter.l_har_blocks.", "m_filter.l_noi_blocks.")):
+            parts = k.split(".")  # m_filter, l_har_blocks, b, layer..., weight|bias
+            branch = "harmonic" if parts[1] == "l_har_blocks" else "noise"
+            base = f"{branch}.blocks.{parts[2]}."
+            layer = parts[3]
+            if layer == "scale":
+                if abs(float(v.reshape(-1)[0]) - 0.1) > 1e-6:
+                    raise DataError(f"{where}: {k} is {float(v.reshape(-1)[0])}, "
+                                    f"nnsp's filter blocks use 0.1")
+                continue
+            if layer == "l_convs":
+                state[base + f"convs.{parts[4]}.{parts[5]}"] = v
+                continue
+            nk = {"l_ff_1": "inp", "l_ff_2": "out1", "l_ff_3": "out2"}[layer]
+            state[base + f"{nk}.{parts[4]}"] = v.unsqueeze(-1) if parts[4] == "weight" else v
+    return state
+
+
 def _convert(arch):
     def convert(sd, where):
         got = _layout(sd)
@@ -95,36 +130,7 @@ def _convert(arch):
             model["cutoff_smooth_frames"] = cut_frames
         name = {"hn-nsf": "hn_nsf", "cyc-noise-nsf-4": "cyc_noise_nsf"}.get(arch, "hn_sinc_nsf")
 
-        state = {}
-        mean, std = sd["input_mean"], sd["input_std"]
-        state.update({"norm.mel.mean": mean[:-1], "norm.mel.std": std[:-1],
-                      "norm.f0.mean": mean[-1:], "norm.f0.std": std[-1:]})
-        for k, v in sd.items():
-            if k.startswith(f"{cond}.l_blstm.l_blstm."):
-                state["cond.lstm." + k.split(".")[-1]] = v
-            elif k.startswith(f"{cond}.l_conv1d."):
-                state["cond.convs.0." + k.split(".")[-1]] = v
-            elif k.startswith("m_cond.l_conv1ds."):
-                state["cond.convs." + k[len("m_cond.l_conv1ds."):]] = v
-            elif k.startswith("m_source.l_linear."):
-                state["merge." + k.split(".")[-1]] = v
-            elif k.startswith("m_filter.l_fir_"):
-                state["fir_" + k.split(".")[1][len("l_fir_"):]] = v.reshape(-1).flip(0)  # stored flipped
-            elif k.startswith(("m_filter.l_har_blocks.", "m_filter.l_noi_blocks.")):
-                parts = k.split(".")  # m_filter, l_har_blocks, b, layer..., weight|bias
-                branch = "harmonic" if parts[1] == "l_har_blocks" else "noise"
-                base = f"{branch}.blocks.{parts[2]}."
-                layer = parts[3]
-                if layer == "scale":
-                    if abs(float(v.reshape(-1)[0]) - 0.1) > 1e-6:
-                        raise DataError(f"{where}: {k} is {float(v.reshape(-1)[0])}, "
-                                        f"nnsp's filter blocks use 0.1")
-                    continue
-                if layer == "l_convs":
-                    state[base + f"convs.{parts[4]}.{parts[5]}"] = v
-                    continue
-                nk = {"l_ff_1": "inp", "l_ff_2": "out1", "l_ff_3": "out2"}[layer]
-                state[base + f"{nk}.{parts[4]}"] = v.unsqueeze(-1) if parts[4] == "weight" else v
+        state = _seed_state(sd, cond, where)
         config = {  # no features section: the seed extracts its features with its own tools, so the
             # data section states the facts (16 kHz: the seed's config.py wav_samp_rate)
             "data": {
