@@ -211,3 +211,21 @@ def test_legacy_model_file_and_checkpoint_still_load(tmp_path):
     assert state["config"]["model"]["n_mels"] == 20 and state["config"]["data"]["inputs"][1]["hop"] == 80
     keys = {k: v for k, v in state["config"]["model"].items() if k != "name"}
     assert from_dict(type(model.cfg), keys).n_mels == 20
+
+
+def test_a_run_of_the_previous_release_resumes(tmp_path):
+    """A checkpoint whose config uses the old names (data reso) continues with today's conf."""
+    from tests.reliability.common import build_project, train_tiny
+
+    proj = build_project(tmp_path / "p", n=4)
+    exp = tmp_path / "exp"
+    r = train_tiny(proj.conf, proj.root, exp, "--set", "train.epochs=1")
+    assert r.code == 0, r.err[-3000:]
+    last = exp / "checkpoint_last.pt"
+    state = torch.load(last, weights_only=True)
+    for f in state["config"]["data"]["inputs"] + state["config"]["data"]["outputs"]:
+        f["reso"] = f.pop("hop")  # as the previous release stored it
+    torch.save(state, last)
+    r = train_tiny(proj.conf, proj.root, exp, "--set", "train.epochs=2")
+    assert r.code == 0, r.err[-3000:]
+    assert torch.load(last, weights_only=True)["epoch"] == 2
