@@ -150,7 +150,9 @@ def make_batch(ids, waves, key="wav"):
 
 def model_input(config, where="model"):
     """(input name, sample rate) of a waveform countermeasure's one-file config; else a UserError."""
-    data = config.get("data") or {}
+    from pylib.data.spec import derive_facts
+
+    data, _ = derive_facts(config)  # dims, hops and the rate as the features section declares them
     inputs = data.get("inputs") or []
     if len(inputs) != 1 or int(inputs[0].get("hop", 1)) != 1 or int(inputs[0].get("dim", 1)) != 1:
         names = [i.get("name") for i in inputs]

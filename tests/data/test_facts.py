@@ -229,3 +229,14 @@ def test_a_run_of_the_previous_release_resumes(tmp_path):
     r = train_tiny(proj.conf, proj.root, exp, "--set", "train.epochs=2")
     assert r.code == 0, r.err[-3000:]
     assert torch.load(last, weights_only=True)["epoch"] == 2
+
+
+def test_score_wavs_reads_the_derived_input_of_a_model_file():
+    from pylib.engine.score_folder import model_input
+    from pylib.errors import UserError
+
+    wav_only = {"features": {"sample_rate": 22050, "extractors": {"wav": {"type": "wave"}}},
+                "data": {"inputs": [{"name": "wav"}]}}
+    assert model_input(wav_only) == ("wav", 22050)
+    with pytest.raises(UserError, match="reads one waveform"):  # a mel model: dim 20, hop 80 derived
+        model_input({"features": FEATURES, "data": {"inputs": [{"name": "mel"}]}})
