@@ -100,8 +100,11 @@ def _check_existing_settings(out_dir, settings, overwrite):
 
 
 def settings_hash(settings):
-    """Short content hash of the features settings (what every record names)."""
-    blob = json.dumps(settings, sort_keys=True, default=str).encode()
+    """Short content hash of the features settings (what every record names). The outputs are hashed
+    under the previous release's key name `reso` for `hop`, so that dumps it made stay up to date."""
+    outputs = {n: {("reso" if k == "hop" else k): v for k, v in o.items()}
+               for n, o in (settings.get("outputs") or {}).items()}
+    blob = json.dumps({**settings, "outputs": outputs}, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
 

@@ -261,3 +261,16 @@ def test_any_registered_extractor_works(corpus, tmp_path):
     utt, n = next(iter(frames.items()))
     assert read_f4(tmp_path / "energy" / f"{utt}.f4", 2).shape == (n, 2)
     check_features_match(tmp_path, {"inputs": [{"name": "energy", "dim": 2, "hop": 160, "ext": ".f4"}]})
+
+
+def test_a_dump_of_the_previous_release_stays_up_to_date(corpus, tmp_path):
+    """features.yaml used to say `reso` for `hop`: a rerun neither stops nor redoes any file."""
+    extract_job(_features(), corpus / "wav.scp", tmp_path, progress=False)
+    settings = tmp_path / "features.yaml"
+    old = yaml.safe_load(settings.read_text())
+    for out in old["outputs"].values():
+        out["reso"] = out.pop("hop")
+    settings.write_text(yaml.safe_dump(old))
+    counts = extract_job(_features(), corpus / "wav.scp", tmp_path, progress=False)
+    assert counts["extracted"] == 0 and counts["skipped"] == 5
+    assert yaml.safe_load(settings.read_text())["outputs"]["mel"] == {"dim": 20, "hop": 80, "ext": ".f4"}
