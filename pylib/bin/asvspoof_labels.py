@@ -15,16 +15,16 @@ def build_parser():
     )
     p.add_argument("--out", required=True, help="utt2label to write (sorted, atomically)")
     p.add_argument(
-        "--phase",
+        "--key-subset",
         default=None,
-        help="ASVspoof 2021 keys only: keep the trials of this phase (progress|eval|...)",
+        help="ASVspoof 2021 keys only: keep the trials whose subset field (8th) is this (progress|eval|...)",
     )
     return p
 
 
 def main(argv=None):
     args = _cli.parse(build_parser(), argv)
-    info = protocol_to_utt2label(args.protocol, args.out, subset=args.phase)
+    info = protocol_to_utt2label(args.protocol, args.out, subset=args.key_subset)
     print(
         f"wrote {args.out}: {info['bonafide']} bona fide, {info['spoof']} spoof, "
         f"attacks {' '.join(info['attacks']) or '(none)'}"

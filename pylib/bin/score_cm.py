@@ -31,7 +31,9 @@ def build_parser():
         help="organisers' ASV scores (`SOURCE target|nontarget|spoof SCORE`) to compute the min t-DCF",
     )
     p.add_argument(
-        "--phase", default=None, help="ASVspoof 2021 keys only: score the trials of this phase (e.g. eval)"
+        "--key-subset",
+        default=None,
+        help="ASVspoof 2021 keys only: score the trials whose subset field (8th) is this (e.g. eval)",
     )
     p.add_argument(
         "--tdcf",
@@ -83,7 +85,7 @@ def main(argv=None):
         args.labels,
         asv_scores=args.asv_scores,
         allow_missing=args.allow_missing,
-        subset=args.phase,
+        subset=args.key_subset,
         legacy=args.tdcf == "legacy",
     )
     print(summary_text(results), end="")
