@@ -5,6 +5,7 @@ the same meaning."""
 import argparse
 import importlib
 import logging
+import re
 from pathlib import Path
 
 import pytest
@@ -190,3 +191,24 @@ def test_setup_logging_levels(monkeypatch):
     for name in _cli.LOG_LEVELS:
         _cli.setup_logging(name)
         assert seen["level"] == getattr(logging, name.upper())
+
+
+def test_extract_features_applies_set(tmp_path):
+    """extract_features reads --conf, so --set overrides a key of it like everywhere else."""
+    import yaml
+
+    from pylib.bin import extract_features
+    from pylib.errors import ConfigError
+    from pylib.features.toy_corpus import make_toy_corpus
+
+    make_toy_corpus(tmp_path / "toy", 1, seed=3, min_dur=0.2, max_dur=0.2, progress=False)
+    conf = tmp_path / "conf.yaml"
+    mel = {"type": "logmel", "n_fft": 256, "hop": 80, "win_length": 256, "n_mels": 20}
+    conf.write_text(yaml.safe_dump({"features": {"sample_rate": 16000, "extractors": {"mel": mel}}}))
+    base = ["--conf", str(conf), "--wav-scp", str(tmp_path / "toy" / "wav.scp"), "--no-progress"]
+    out = tmp_path / "dump"
+    rc = extract_features.main([*base, "--out-dir", str(out), "--set", "features.extractors.mel.n_mels=8"])
+    assert rc == 0
+    assert yaml.safe_load((out / "features.yaml").read_text())["outputs"]["mel"]["dim"] == 8
+    with pytest.raises(ConfigError, match=f"{re.escape(str(conf))}.*nosuch"):
+        extract_features.main([*base, "--out-dir", str(tmp_path / "d2"), "--set", "nosuch.key=1"])
