@@ -70,7 +70,7 @@ def test_list_errors(tmp_path):
 
 def test_non_utf8(tmp_path):
     (tmp_path / "t").write_bytes(b"a x\nb \xff\xfe\n")
-    with pytest.raises(DataError, match=r"t:2: not valid UTF-8"):
+    with pytest.raises(DataError, match=r"t: not UTF-8 text: byte 0xff on line 2 \(offset 6\); re-save"):
         read_table(tmp_path / "t")
 
 
