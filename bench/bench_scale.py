@@ -29,6 +29,7 @@ and its directory lookups can grow with the folder, which is the disk's scaling,
 
 import argparse
 import contextlib
+import functools
 import gc
 import json
 import os
@@ -175,21 +176,27 @@ def time_stage(calls, repeats):
 
 @contextlib.contextmanager
 def _quiet():
-    """No progress bars and no info logging while timing (stderr output is not the stage's work)."""
+    """No progress bars and no info logging while timing (output is not the stage's work). Every
+    tqdm bar is disabled by wrapping tqdm's constructor: its TQDM_DISABLE variable is read once, when
+    tqdm is imported, so it cannot switch bars off in a process that has them already (pytest's)."""
     import logging
 
+    import tqdm
+
     log = logging.getLogger("pylib")
-    level, bar = log.level, os.environ.get("TQDM_DISABLE")
+    level, init = log.level, tqdm.tqdm.__init__
+
+    @functools.wraps(init)
+    def disabled(self, *args, **kwargs):
+        init(self, *args, **{**kwargs, "disable": True})
+
     log.setLevel(logging.WARNING)
-    os.environ["TQDM_DISABLE"] = "1"
+    tqdm.tqdm.__init__ = disabled
     try:
         yield
     finally:
+        tqdm.tqdm.__init__ = init
         log.setLevel(level)
-        if bar is None:
-            os.environ.pop("TQDM_DISABLE", None)
-        else:
-            os.environ["TQDM_DISABLE"] = bar
 
 
 def stage_functions(root, n):
