@@ -40,3 +40,12 @@ def test_every_text_reader_shares_the_bom_and_the_error(tmp_path, read, error):
     p.write_bytes(b"utt1: 1.5\nutt2: \xe9\n")
     with pytest.raises(error, match=r"f\.txt: not UTF-8 text: byte 0xe9 on line 2"):
         read(p)
+
+
+def test_label_files_say_what_they_expected(tmp_path):
+    from pylib.data.asvspoof import read_labels
+
+    p = tmp_path / "protocol.txt"
+    p.write_bytes(b"\xef\xbb\xbfLA_0079 LA_T_1 - - bonafide\nLA_0079 LA_T_2 - A01 sp\xe9oof\n")
+    with pytest.raises(DataError, match=r"protocol\.txt: not UTF-8 text: byte 0xe9 on line 2 .*utt2label"):
+        read_labels(p)
