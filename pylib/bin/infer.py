@@ -1,7 +1,6 @@
 """Stage 4: run a trained model over a data set; writes <out>/<utt>.wav or <out>/scores.txt (resumable)."""
 
 import argparse
-import importlib
 import logging
 
 from pylib.bin._cli import run, setup_logging
@@ -38,7 +37,8 @@ def parse_args(argv):
         action="append",
         default=[],
         metavar="MODULE",
-        help="import a module that registers extra models (or a data factory) first",
+        help="import a module first: its CATALOGUE dict {name: class} adds models (it may also install "
+        "a data factory)",
     )
     p.add_argument("--verbose", action="store_true", help="debug logging")
     return p.parse_args(argv)
@@ -54,10 +54,8 @@ def main(argv=None):
     out_dir = args.out_dir or (f"{args.exp_dir}/infer_{args.set_name}" if args.exp_dir else None)
     if out_dir is None:
         raise UserError("--out-dir is required when --exp-dir is not given")
-    importlib.import_module("pylib.models")
-    for m in args.imports:
-        importlib.import_module(m)
     from pylib.engine.infer import infer_set
+    from pylib.models.catalogue import model_lookup
 
     res = infer_set(
         args.exp_dir,
@@ -68,6 +66,7 @@ def main(argv=None):
         device=args.device,
         overwrite=args.overwrite,
         skip_bad=args.skip_bad,
+        model_class=model_lookup(args.imports),
     )
     logging.getLogger("nnsp.infer").info(
         "%s: %d written, %d already there, %d skipped as bad", out_dir, res["written"], res["skipped"],

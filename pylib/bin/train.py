@@ -1,7 +1,6 @@
 """Stage 3: train a model from a recipe config (also under `torchrun --nproc_per_node N` for DDP)."""
 
 import argparse
-import importlib
 
 from pylib.bin._cli import config_file, run, setup_logging
 
@@ -59,7 +58,8 @@ def parse_args(argv):
         action="append",
         default=[],
         metavar="MODULE",
-        help="import a module that registers extra models (or a data factory) before building",
+        help="import a module first: its CATALOGUE dict {name: class} adds models (it may also install "
+        "a data factory)",
     )
     p.add_argument("--verbose", action="store_true", help="debug logging")
     return p.parse_args(argv)
@@ -68,10 +68,8 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
     setup_logging(args.verbose)
-    importlib.import_module("pylib.models")
-    for m in args.imports:
-        importlib.import_module(m)
     from pylib.engine.build import run_training
+    from pylib.models.catalogue import model_lookup
 
     with config_file(args.conf):
         summary = run_training(
@@ -86,6 +84,7 @@ def main(argv=None):
             seed=args.seed,
             print_config=args.print_config,
             overwrite=args.overwrite,
+            model_class=model_lookup(args.imports),
         )
     return 0 if summary is None or not summary.get("error") else 1
 

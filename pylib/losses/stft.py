@@ -15,6 +15,8 @@ harmonics.
 import torch
 from torch import nn
 
+from pylib.nn.masks import frame_mask, length_mask
+
 # The NSF paper's three resolutions at 16 kHz as (n_fft, hop, win): shifts 80/40/640 samples,
 # frame lengths 320/80/1920.
 NSF_RESOLUTIONS = ((512, 80, 320), (128, 40, 80), (2048, 640, 1920))
@@ -41,7 +43,7 @@ def multi_resolution_stft_loss(y_hat, y, resolutions=NSF_RESOLUTIONS, lengths=No
     B, T = y.shape
     if lengths is not None:
         lengths = torch.as_tensor(lengths, device=y.device).clamp(max=T)
-        keep = (torch.arange(T, device=y.device) < lengths[:, None]).to(y.dtype)
+        keep = length_mask(lengths, T).to(y.dtype)
         y_hat, y = y_hat * keep, y * keep
     total = y.new_zeros(())
     stats = {}
@@ -55,8 +57,7 @@ def multi_resolution_stft_loss(y_hat, y, resolutions=NSF_RESOLUTIONS, lengths=No
         if lengths is None:
             part = d.mean()
         else:
-            frames = torch.arange(d.shape[-1], device=y.device) * hop
-            mask = (frames[None, :] <= lengths[:, None]).to(d.dtype)  # (B, N)
+            mask = frame_mask(lengths, hop, d.shape[-1]).to(d.dtype)  # (B, N)
             part = (d * mask[:, None, :]).sum() / (mask.sum() * d.shape[1]).clamp(min=1)
         total = total + part
         stats[f"stft_{n_fft}_{hop}_{win}"] = float(part.detach())
@@ -111,7 +112,7 @@ def sine_masked_stft_loss(hiddens, y, sines, resolutions=NSF_RESOLUTIONS, length
     B, T = y.shape
     if lengths is not None:
         lengths = torch.as_tensor(lengths, device=y.device).clamp(max=T)
-        keep = (torch.arange(T, device=y.device) < lengths[:, None]).to(y.dtype)
+        keep = length_mask(lengths, T).to(y.dtype)
         y, sines = y * keep, sines * keep
         hiddens = [h * keep for h in hiddens]
     total = y.new_zeros(())
@@ -122,8 +123,7 @@ def sine_masked_stft_loss(hiddens, y, sines, resolutions=NSF_RESOLUTIONS, length
             m2 = _sine_mask(sines, n_fft, hop, win, window, threshold).square()
             ref = torch.log(_power_spectrum(y, n_fft, hop, win, window) * m2 + eps)
         if lengths is not None:
-            frames = torch.arange(ref.shape[-1], device=y.device) * hop
-            fmask = (frames[None, :] <= lengths[:, None]).to(ref.dtype)[:, None, :]  # (B, 1, N)
+            fmask = frame_mask(lengths, hop, ref.shape[-1]).to(ref.dtype)[:, None, :]  # (B, 1, N)
             denom = (fmask.sum() * ref.shape[1]).clamp(min=1)
         for h in hiddens:
             d = (torch.log(_power_spectrum(h, n_fft, hop, win, window) * m2 + eps) - ref).square()
