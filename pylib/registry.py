@@ -2,11 +2,14 @@
 
 A catalogue is a plain dict written in one file (`pylib/models/catalogue.py` for models,
 `pylib/features/catalogue.py` for stage-1 extractors); nothing registers itself by being imported.
-A name that is not in the catalogue but has the form "package.module:Class" is imported as it is,
-so code outside nnsp is used without editing nnsp (`model: {name: mylab.models:MyVocoder}`).
+A name that is not in the catalogue but has the form "package.module:Class" names a class of code
+outside nnsp (`model: {name: mylab.models:MyVocoder}`), in a module the process has already
+imported (an entry point's `--import MODULE`, or the user's own script): a config, which may come
+from a model file, never makes nnsp import a module, so loading a file runs no code of its choice.
 """
 
 import importlib
+import sys
 
 from pylib.errors import ConfigError
 
@@ -32,15 +35,29 @@ class Catalogue:
         if not isinstance(name, str) or not name:
             raise ConfigError(f"a {self.kind} `{self.key}` must be a non-empty string, got {name!r}")
         target = self.entries.get(name)
-        if target is None and ":" in name:
-            target = name
-        if target is None:
+        if target is not None:
+            return load_target(target, f"{self.kind} {name!r}")
+        if name.count(":") == 1:
+            return self._outside(name)
+        raise ConfigError(
+            f"unknown {self.kind} {name!r}; known {self.kind}s: {', '.join(self.names())}. "
+            f"A new {self.kind} is added to {self.where} (a line name: \"module:Class\"), or "
+            f"named as \"package.module:Class\" in the config (a module passed to --import)"
+        )
+
+    def _outside(self, name):
+        """The class of "package.module:Class" from an already imported module (never imports one)."""
+        module, _, attr = name.partition(":")
+        mod = sys.modules.get(module)
+        if mod is None:
             raise ConfigError(
-                f"unknown {self.kind} {name!r}; known {self.kind}s: {', '.join(self.names())}. "
-                f"A new {self.kind} is added to {self.where} (a line name: \"module:Class\"), or "
-                f"named as \"package.module:Class\" in the config"
+                f"{self.kind} {name!r}: module {module!r} is not imported; nnsp never imports a module "
+                f"that a config names: pass --import {module} (or import it before calling nnsp)"
             )
-        return load_target(target, f"{self.kind} {name!r}")
+        cls = getattr(mod, attr, None)
+        if not isinstance(cls, type):
+            raise ConfigError(f"{self.kind} {name!r}: module {module!r} has no class {attr!r}")
+        return cls
 
 
 def load_target(target, what):

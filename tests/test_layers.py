@@ -1,6 +1,7 @@
 """Layers that do not leak: import rules read from the sources, the explicit catalogues, pylib.nn."""
 
 import ast
+import sys
 from pathlib import Path
 
 import pytest
@@ -122,12 +123,25 @@ def test_unknown_model_names_the_known_ones_and_the_catalogue():
         get_model_class("hifigann")
     msg = str(e.value)
     assert "hifigann" in msg and "hifigan, " in msg and "pylib/models/catalogue.py" in msg
-    with pytest.raises(ConfigError, match="no module 'nope_pkg.models'"):
-        get_model_class("nope_pkg.models:Model")
-    with pytest.raises(ConfigError, match="has no 'Nope'"):
+    import pylib.models.vocoder.hifigan  # noqa: F401
+
+    with pytest.raises(ConfigError, match="has no class 'Nope'"):
         get_model_class("pylib.models.vocoder.hifigan:Nope")
+    with pytest.raises(ConfigError, match="has no class 'LRELU_SLOPE'"):
+        get_model_class("pylib.models.vocoder.hifigan:LRELU_SLOPE")
     with pytest.raises(ConfigError, match="non-empty string"):
         get_model_class(None)
+
+
+def test_a_config_never_makes_nnsp_import_a_module():
+    """A model file's config is data: naming a module that is not imported is refused, not imported
+    (`this` prints on import; any module's import-time code would run)."""
+    was_imported = "this" in sys.modules
+    with pytest.raises(ConfigError, match="module 'this' is not imported.*--import this"):
+        get_model_class("this:Anything")
+    assert ("this" in sys.modules) == was_imported
+    with pytest.raises(ConfigError, match="feature 'nope_pkg:X'.*not imported"):
+        FEATURES.get("nope_pkg:X")
 
 
 def test_a_model_outside_nnsp_by_module_path_and_by_import():

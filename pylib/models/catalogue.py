@@ -4,8 +4,9 @@ To add a model: write its module under pylib/models/ (a class with a `Config` da
 `cls(config, spec)`) and add one line below. A model file missing here fails
 tests/test_layers.py, not a user's run. The modules are imported only when a model is asked for.
 
-Code outside nnsp needs no line here: a config may name a class as "package.module:Class", and
-the entry points' `--import MODULE` adds the models of a module's `CATALOGUE = {name: class}` dict.
+Code outside nnsp needs no line here: the entry points' `--import MODULE` adds the models of the
+module's `CATALOGUE = {name: class}` dict, and a config may name a class of an imported module as
+"package.module:Class".
 """
 
 import importlib
