@@ -85,6 +85,7 @@ def test_features_match_cpu(device):
 def test_engine_trains_and_exports_on_device(device, model, tmp_path):
     from pylib.engine.export import export_model, load_model
     from tests.engine.common import make_config, train_inproc
+    from tests.engine.toy_models import MODEL_CLASS
 
     if model == "toy_gan":
         conf = make_config(
@@ -99,5 +100,5 @@ def test_engine_trains_and_exports_on_device(device, model, tmp_path):
     summary = train_inproc(conf, tmp_path / "exp", device=device)
     assert summary is not None and (tmp_path / "exp" / "checkpoint_last.pt").is_file()
     export_model(tmp_path / "exp", tmp_path / "m.pt", checkpoint="last")
-    m = load_model(tmp_path / "m.pt", get_model_class, device=device)
+    m = load_model(tmp_path / "m.pt", MODEL_CLASS, device=device)
     assert all(p.device.type == torch.device(device).type for p in m.parameters())
