@@ -49,10 +49,10 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
-import pylib.models  # noqa: E402,F401  (fills the model registry)
 from pylib.config import load_yaml  # noqa: E402
 from pylib.engine.build import build_model  # noqa: E402
 from pylib.engine.data import get_data_factory  # noqa: E402
+from pylib.models.catalogue import get_model_class  # noqa: E402
 from tests.parity import peers  # noqa: E402
 
 THREADS = 2
@@ -145,7 +145,7 @@ def nnsp_model(conf):
     cfg = load_yaml(conf)
     spec = get_data_factory().spec(cfg["data"])
     torch.manual_seed(0)
-    model, _ = build_model(cfg, spec)
+    model, _ = build_model(cfg, spec, get_model_class)
     return model, spec
 
 

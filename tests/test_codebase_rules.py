@@ -97,13 +97,11 @@ def test_no_function_is_longer_than_the_limit():
     assert not long, why + "\n".join(long)
 
 
-@pytest.mark.xfail(strict=True, reason="fixed by issue 13 branch layers (FeatureNorm moves to pylib/nn)")
 def test_models_never_import_the_data_layer():
     bad = _layer_offences("pylib.models", "pylib.data")
     assert not bad, "models take what they share with data from a lower layer (pylib/nn):\n" + "\n".join(bad)
 
 
-@pytest.mark.xfail(strict=True, reason="fixed by issue 13 branch layers (export.py gets a builder)")
 def test_the_engine_never_imports_the_models():
     bad = _layer_offences("pylib.engine", "pylib.models")
     assert not bad, "the engine gets its model from the entry point, never by name:\n" + "\n".join(bad)

@@ -109,7 +109,8 @@ HELP = {
     "--num-threads": "torch CPU threads; 0 = torch's default",
     "--no-progress": "no progress bar",
     "--log-level": "logging level",
-    "--import": "import a module that registers extra models (or a data factory) first (repeatable)",
+    "--import": "import a module first (repeatable): its CATALOGUE dict {name: class} adds models "
+    "(it may also install a data factory)",
     "--overwrite": "redo outputs that already exist",
     "--skip-bad": "skip bad input files instead of stopping, and list them with the reasons in bad_files.txt",
 }

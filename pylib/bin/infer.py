@@ -1,6 +1,5 @@
 """Stage 4: run a trained model over a data set; writes <out>/<utt>.wav or <out>/scores.txt (resumable)."""
 
-import importlib
 import logging
 
 from pylib.bin import _cli
@@ -40,10 +39,8 @@ def main(argv=None):
     out_dir = args.out_dir or (f"{args.exp_dir}/infer_{args.subset}" if args.exp_dir else None)
     if out_dir is None:
         raise UserError("--out-dir is required when --exp-dir is not given")
-    importlib.import_module("pylib.models")
-    for m in args.imports:
-        importlib.import_module(m)
     from pylib.engine.infer import infer_set
+    from pylib.models.catalogue import model_lookup
 
     res = infer_set(
         args.exp_dir,
@@ -54,6 +51,7 @@ def main(argv=None):
         device=_cli.resolve_device(args.device),
         overwrite=args.overwrite,
         skip_bad=args.skip_bad,
+        model_class=model_lookup(args.imports),
     )
     logging.getLogger("nnsp.infer").info(
         "%s: %d written, %d already there, %d skipped as bad", out_dir, res["written"], res["skipped"],

@@ -17,6 +17,8 @@ from pylib.bin import _cli
 from pylib.bin._cli import run
 from pylib.engine.score_folder import ScoringStopped, score_folder
 from pylib.io.atomic import make_folder
+from pylib.io.scores import format_scores
+from pylib.models.catalogue import get_model_class
 
 
 def build_parser():
@@ -44,13 +46,14 @@ def main(argv=None):
     try:
         scores = score_folder(args.model, args.wav_dir, out=args.out, batch_size=args.batch_size,
                               device=_cli.resolve_device(args.device), progress=not args.no_progress,
-                              skip_bad=args.skip_bad, bad_files=args.bad_files)
+                              skip_bad=args.skip_bad, bad_files=args.bad_files,
+                              model_class=get_model_class)
     except ScoringStopped as e:
         if args.out is None:  # keep what was computed: print it, then report the bad file
-            sys.stdout.write("".join(f"{u} {s:.6f}\n" for u, s in sorted(e.scores.items())))
+            sys.stdout.write(format_scores(e.scores))
         raise
     if args.out is None:
-        sys.stdout.write("".join(f"{u} {s:.6f}\n" for u, s in sorted(scores.items())))
+        sys.stdout.write(format_scores(scores))
     else:
         print(f"wrote {args.out}: {len(scores)} scores", file=sys.stderr)
     return 0

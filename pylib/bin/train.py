@@ -1,6 +1,5 @@
 """Stage 3: train a model from a recipe config (also under `torchrun --nproc_per_node N` for DDP)."""
 
-import importlib
 
 from pylib.bin import _cli
 from pylib.bin._cli import config_file, run
@@ -52,10 +51,8 @@ def main(argv=None):
             f"--device {args.device}: train places itself (cuda:LOCAL_RANK under torchrun); give --device "
             "cuda and choose the GPU with CUDA_VISIBLE_DEVICES"
         )
-    importlib.import_module("pylib.models")
-    for m in args.imports:
-        importlib.import_module(m)
     from pylib.engine.build import run_training
+    from pylib.models.catalogue import model_lookup
 
     with config_file(args.conf):
         summary = run_training(
@@ -70,6 +67,7 @@ def main(argv=None):
             seed=args.seed,
             print_config=args.print_config,
             overwrite=args.overwrite,
+            model_class=model_lookup(args.imports),
         )
     return 0 if summary is None or not summary.get("error") else 1
 

@@ -12,7 +12,7 @@ from pylib.bin import _cli
 from pylib.bin._cli import run
 from pylib.errors import UserError
 from pylib.io.atomic import make_folder
-from pylib.io.audio import read_wav, write_wav
+from pylib.io.audio import write_wav
 from pylib.io.names import check_not_input, check_out_dir
 
 
@@ -54,8 +54,7 @@ def main(argv=None):
     for path, out in tqdm(list(zip(args.inputs, outs)), desc="vocode", disable=args.no_progress):
         if out.is_file() and not args.overwrite:
             continue
-        sr, wave = read_wav(path)
-        write_wav(out, vocoder.sample_rate, vocoder(wave, sr))
+        write_wav(out, vocoder.sample_rate, vocoder(vocoder.load(path), vocoder.sample_rate))
     print(f"{len(args.inputs)} file(s) -> {out_dir} at {vocoder.sample_rate} Hz")
     return 0
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from pylib.errors import DataError
 from pylib.io.names import check_name, check_not_input
-from pylib.io.tables import LABELS, read_utt2label, write_table
+from pylib.io.tables import LABELS, read_utt2label, write_table, write_utt2label
 from pylib.io.text import read_utf8
 
 FORMATS = ("utt2label", "asvspoof2019", "asvspoof2021")
@@ -106,7 +106,7 @@ def protocol_to_utt2label(protocol, out, subset=None):
     """
     check_not_input(out, [protocol], what="utt2label")
     labels = read_labels(protocol, subset=subset)
-    write_table(out, {utt: f"{lab} {att}" for utt, (lab, att) in labels.items()})
+    write_utt2label(out, labels)
     n_bona = sum(1 for lab, _ in labels.values() if lab == "bonafide")
     attacks = sorted({att for lab, att in labels.values() if lab == "spoof"})
     return {"bonafide": n_bona, "spoof": len(labels) - n_bona, "attacks": attacks}

@@ -25,7 +25,6 @@ feature is sliced through its `reso`, and waveform pieces are joined with a line
 import json
 import logging
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -37,36 +36,13 @@ from pylib.engine.trainer import to_device
 from pylib.errors import UserError
 from pylib.io.atomic import move_aside, write_text_atomic
 from pylib.io.audio import write_wav
+from pylib.io.scores import append_scores, read_partial_scores, write_scores
 
 SCORES = "scores.txt"
 RECORD = "infer_source.json"
 BAD_FILES = "bad_files.txt"
 IDENTITY = ("sha256", "set")  # record keys that must match for a rerun to resume the outputs
 log = logging.getLogger("nnsp.infer")
-
-
-def read_scores(path):
-    """{utt: score} of the complete lines of a scores file (a line cut by a kill is dropped)."""
-    out = {}
-    path = Path(path)
-    if not path.is_file():
-        return out
-    text = path.read_text(encoding="utf-8")
-    lines = text.split("\n")
-    if not text.endswith("\n"):
-        lines = lines[:-1]
-    for line in lines:
-        parts = line.split()
-        if len(parts) == 2:
-            try:
-                out[parts[0]] = float(parts[1])
-            except ValueError:
-                continue
-    return out
-
-
-def _write_scores(path, scores):
-    write_text_atomic(path, "".join(f"{u} {s:.6f}\n" for u, s in sorted(scores.items())))
 
 
 def _slice_batch(batch, b, s, e, inputs):
@@ -190,9 +166,9 @@ def run_inference(
     device = torch.device(device)
     model.eval()
     scores_path = out_dir / SCORES
-    scores = read_scores(scores_path)
+    _, scores = read_partial_scores(scores_path)
     if scores_path.is_file():
-        _write_scores(scores_path, scores)  # drop a half-written last line before appending
+        write_scores(scores_path, scores)  # drop a half-written last line before appending
     chunking = getattr(model, "infer_chunk", None)
     written = skipped = 0
     bad = []
@@ -217,7 +193,7 @@ def run_inference(
                     items = [infer_chunked(model, batch, b, inputs, *chunking) for b in range(len(ids))]
                 else:
                     items = model.infer(batch)
-                lines = []
+                new = {}
                 for u, item, was_done in zip(ids, items, done):
                     if was_done:
                         skipped += 1
@@ -227,18 +203,14 @@ def run_inference(
                     if isinstance(item, np.ndarray) and item.size > 1:
                         write_wav(out_dir / f"{u}.wav", sample_rate, item.reshape(-1), subtype=subtype)
                     else:
-                        scores[u] = float(item)
-                        lines.append(f"{u} {scores[u]:.6f}\n")
+                        scores[u] = new[u] = float(item)
                     written += 1
-                if lines:
-                    sf.write("".join(lines))
-                    sf.flush()
-                    os.fsync(sf.fileno())
+                append_scores(sf, new)
                 if bad and not skip_bad:  # this batch's good utterances are done: stop here
                     break
     finally:  # also on an error: what was computed stays, sorted and whole
         if scores:
-            _write_scores(scores_path, scores)
+            write_scores(scores_path, scores)
         else:
             scores_path.unlink(missing_ok=True)
     skipped += counts["skipped"]
@@ -258,8 +230,10 @@ def run_inference(
     return {"written": written, "skipped": skipped, "bad": len(bad)}
 
 
-def model_and_config(exp_dir, checkpoint="best", device="cpu", with_source=False):
+def model_and_config(exp_dir, checkpoint="best", device="cpu", with_source=False, *, model_class):
     """(model in eval mode, config dict) from an experiment's checkpoint or a one-file model path.
+
+    model_class: name -> model class (the entry point hands in the model catalogue's lookup).
 
     with_source: also {"checkpoint": path, "sha256": hash of the exact bytes the model was built from}.
     The file is read with weights_only=True: a file holding pickled objects is refused."""
@@ -281,7 +255,7 @@ def model_and_config(exp_dir, checkpoint="best", device="cpu", with_source=False
         state = ckpt.load_checkpoint(path, state=head)
         config, weights = state["config"], state["model"]
     try:
-        model = build_from_config(config, weights, device)
+        model = build_from_config(config, weights, model_class, device)
     except ConfigError as e:  # e.g. a model this installation does not register
         raise ConfigError(f"{path}: {e} (pass --import MODULE for a model defined outside nnsp)") from None
     except RuntimeError as e:
@@ -383,13 +357,18 @@ def check_record(out_dir, checkpoint_path, what="scores"):
 
 
 def infer_set(
-    exp_dir, data_dir, set_name, out_dir, checkpoint="best", device="cpu", overwrite=False, skip_bad=False
+    exp_dir, data_dir, set_name, out_dir, checkpoint="best", device="cpu", overwrite=False, skip_bad=False,
+    *, model_class,
 ):
-    """Stage 4 end to end: model from exp_dir, loader over `set_name`, outputs into out_dir."""
+    """Stage 4 end to end: model from exp_dir, loader over `set_name`, outputs into out_dir.
+
+    model_class: name -> model class (the entry point hands in the model catalogue's lookup)."""
     from pylib.engine.data import get_data_factory
 
     check_not_input(out_dir, data_dir, set_name)
-    model, config, source = model_and_config(exp_dir, checkpoint, device, with_source=True)
+    model, config, source = model_and_config(
+        exp_dir, checkpoint, device, with_source=True, model_class=model_class
+    )
     if Path(out_dir).resolve() == Path(source["checkpoint"]).parent:
         raise UserError(
             f"{out_dir}: holds the checkpoint being used ({source['checkpoint']}); pass another --out-dir "

@@ -25,10 +25,9 @@ from pathlib import Path
 from pylib.config import load_yaml, save_yaml
 from pylib.errors import ConfigError, DataError
 from pylib.features.extractors import build_extractors, parse_features
-from pylib.features.wave import resample
+from pylib.features.wave import load_wave
 from pylib.io import (
     read_table,
-    read_wav_entry,
     read_wav_scp,
     write_f4,
     write_table,
@@ -178,16 +177,6 @@ def _write(path, data, ex, sample_rate):
     return os.stat(path).st_size
 
 
-def load_wave(entry, cfg):
-    """Read one wav.scp value at the recipe's rate: resampled if cfg.resample, else DataError."""
-    sr, wave = read_wav_entry(entry, sample_rate=None if cfg.resample else cfg.sample_rate)
-    if sr != cfg.sample_rate:
-        wave = resample(wave, sr, cfg.sample_rate)
-        if wave.size == 0:
-            raise DataError(f"{entry}: too short to resample from {sr} to {cfg.sample_rate} Hz")
-    return wave
-
-
 def _remove_stale_temps(out_dir, extractors, ids):
     """Delete temp files a killed run of this job left (`.<utt><ext>.*`, see pylib.io.atomic).
 
@@ -282,7 +271,7 @@ def extract_job(
                 skipped += 1
                 continue
             try:
-                wave = load_wave(scp[utt], cfg)
+                wave = load_wave(scp[utt], cfg.sample_rate, cfg.resample)
             except DataError as e:
                 _remove_outputs(paths)  # a stale output of a now-bad utterance must not be used
                 if not skip_bad:

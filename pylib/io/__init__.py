@@ -14,6 +14,7 @@ from pylib.io.tables import (
     read_wav_scp,
     write_list,
     write_table,
+    write_utt2label,
 )
 from pylib.io.text import decode_utf8, read_utf8
 
@@ -48,5 +49,6 @@ __all__ = [
     "write_list",
     "write_table",
     "write_text_atomic",
+    "write_utt2label",
     "write_wav",
 ]

@@ -128,3 +128,17 @@ def read_utt2label(path):
             )
         out[k] = (parts[0], parts[1] if len(parts) > 1 else "-")
     return out
+
+
+def write_utt2label(path, labels):
+    """Write {utt: (label, attack)} as utt2label lines `utt bonafide|spoof attack`, sorted, atomically
+    (the one writer of the format `read_utt2label` reads; attack "-" when there is none)."""
+    rows = {}
+    for utt, (label, attack) in labels.items():
+        attack = attack or "-"
+        if label not in LABELS or len(str(attack).split()) != 1:
+            raise ValueError(
+                f"{path}: utterance {utt!r}: ({label!r}, {attack!r}) is not (bonafide|spoof, attack-id)"
+            )
+        rows[utt] = f"{label} {attack}"
+    write_table(path, rows)

@@ -15,6 +15,8 @@ harmonics.
 import torch
 from torch import nn
 
+from pylib.nn.masks import frame_mask, length_mask
+
 # The NSF paper's three resolutions at 16 kHz as (n_fft, hop, win): shifts 80/40/640 samples,
 # frame lengths 320/80/1920.
 NSF_RESOLUTIONS = ((512, 80, 320), (128, 40, 80), (2048, 640, 1920))
@@ -38,13 +40,12 @@ def _valid_samples(lengths, y):
     """(lengths as a tensor clamped to T, (B, T) mask of the valid samples) of the (B, T) batch y."""
     T = y.shape[-1]
     lengths = torch.as_tensor(lengths, device=y.device).clamp(max=T)
-    return lengths, (torch.arange(T, device=y.device) < lengths[:, None]).to(y.dtype)
+    return lengths, length_mask(lengths, T).to(y.dtype)
 
 
 def _valid_frames(lengths, n_frames, hop, dtype):
     """(B, N) mask of the frames whose centre (frame k at sample k * hop) is within the lengths."""
-    frames = torch.arange(n_frames, device=lengths.device) * hop
-    return (frames[None, :] <= lengths[:, None]).to(dtype)
+    return frame_mask(lengths, hop, n_frames).to(dtype)
 
 
 def multi_resolution_stft_loss(y_hat, y, resolutions=NSF_RESOLUTIONS, lengths=None, eps=1e-5, windows=None):

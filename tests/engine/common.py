@@ -9,8 +9,8 @@ from pathlib import Path
 import torch
 import yaml
 
-import tests.engine.toy_models  # noqa: F401  (registers the toy models and the in-memory data)
 from pylib.engine.build import run_training
+from tests.engine.toy_models import MODEL_CLASS  # the toy models (and the in-memory data factory)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -47,7 +47,7 @@ def make_config(tmp_path, name="conf.yaml", **sections):
 
 
 def train_inproc(conf, exp_dir, **kw):
-    return run_training(conf, "unused", exp_dir, **kw)
+    return run_training(conf, "unused", exp_dir, model_class=MODEL_CLASS, **kw)
 
 
 def weights(exp_dir, name="checkpoint_last.pt"):

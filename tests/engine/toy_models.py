@@ -1,7 +1,8 @@
 """Tiny registered models and an in-memory data factory for the engine tests.
 
 Importing this module (in-process or via `pylib.bin.train --import tests.engine.toy_models`)
-registers `toy_linear` and `toy_gan` and installs ToyFactory as the engine's data factory.
+installs ToyFactory as the engine's data factory; its `CATALOGUE` names `toy_linear` and `toy_gan`
+(`MODEL_CLASS` is the lookup the entry points build with `--import tests.engine.toy_models`).
 """
 
 import atexit
@@ -12,9 +13,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from pylib.data.norm import FeatureNorm
 from pylib.engine.data import DataFactory, set_data_factory
-from pylib.registry import MODELS, register_model
+from pylib.models.catalogue import model_lookup
+from pylib.nn.norm import FeatureNorm
 
 DIM = 4
 
@@ -170,10 +171,6 @@ def masked_mse(pred, y, lens):
     return ((pred - y) ** 2 * mask).sum() / mask.sum()
 
 
-def _register(name, cls):
-    return cls if name in MODELS else register_model(name)(cls)
-
-
 class ToyLinear(nn.Module):
     Config = LinearConfig
 
@@ -213,8 +210,6 @@ class ToyLinear(nn.Module):
                 out.append(pred[b, :n].repeat_interleave(self.reso).numpy().astype(np.float32) * 0.1)
         return out
 
-
-ToyLinear = _register("toy_linear", ToyLinear)
 
 
 @dataclasses.dataclass
@@ -260,4 +255,5 @@ class ToyGan(nn.Module):
         return [y[b, :n].numpy() for b, n in enumerate(batch["x_len"].tolist())]
 
 
-ToyGan = _register("toy_gan", ToyGan)
+CATALOGUE = {"toy_linear": ToyLinear, "toy_gan": ToyGan}
+MODEL_CLASS = model_lookup([__name__])

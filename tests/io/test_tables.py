@@ -69,3 +69,14 @@ def test_utt2num_frames_and_labels(tmp_path):
     assert read_utt2num_frames(tmp_path / "n") == {"a": 10, "b": 3}
     (tmp_path / "l").write_text("a bonafide\nb spoof A07\n")
     assert read_utt2label(tmp_path / "l") == {"a": ("bonafide", "-"), "b": ("spoof", "A07")}
+
+
+def test_write_utt2label_round_trip_and_refusals(tmp_path):
+    from pylib.io import read_utt2label, write_utt2label
+
+    p = tmp_path / "utt2label"
+    write_utt2label(p, {"b": ("spoof", "A01"), "a": ("bonafide", None)})
+    assert p.read_text() == "a bonafide -\nb spoof A01\n"
+    assert read_utt2label(p) == {"a": ("bonafide", "-"), "b": ("spoof", "A01")}
+    with pytest.raises(ValueError, match="not \\(bonafide\\|spoof"):
+        write_utt2label(p, {"a": ("fake", "-")})

@@ -313,8 +313,8 @@ def test_gan_step(version, peer_mel):
 def test_import_hifigan_cli_vocodes_like_the_peer(tmp_path):
     """A g_* file saved from the peer's Generator (config_v3 at 64 channels) -> model.pt through the
     entry point; the loaded model vocodes as the peer; bad files are named errors."""
+    from pylib import load_model
     from pylib.bin import import_hifigan
-    from pylib.engine.export import load_model
     from pylib.errors import DataError, UserError
 
     pm = load_hifigan_models()["models"]

@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 import torch
 
-import pylib.models  # noqa: F401  (fills the registries)
 from pylib.config import from_dict
 from pylib.models.vocoder.hifigan_import import jik876_discriminator_state
 from pylib.models.vocoder.nsf_gan import HnSincNsfHifigan, HnSincNsfHifiganConfig, aux_stft_loss
@@ -204,8 +203,9 @@ def test_generator_import_and_gan_step(monkeypatch):
     name, config, state = convert_state_dict(merged)
     config["model"].update(mpd_channels=TOY_MPD, msd_channels=TOY_MSD)
     from pylib.engine.export import build_from_config
+    from pylib.models.catalogue import get_model_class
 
-    model = build_from_config(config, state).double().train()
+    model = build_from_config(config, state, get_model_class).double().train()
     # its generator alone is recognised too: its noise block scales by 1/5, hn-sinc-nsf-9's by 0.1
     assert SEED_ARCHS["hn-sinc-nsf-hifigan"].matches(seed_g.state_dict())
     assert detect_arch(seed_g.state_dict()) == "hn-sinc-nsf-hifigan"  # and by nothing else

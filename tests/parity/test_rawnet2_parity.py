@@ -74,8 +74,9 @@ def make_pair(seed_mod, widths=SMALL):
     assert arch == "rawnet2"
     config["model"]["seg_len"] = SEG
     from pylib.engine.export import build_from_config
+    from pylib.models.catalogue import get_model_class
 
-    ours = build_from_config(config, state)
+    ours = build_from_config(config, state, get_model_class)
     return seed.double(), ours.double()
 
 

@@ -5,13 +5,13 @@ import pytest
 import torch
 import yaml
 
-import pylib.models  # noqa: F401  (registers the models)
 from pylib.bin import vocode
 from pylib.engine.build import build_model
 from pylib.engine.export import FORMAT, VERSION
 from pylib.errors import UserError
 from pylib.io import read_wav, write_wav
 from pylib.metrics.vocoder_report import CopySynthesis
+from pylib.models.catalogue import get_model_class
 from tests.conftest import ROOT, sine
 
 
@@ -23,7 +23,7 @@ def _model_file(tmp_path, drop_features=False):
     from pylib.data import load_data_spec
 
     torch.manual_seed(0)
-    model, msec = build_model(config, load_data_spec(config["data"]))
+    model, msec = build_model(config, load_data_spec(config["data"]), get_model_class)
     path = tmp_path / "model.pt"
     torch.save({"format": FORMAT, "version": VERSION, "config": {**config, "model": msec},
                 "state_dict": model.state_dict()}, path)

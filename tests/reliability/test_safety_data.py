@@ -102,7 +102,7 @@ READERS = {
     "list": lambda p: __import__("pylib.io", fromlist=["x"]).read_list(p),
     "utt2spk": lambda p: __import__("pylib.io", fromlist=["x"]).read_utt2spk(p),
     "utt2label": lambda p: __import__("pylib.io", fromlist=["x"]).read_utt2label(p),
-    "scores": lambda p: __import__("pylib.metrics.cm_io", fromlist=["x"]).read_scores(p),
+    "scores": lambda p: __import__("pylib.io.scores", fromlist=["x"]).read_scores(p),
     "protocol": lambda p: __import__("pylib.data.asvspoof", fromlist=["x"]).read_labels(p),
     "split_list": lambda p: __import__("pylib.io.split", fromlist=["x"]).read_keyed_lines(p),
 }
@@ -360,11 +360,13 @@ class _MeanModel(torch.nn.Module):
 @pytest.fixture
 def mean_model(tmp_path, monkeypatch):
     import pylib.engine.score_folder as sf_mod
+    from pylib.features.wave import ModelWave
 
     model = _MeanModel()
     path = tmp_path / "model.pt"
     path.write_bytes(b"model one")
-    monkeypatch.setattr(sf_mod, "load_scorer", lambda p, device="cpu": (model, "wav", SR))
+    reader = ModelWave({"data": {"sample_rate": SR}}, "wav")
+    monkeypatch.setattr(sf_mod, "load_scorer", lambda p, model_class, device="cpu": (model, reader))
     return model, path
 
 
@@ -540,7 +542,7 @@ def test_data_stages_scale_linearly_quick():
 
 def test_a_bom_in_wav_scp_and_in_a_scores_file_is_ignored(tmp_path):
     from pylib.features.extract import extract_job
-    from pylib.metrics.cm_io import read_scores
+    from pylib.io.scores import read_scores
 
     conf, scp, wavs = _corpus(tmp_path, 2)
     scp.write_bytes(b"\xef\xbb\xbf" + scp.read_bytes())

@@ -1,4 +1,4 @@
-"""A tiny registered model for the reliability tests: mel (B, N, D) -> a frame-level regression.
+"""A tiny model for the reliability tests: mel (B, N, D) -> a frame-level regression.
 
 Loaded with `--import tests.reliability.tiny_model`; it goes through the real loader, normalises
 its input with the stage-2 statistics and uses dropout, so a resume that got the RNG wrong shows.
@@ -9,8 +9,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from pylib.data.norm import FeatureNorm
-from pylib.registry import MODELS, register_model
+from pylib.nn.norm import FeatureNorm
 
 
 @dataclass
@@ -56,5 +55,4 @@ class TinyReg(nn.Module):
         return [float(y[b, : max(int(n[b]), 1)].mean()) for b in range(len(n))]
 
 
-if "tiny_reg" not in MODELS:
-    register_model("tiny_reg")(TinyReg)
+CATALOGUE = {"tiny_reg": TinyReg}  # what `--import tests.reliability.tiny_model` adds to the models

@@ -18,7 +18,6 @@ from pylib.errors import ConfigError
 from pylib.features.lfcc import FLOAT32_EPS
 from pylib.losses.cm import make_head
 from pylib.models.cm.layers import AttentionBackEnd, FixedBackEnd, FrontEnd, LstmBackEnd
-from pylib.registry import register_model
 
 
 @dataclass
@@ -71,7 +70,6 @@ class LcnnConfig:
             raise ConfigError(f"model: feature dim {dim} (n_filters x deltas) must be >= 16 for the LCNN")
 
 
-@register_model("lcnn")
 class LcnnCM(nn.Module):
     Config = LcnnConfig
 

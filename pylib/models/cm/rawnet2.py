@@ -34,7 +34,6 @@ from torch import nn
 
 from pylib.errors import ConfigError, DataError
 from pylib.models.seed_import import SeedArch, register_seed_arch
-from pylib.registry import register_model
 
 
 @dataclass
@@ -180,7 +179,6 @@ class ResBlock(nn.Module):
         return self.fms(F.max_pool1d(h, 3))
 
 
-@register_model("rawnet2")
 class RawNet2CM(nn.Module):
     Config = RawNet2Config
 

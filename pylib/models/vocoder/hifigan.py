@@ -24,14 +24,13 @@ from torch import nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import weight_norm
 
-from pylib.data.norm import FeatureNorm
 from pylib.errors import ConfigError
 from pylib.features.mel import LogMel
 from pylib.losses.gan import HifiganMel, feature_matching_loss, lsgan_d_loss, lsgan_g_loss, mel_l1_loss
 from pylib.losses.stft import MultiResolutionSTFTLoss
 from pylib.models.vocoder.discriminators import MPD_CHANNELS, MSD_CHANNELS, HifiganDiscriminator
 from pylib.models.vocoder.source import sine_source
-from pylib.registry import register_model
+from pylib.nn.norm import FeatureNorm
 
 LRELU_SLOPE = 0.1
 
@@ -264,7 +263,6 @@ def _check_spec(cfg, spec, names):
                               f"dim {dim}, reso {reso} (model.hop / model.n_mels)")
 
 
-@register_model("hifigan")
 class Hifigan(nn.Module):
     """HiFi-GAN: groups "discriminator" (MPD + MSD) then "generator"; see the module docstring."""
 
@@ -361,7 +359,6 @@ class NsfHifiganConfig(HifiganConfig):
     voiced_threshold: float = 0.0  # F0 above this (Hz) is voiced
 
 
-@register_model("nsf_hifigan")
 class NsfHifigan(Hifigan):
     """HiFi-GAN generator driven by an NSF sine excitation as well as the mel (extra input `f0`)."""
 

@@ -156,6 +156,7 @@ def import_jik876(checkpoint, config, out, discriminator=None):
     from pylib.engine.data import get_data_factory
     from pylib.engine.export import FORMAT, VERSION
     from pylib.io.atomic import atomic_path
+    from pylib.models.catalogue import get_model_class
 
     try:
         h = json.loads(Path(config).read_text())
@@ -168,7 +169,7 @@ def import_jik876(checkpoint, config, out, discriminator=None):
         mpd, msd = _load_jik876(discriminator, ("mpd", "msd"), "discriminator checkpoint")
     with torch.random.fork_rng(devices=[]):  # the fresh discriminator, when there is one, is seeded
         torch.manual_seed(0)
-        model, _ = build_model(cfg, get_data_factory().spec(cfg["data"]))
+        model, _ = build_model(cfg, get_data_factory().spec(cfg["data"]), get_model_class)
     model.load_state_dict(jik876_state(model, gen, mpd, msd, where=str(checkpoint)))  # strict: it loads
     model.eval()
     cfg["imported_from"] = {"toolkit": "jik876/hifi-gan", "checkpoint": str(checkpoint),

@@ -25,7 +25,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from pylib.data.norm import FeatureNorm
 from pylib.errors import ConfigError
 from pylib.losses.stft import NSF_RESOLUTIONS, MultiResolutionSTFTLoss
 from pylib.models.vocoder.filters import (
@@ -47,7 +46,7 @@ from pylib.models.vocoder.source import (
     upsample_repeat,
     voicing,
 )
-from pylib.registry import register_model
+from pylib.nn.norm import FeatureNorm
 
 SEED = "project-NN-Pytorch-scripts project/01-nsf"
 
@@ -292,7 +291,6 @@ class _SincMerge:
         return time_variant_fir(harm, low) + time_variant_fir(noise, high)
 
 
-@register_model("hn_sinc_nsf")
 class HnSincNsf(_SincMerge, _Nsf):
     """Harmonic-plus-noise NSF with trainable maximum voiced frequency (the seed's hn-sinc-nsf-9/-10).
 
@@ -325,7 +323,6 @@ HN_NSF_FIR = {
 }
 
 
-@register_model("hn_nsf")
 class HnNsf(_Nsf):
     """Harmonic-plus-noise NSF (the seed's hn-nsf): fixed FIR filters, switched by the voicing."""
 
@@ -343,7 +340,6 @@ class HnNsf(_Nsf):
         return voiced * w + unvoiced * (1.0 - w)
 
 
-@register_model("cyc_noise_nsf")
 class CycNoiseNsf(_SincMerge, _Nsf):
     """Cyclic-noise NSF (Wang & Yamagishi 2020; the seed's cyc-noise-nsf-4).
 

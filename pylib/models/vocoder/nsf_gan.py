@@ -27,7 +27,7 @@ from pylib.models.vocoder.discriminators import MPD_CHANNELS, MSD_CHANNELS, Hifi
 from pylib.models.vocoder.hifigan import adversarial_terms, discriminator_step
 from pylib.models.vocoder.hifigan_import import jik876_discriminator_state
 from pylib.models.vocoder.nsf import HnSincNsf, HnSincNsfConfig
-from pylib.registry import register_model
+from pylib.nn.masks import length_mask
 
 # LossAuxGen's (fft_n, frame_hops, frame_lens) as [n_fft, hop, win] (hn-sinc-nsf-hifigan/model.py)
 SEED_AUX_RESOLUTIONS = ([512, 80, 320], [128, 40, 80], [2048, 640, 1920])
@@ -45,7 +45,7 @@ def aux_stft_loss(y_hat, y, resolutions=SEED_AUX_RESOLUTIONS, floor=1e-5, length
                          f"{tuple(y.shape)}")
     mask = None
     if lengths is not None and bool((lengths < y.shape[1]).any()):
-        keep = (torch.arange(y.shape[1], device=y.device)[None] < lengths[:, None]).to(y.dtype)
+        keep = length_mask(lengths, y.shape[1]).to(y.dtype)
         y_hat, y = y_hat * keep, y * keep
         mask = lengths
     total = y.new_zeros(())
@@ -83,7 +83,6 @@ class HnSincNsfHifiganConfig(HnSincNsfConfig):
     block_out_scale: float | None = None
 
 
-@register_model("hn_sinc_nsf_hifigan")
 class HnSincNsfHifigan(nn.Module):
     """`hn_sinc_nsf` generator + HiFi-GAN MPD/MSD; groups "discriminator" then "generator"."""
 
