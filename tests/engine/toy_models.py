@@ -1,7 +1,9 @@
 """Tiny registered models and an in-memory data factory for the engine tests.
 
 Importing this module (in-process or via `pylib.bin.train --import tests.engine.toy_models`)
-registers `toy_linear` and `toy_gan` and installs ToyFactory as the engine's data factory.
+registers `toy_linear` (a countermeasure: one score per utterance), `toy_linear_wave` (the same
+net as a vocoder: one waveform per utterance) and `toy_gan` (a GanModel vocoder), and installs
+ToyFactory as the engine's data factory.
 """
 
 import atexit
@@ -12,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from pylib.contracts import Countermeasure, GanModel, LossModel, Vocoder
 from pylib.data.norm import FeatureNorm
 from pylib.engine.data import DataFactory, set_data_factory
 from pylib.registry import MODELS, register_model
@@ -161,8 +164,6 @@ class LinearConfig:
     hidden: int = 8
     dropout: float = 0.1
     nan_at_steps: list = dataclasses.field(default_factory=list)  # loss becomes NaN at these steps
-    output: str = "score"  # score | wave (what infer returns)
-    infer_chunk: list | None = None  # [chunk, overlap] in samples
 
 
 def masked_mse(pred, y, lens):
@@ -174,7 +175,9 @@ def _register(name, cls):
     return cls if name in MODELS else register_model(name)(cls)
 
 
-class ToyLinear(nn.Module):
+class _ToyNet(nn.Module, LossModel):
+    """x -> y per frame (MSE); the kind (what infer returns) is the subclass's."""
+
     Config = LinearConfig
 
     def __init__(self, cfg, spec):
@@ -185,8 +188,6 @@ class ToyLinear(nn.Module):
         self.net = nn.Sequential(
             nn.Linear(DIM, cfg.hidden), nn.Tanh(), nn.Dropout(cfg.dropout), nn.Linear(cfg.hidden, 1)
         )
-        if cfg.infer_chunk:
-            self.infer_chunk = tuple(cfg.infer_chunk)
         if os.environ.get("TOY_DUMP_DIR"):  # the DDP test compares every rank's final weights
             atexit.register(self._dump, os.environ["TOY_DUMP_DIR"], os.environ.get("RANK", "0"))
 
@@ -196,25 +197,38 @@ class ToyLinear(nn.Module):
     def param_groups(self):
         return {"model": list(self.parameters())}
 
-    def forward(self, batch, group, step, cache):
+    def forward(self, batch, step=0):
         pred = self.net(self.norm["x"](batch["x"]))
         loss = masked_mse(pred, batch["y"], batch["y_len"])
         if step in self.cfg.nan_at_steps and self.training:
             loss = loss * float("nan")
         return loss, {"mse": loss.item(), "pred_mean": pred.mean().item()}
 
+    def _pred(self, batch):
+        return self.net(self.norm["x"](batch["x"]))[..., 0]
+
+
+class ToyLinear(_ToyNet, Countermeasure):
+    """Scores an utterance by the mean of its frame predictions."""
+
     def infer(self, batch):
-        pred = self.net(self.norm["x"](batch["x"]))[..., 0]
-        out = []
-        for b, n in enumerate(batch["x_len"].tolist()):
-            if self.cfg.output == "score":
-                out.append(float(pred[b, :n].mean()))
-            else:  # a "waveform": each frame's value repeated reso times
-                out.append(pred[b, :n].repeat_interleave(self.reso).numpy().astype(np.float32) * 0.1)
-        return out
+        pred = self._pred(batch)
+        return [float(pred[b, :n].mean()) for b, n in enumerate(batch["x_len"].tolist())]
 
 
 ToyLinear = _register("toy_linear", ToyLinear)
+
+
+class ToyLinearWave(_ToyNet, Vocoder):
+    """The same net as a vocoder: its "waveform" is each frame's prediction repeated reso times."""
+
+    def infer(self, batch):
+        pred = self._pred(batch)
+        return [pred[b, :n].repeat_interleave(self.reso).numpy().astype(np.float32) * 0.1
+                for b, n in enumerate(batch["x_len"].tolist())]
+
+
+ToyLinearWave = _register("toy_linear_wave", ToyLinearWave)
 
 
 @dataclasses.dataclass
@@ -222,7 +236,7 @@ class GanConfig:
     hidden: int = 8
 
 
-class ToyGan(nn.Module):
+class ToyGan(nn.Module, GanModel, Vocoder):
     """Generator maps x to y; discriminator tells real y from generated (LSGAN)."""
 
     Config = GanConfig
@@ -238,18 +252,19 @@ class ToyGan(nn.Module):
             "generator": list(self.generator.parameters()),
         }
 
-    def forward(self, batch, group, step, cache):
-        if "fake" not in cache:
-            cache["fake"] = self.generator(batch["x"])
-        fake = cache["fake"]
-        if group == "discriminator":
-            real_s = self.discriminator(batch["y"])
-            fake_s = self.discriminator(fake.detach())
-            loss = ((real_s - 1) ** 2).mean() + (fake_s**2).mean()
-            return loss, {"d_loss": loss.item()}
+    def generate(self, batch):
+        return self.generator(batch["x"])
+
+    def discriminator_loss(self, batch, step, fake):
+        real_s = self.discriminator(batch["y"])
+        fake_s = self.discriminator(fake.detach())
+        loss = ((real_s - 1) ** 2).mean() + (fake_s**2).mean()
+        return loss, {"d_loss": loss.item()}
+
+    def generator_loss(self, batch, step, fake, adversarial):
         recon = masked_mse(fake, batch["y"], batch["y_len"])
         loss, stats = recon, {"recon": recon.item()}
-        if "discriminator" in cache["active"]:
+        if adversarial:
             adv = ((self.discriminator(fake) - 1) ** 2).mean()
             loss = loss + 0.1 * adv
             stats["adv"] = adv.item()
