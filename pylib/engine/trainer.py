@@ -107,16 +107,17 @@ def _direct(loss_fn, *args):
     return loss_fn(*args)
 
 
-def group_losses(call, model, batch, step, active, amp=contextlib.nullcontext):
+def group_losses(nets, model, batch, step, active, amp=contextlib.nullcontext):
     """(groups to step, loss, stats, stat key) of each update of one batch, in the declared order.
 
-    call(loss_fn, *args): runs a loss method (through the DDP wrapper in training). The caller runs
-    backward (and, at the end of an accumulation window, the optimizer step) on each update before
-    asking for the next: a GAN's generator loss then sees the updated discriminator."""
+    nets: {group: call(loss_fn, *args)}, what runs a loss method (in training the DDP wrapper of
+    the group). The caller runs backward (and, at the end of an accumulation window, the optimizer
+    step) on each update before asking for the next: a GAN's generator loss then sees the updated
+    discriminator."""
     if not isinstance(model, GanModel):
         if active:
             with amp():
-                loss, stats = call(model, batch, step)
+                loss, stats = nets[active[0]](model, batch, step)
             yield list(active), loss, stats, "loss"
         return
     with amp():
@@ -126,9 +127,9 @@ def group_losses(call, model, batch, step, active, amp=contextlib.nullcontext):
             continue
         with amp():
             if g == "discriminator":
-                loss, stats = call(model.discriminator_loss, batch, step, fake)
+                loss, stats = nets[g](model.discriminator_loss, batch, step, fake)
             else:
-                loss, stats = call(model.generator_loss, batch, step, fake, "discriminator" in active)
+                loss, stats = nets[g](model.generator_loss, batch, step, fake, "discriminator" in active)
         yield [g], loss, stats, f"{g}_loss"
 
 
@@ -140,7 +141,8 @@ def evaluate(model, loader, groups, step, device):
     sums, counts = {}, {}
     for batch in loader:
         batch = to_device(batch, device)
-        for _, loss, stats, key in group_losses(_direct, model, batch, step, list(groups)):
+        direct = dict.fromkeys(groups, _direct)
+        for _, loss, stats, key in group_losses(direct, model, batch, step, list(groups)):
             if loss is not None:
                 stats = {**stats, key: float(loss)}
             for k, v in stats.items():
@@ -201,15 +203,30 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
         self.state = TrainState()
         self.per_rank = None  # this rank's RNG and sampler state of the checkpoint resumed from
-        multi = len(self.groups) > 1
-        find_unused = tcfg.find_unused_parameters if tcfg.find_unused_parameters is not None else multi
-        self.net = ddp.wrap(_Updates(model), self.dist, device, find_unused)
+        self.nets = self._wrap()
         self.sampler = train_loader.batch_sampler
         self.rep = Reporter(self.exp_dir, enabled=self.dist.is_main, tensorboard=tcfg.tensorboard,
                             curves=tcfg.curves)
         if self.dist.is_main:  # temp files of saves cut short by a kill
             for p in self.exp_dir.glob(".checkpoint_*"):
                 p.unlink(missing_ok=True)
+
+    def _wrap(self):
+        """{group: DDP-wrapped _Updates}: one wrapper for a LossModel; for a GanModel one per group,
+        each synchronising only its group's parameters (the updates alternate, and a generator loss
+        may reach the discriminator's weights, whose gradients it discards)."""
+        tcfg, model = self.tcfg, self.model
+        multi = len(self.groups) > 1
+        find_unused = tcfg.find_unused_parameters if tcfg.find_unused_parameters is not None else multi
+        if not isinstance(model, GanModel) or not self.dist.enabled:
+            net = ddp.wrap(_Updates(model), self.dist, self.device, find_unused)
+            return dict.fromkeys(self.groups, net)
+        nets = {}
+        for g in self.groups:
+            mine = {id(p) for p in self.group_params[g]}
+            ignore = [f"model.{n}" for n, p in model.named_parameters() if id(p) not in mine]
+            nets[g] = ddp.wrap(_Updates(model), self.dist, self.device, find_unused, ignore=ignore)
+        return nets
 
     def _build_optimizers(self, params):
         tcfg, cfgs = self.tcfg, self.optim_cfgs
@@ -314,8 +331,10 @@ class Trainer:
         for seen, batch in enumerate(micro_batches, start=1):
             st.batch_in_epoch += 1
             last = seen == window
-            sync = contextlib.nullcontext() if last or not self.dist.enabled else self.net.no_sync()
-            with sync:
+            with contextlib.ExitStack() as sync:
+                if not last and self.dist.enabled:  # accumulate locally; synchronise on the last
+                    for net in {id(n): n for n in self.nets.values()}.values():
+                        sync.enter_context(net.no_sync())
                 self._micro_step(to_device(batch, self.device), step, active, last, win)
         if seen < window:
             return False
@@ -331,7 +350,7 @@ class Trainer:
         """Every active update of one micro-batch: loss, NaN guard, backward (and at the end of the
         window the optimizer step of each group whose losses were all finite)."""
         amp = functools.partial(torch.autocast, self.device.type, dtype=torch.float16, enabled=self.use_amp)
-        for groups, loss, stats, key in group_losses(self.net, self.model, batch, step, active, amp):
+        for groups, loss, stats, key in group_losses(self.nets, self.model, batch, step, active, amp):
             if loss is None:
                 win.skipped.update(groups)
                 continue

@@ -171,6 +171,14 @@ def masked_mse(pred, y, lens):
     return ((pred - y) ** 2 * mask).sum() / mask.sum()
 
 
+def _dump_at_exit(model):
+    """With TOY_DUMP_DIR set, save the weights at exit as rank<RANK>.pt (the DDP test compares ranks)."""
+    folder = os.environ.get("TOY_DUMP_DIR")
+    if folder:
+        path = os.path.join(folder, f"rank{os.environ.get('RANK', '0')}.pt")
+        atexit.register(lambda: torch.save(model.state_dict(), path))
+
+
 def _register(name, cls):
     return cls if name in MODELS else register_model(name)(cls)
 
@@ -188,11 +196,7 @@ class _ToyNet(nn.Module, LossModel):
         self.net = nn.Sequential(
             nn.Linear(DIM, cfg.hidden), nn.Tanh(), nn.Dropout(cfg.dropout), nn.Linear(cfg.hidden, 1)
         )
-        if os.environ.get("TOY_DUMP_DIR"):  # the DDP test compares every rank's final weights
-            atexit.register(self._dump, os.environ["TOY_DUMP_DIR"], os.environ.get("RANK", "0"))
-
-    def _dump(self, folder, rank):
-        torch.save(self.state_dict(), os.path.join(folder, f"rank{rank}.pt"))
+        _dump_at_exit(self)
 
     def param_groups(self):
         return {"model": list(self.parameters())}
@@ -245,6 +249,7 @@ class ToyGan(nn.Module, GanModel, Vocoder):
         super().__init__()
         self.generator = nn.Sequential(nn.Linear(DIM, cfg.hidden), nn.Tanh(), nn.Linear(cfg.hidden, 1))
         self.discriminator = nn.Sequential(nn.Linear(1, cfg.hidden), nn.Tanh(), nn.Linear(cfg.hidden, 1))
+        _dump_at_exit(self)
 
     def param_groups(self):
         return {
