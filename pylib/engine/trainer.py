@@ -107,13 +107,15 @@ def _direct(loss_fn, *args):
     return loss_fn(*args)
 
 
-def group_losses(nets, model, batch, step, active, amp=contextlib.nullcontext):
+def group_losses(model, batch, step, active=None, nets=None, amp=contextlib.nullcontext):
     """(groups to step, loss, stats, stat key) of each update of one batch, in the declared order.
 
-    nets: {group: call(loss_fn, *args)}, what runs a loss method (in training the DDP wrapper of
-    the group). The caller runs backward (and, at the end of an accumulation window, the optimizer
-    step) on each update before asking for the next: a GAN's generator loss then sees the updated
-    discriminator."""
+    active: the groups being trained (default: all); nets: {group: call(loss_fn, *args)}, what runs
+    a loss method (in training the DDP wrapper of the group; default: a plain call). The caller runs
+    backward (and, at the end of an accumulation window, the optimizer step) on each update before
+    asking for the next: a GAN's generator loss then sees the updated discriminator."""
+    active = list(model.param_groups()) if active is None else list(active)
+    nets = nets or dict.fromkeys(active, _direct)
     if not isinstance(model, GanModel):
         if active:
             with amp():
@@ -141,8 +143,7 @@ def evaluate(model, loader, groups, step, device):
     sums, counts = {}, {}
     for batch in loader:
         batch = to_device(batch, device)
-        direct = dict.fromkeys(groups, _direct)
-        for _, loss, stats, key in group_losses(direct, model, batch, step, list(groups)):
+        for _, loss, stats, key in group_losses(model, batch, step, groups):
             if loss is not None:
                 stats = {**stats, key: float(loss)}
             for k, v in stats.items():
@@ -350,7 +351,7 @@ class Trainer:
         """Every active update of one micro-batch: loss, NaN guard, backward (and at the end of the
         window the optimizer step of each group whose losses were all finite)."""
         amp = functools.partial(torch.autocast, self.device.type, dtype=torch.float16, enabled=self.use_amp)
-        for groups, loss, stats, key in group_losses(self.nets, self.model, batch, step, active, amp):
+        for groups, loss, stats, key in group_losses(self.model, batch, step, active, self.nets, amp):
             if loss is None:
                 win.skipped.update(groups)
                 continue
