@@ -103,6 +103,20 @@ class Row:
         return self.nnsp / self.ref if self.unit == "utt/s" else self.ref / self.nnsp
 
 
+def skip_note(what, peer, conf=None):
+    """'skipped <what>: <why>' when the comparison cannot run here (the peer `peer`, "seed" or
+    "hifigan", is absent, or nnsp's `conf` is not written yet), else None."""
+    have, where, env, name = {
+        "seed": (peers.have_seed, peers.SEED_DIR, "NNSP_SEED_DIR", "seed toolkit"),
+        "hifigan": (peers.have_hifigan, peers.HIFIGAN_DIR, "NNSP_HIFIGAN_DIR", "jik876/hifi-gan"),
+    }[peer]
+    if not have():
+        return f"skipped {what}: {name} not found at {where} (set {env})"
+    if conf is not None and not conf.is_file():
+        return f"skipped {what}: no nnsp conf {conf.relative_to(ROOT)} yet"
+    return None
+
+
 def add_row(rows, row):
     """Keep a measured row, and show it at once on stderr (a full run takes minutes; the table comes last)."""
     rows.append(row)
@@ -195,11 +209,9 @@ def _split_nsf(spec, batch):
 def bench_nsf(sizes, rows, notes):
     for seed_name, conf_name in NSF_PAIRS:
         conf = NSF_CONF_DIR / conf_name
-        if not peers.have_seed():
-            notes.append(f"skipped {seed_name}: seed toolkit not found at {peers.SEED_DIR} "
-                         "(set NNSP_SEED_DIR)")
-        elif not conf.is_file():
-            notes.append(f"skipped {seed_name}: no nnsp conf {conf.relative_to(ROOT)} yet")
+        note = skip_note(seed_name, "seed", conf)
+        if note:
+            notes.append(note)
         else:
             bench_nsf_pair(seed_name, conf, sizes, rows, notes)
 
@@ -243,12 +255,9 @@ def bench_nsf_pair(seed_name, conf, sizes, rows, notes):
 def bench_nsf_gan(sizes, rows, notes):
     """The seed's hn-sinc-nsf-hifigan (hn-sinc-NSF generator, HiFi-GAN discriminators) vs nnsp's conf."""
     conf = NSF_CONF_DIR / NSF_GAN_CONF
-    if not peers.have_seed():
-        notes.append(f"skipped hn-sinc-nsf-hifigan: seed toolkit not found at {peers.SEED_DIR} "
-                     "(set NNSP_SEED_DIR)")
-        return
-    if not conf.is_file():
-        notes.append(f"skipped hn-sinc-nsf-hifigan: no nnsp conf {conf.relative_to(ROOT)} yet")
+    note = skip_note("hn-sinc-nsf-hifigan", "seed", conf)
+    if note:
+        notes.append(note)
         return
     model, spec = nnsp_model(conf)
     reso = spec.inputs[0].reso
@@ -399,12 +408,9 @@ def jik876_mel_spectrogram():
 
 
 def bench_hifigan(sizes, rows, notes):
-    if not peers.have_hifigan():
-        notes.append(f"skipped HiFi-GAN V1: jik876/hifi-gan not found at {peers.HIFIGAN_DIR} "
-                     "(set NNSP_HIFIGAN_DIR)")
-        return
-    if not HIFIGAN_CONF.is_file():
-        notes.append(f"skipped HiFi-GAN V1: no nnsp conf {HIFIGAN_CONF.relative_to(ROOT)}")
+    note = skip_note("HiFi-GAN V1", "hifigan", HIFIGAN_CONF)
+    if note:
+        notes.append(note)
         return
     jm = peers.load_hifigan_models()
     models = jm["models"]
@@ -478,8 +484,9 @@ def bench_hifigan(sizes, rows, notes):
 # -------------------------------------------------------------------------------------- CM (LCNN)
 
 def bench_cm(sizes, rows, notes):
-    if not peers.have_seed():
-        notes.append(f"skipped LFCC-LCNN: seed toolkit not found at {peers.SEED_DIR} (set NNSP_SEED_DIR)")
+    note = skip_note("LFCC-LCNN", "seed")
+    if note:
+        notes.append(note)
         return
     gen = torch.Generator().manual_seed(0)
     with tempfile.TemporaryDirectory() as tmp:
@@ -489,8 +496,9 @@ def bench_cm(sizes, rows, notes):
                                     for i, u in enumerate(names)))
         for seed_name, conf_name in CM_PAIRS:
             conf = CM_CONF_DIR / conf_name
-            if not conf.is_file():
-                notes.append(f"skipped {seed_name}: no nnsp conf {conf.relative_to(ROOT)} yet")
+            note = skip_note(seed_name, "seed", conf)
+            if note:
+                notes.append(note)
             else:
                 bench_cm_pair(seed_name, conf, protocol, names, gen, sizes, rows)
 

@@ -15,6 +15,7 @@ from pylib.io.tables import (
     write_list,
     write_table,
 )
+from pylib.io.text import decode_utf8, read_utf8
 
 __all__ = [
     "atomic_path",
@@ -23,6 +24,7 @@ __all__ = [
     "check_name",
     "check_not_input",
     "check_out_dir",
+    "decode_utf8",
     "f4_to_kaldi",
     "kaldi_to_f4",
     "make_folder",
@@ -32,6 +34,7 @@ __all__ = [
     "read_f4",
     "read_list",
     "read_table",
+    "read_utf8",
     "read_utt2label",
     "read_utt2num_frames",
     "read_utt2spk",

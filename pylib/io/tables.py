@@ -10,22 +10,15 @@ from pathlib import Path
 
 from pylib.errors import DataError
 from pylib.io.atomic import write_text_atomic
-from pylib.io.names import check_name, strip_bom
+from pylib.io.names import check_name
+from pylib.io.text import read_utf8
 
 
 def _lines(path):
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found")
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = raw[: e.start].count(b"\n") + 1
-        raise DataError(
-            f"{path}:{line}: not valid UTF-8 (byte {e.start}); re-save the file as UTF-8"
-        ) from None
-    for no, line in enumerate(strip_bom(text).splitlines(), 1):
+    for no, line in enumerate(read_utf8(path).splitlines(), 1):
         if line.strip():
             yield no, line
 

@@ -15,7 +15,8 @@ import numpy as np
 
 from pylib.data.asvspoof import read_labels
 from pylib.errors import DataError
-from pylib.io.names import check_name, strip_bom
+from pylib.io.names import check_name
+from pylib.io.text import read_utf8
 
 ASV_KEYS = ("target", "nontarget", "spoof")
 
@@ -26,11 +27,8 @@ def _text_lines(path, what):
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: {what} file not found")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise DataError(f"{path}: not valid UTF-8; expected a text {what} file") from None
-    for no, line in enumerate(strip_bom(text).splitlines(), 1):
+    text = read_utf8(path, fix=f"expected a text {what} file; re-save it as UTF-8")
+    for no, line in enumerate(text.splitlines(), 1):
         if line.strip():
             yield no, line.split()
 

@@ -51,7 +51,7 @@ def test_load_model_bad_files(tmp_path):
 def test_infer_scores_skip_and_resume(trained, tmp_path):
     exp = trained()
     out = tmp_path / "scores"
-    args = ["--exp-dir", str(exp), "--set", "eval", "--out-dir", str(out), "--data-dir", "unused"]
+    args = ["--exp-dir", str(exp), "--subset", "eval", "--out-dir", str(out), "--data-dir", "unused"]
     assert infer_cli.main(args) == 0
     scores = read_scores(out / SCORES)
     assert len(scores) == 6 and all(np.isfinite(list(scores.values())))
@@ -130,4 +130,4 @@ class _Fixed(torch.nn.Module, LossModel):
 
 def test_infer_needs_a_checkpoint(tmp_path):
     with pytest.raises(UserError, match="no checkpoint"):
-        infer_cli.main(["--exp-dir", str(tmp_path), "--set", "eval", "--data-dir", "unused"])
+        infer_cli.main(["--exp-dir", str(tmp_path), "--subset", "eval", "--data-dir", "unused"])
