@@ -70,14 +70,14 @@ def main():
     tb = _batch(train_waves, [i % 2 for i in range(64)])
 
     def step():
-        loss, _ = model(tb, "model", 0, {})
+        loss, _ = model(tb, 0)
         opt.zero_grad()
         loss.backward()
         opt.step()
 
     def forward():
         with torch.no_grad():
-            model(tb, "model", 0, {})
+            model(tb, 0)
 
     fwd = _timed(forward)
     train = _timed(step)

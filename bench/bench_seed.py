@@ -176,17 +176,19 @@ def nnsp_batch(spec, lengths, gen, labels=None):
 
 
 def nnsp_step_fn(model, batch, make_opt=lambda params: torch.optim.Adam(params, lr=1e-4)):
-    """One training step of every parameter group in order, as the trainer runs them (sharing a cache)."""
+    """One training step of every parameter group in order, as the trainer runs them."""
+    from pylib.engine.trainer import group_losses
+
     groups = model.param_groups()
     opts = {g: make_opt(p) for g, p in groups.items()}
 
     def step():
-        cache = {"active": set(groups)}
-        for g, opt in opts.items():
-            loss, _ = model(batch, g, 0, cache)
-            opt.zero_grad(set_to_none=True)
+        for names, loss, _, _ in group_losses(model, batch, 0):
+            for g in names:
+                opts[g].zero_grad(set_to_none=True)
             loss.backward()
-            opt.step()
+            for g in names:
+                opts[g].step()
 
     return step
 

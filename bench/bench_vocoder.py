@@ -82,7 +82,7 @@ def bench_hn_sinc_nsf():
     opt = torch.optim.Adam(model.param_groups()["model"], lr=1e-4)
 
     def step():
-        loss, _ = model(batch, "model", 0, {"active": {"model"}})
+        loss, _ = model(batch, 0)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -12,8 +12,6 @@ Each test lists every offence with its file and line, so one run shows all there
 import ast
 from functools import cache
 
-import pytest
-
 from tests.conftest import ROOT
 
 PYLIB = ROOT / "pylib"
@@ -84,7 +82,6 @@ def test_the_rules_see_every_pylib_file():
     assert found == [(1, "a.b"), (2, "c"), (2, "c.d"), (3, "e.f")]
 
 
-@pytest.mark.xfail(strict=True, reason="fixed by issue 13 branch trainer (trainer.train)")
 def test_no_function_is_longer_than_the_limit():
     long = [
         f"{path}:{node.lineno}: {node.name} has {node.end_lineno - node.lineno + 1} lines"
@@ -107,7 +104,6 @@ def test_the_engine_never_imports_the_models():
     assert not bad, "the engine gets its model from the entry point, never by name:\n" + "\n".join(bad)
 
 
-@pytest.mark.xfail(strict=True, reason="fixed by issue 13 branch trainer (test hooks move into the tests)")
 def test_no_test_hook_behind_an_environment_variable():
     hooks = []
     for path, tree in _trees().items():

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from pylib.engine.trainer import group_losses
 from pylib.features.lfcc import lfcc
 from pylib.features.mel import log_mel
 from pylib.models.catalogue import get_model_class
@@ -31,11 +32,9 @@ def _train_and_infer(model, batch, device):
     """Every parameter group's loss, backward, one step, then infer; returns the infer outputs."""
     model = model.to(device).train()
     batch = _to(batch, device)
-    groups = model.param_groups()
-    cache = {"active": set(groups)}
-    for g, params in groups.items():
-        opt = torch.optim.Adam(params, lr=1e-4)
-        loss, stats = model(batch, g, 0, cache)
+    params = model.param_groups()
+    for groups, loss, stats, _ in group_losses(model, batch, 0):
+        opt = torch.optim.Adam([p for g in groups for p in params[g]], lr=1e-4)
         assert loss.device.type == torch.device(device).type and torch.isfinite(loss)
         assert all(np.isfinite(v) for v in stats.values())
         opt.zero_grad()

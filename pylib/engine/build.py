@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from pylib.config import apply_overrides, check_sections, from_dict, load_config, save_yaml, to_dict
+from pylib.contracts import check_model_class
 from pylib.engine import checkpoint as ckpt
 from pylib.engine import ddp
 from pylib.engine.config import parse_optim, parse_train
@@ -43,6 +44,7 @@ def build_model(config, spec, model_class):
         raise ConfigError("model: the section needs a `name` (a model of the catalogue, models/catalogue.py)")
     name = section.pop("name")
     cls = model_class(name)
+    check_model_class(cls, name)  # a missing contract method is an error here, naming it
     mcfg = from_dict(cls.Config, section, where="model")
     return cls(mcfg, spec), {"name": name, **plain(to_dict(mcfg))}
 

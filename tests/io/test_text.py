@@ -5,8 +5,8 @@ import pytest
 from pylib.config import load_yaml
 from pylib.errors import ConfigError, DataError
 from pylib.io import decode_utf8, read_table, read_utf8
-from pylib.io.split import read_keyed_lines
 from pylib.io.scores import read_scores
+from pylib.io.split import read_keyed_lines
 
 
 def test_a_leading_bom_is_dropped_and_the_rest_kept(tmp_path):

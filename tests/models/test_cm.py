@@ -98,7 +98,7 @@ def test_heads_train(head):
     batch = toy_batch()
     losses = []
     for step in range(10):
-        loss, stats = m(batch, "model", step, {})
+        loss, stats = m(batch, step)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -120,7 +120,7 @@ def test_config_and_batch_errors():
     m = make_cm()
     b = toy_batch(2)
     with pytest.raises(ConfigError, match="labels"):
-        m({k: v for k, v in b.items() if k != "label"}, "model", 0, {})
+        m({k: v for k, v in b.items() if k != "label"}, 0)
     with pytest.raises(ConfigError, match="not in the batch"):
         m.infer({"mel": b["wav"]})
 

@@ -202,7 +202,7 @@ def test_shapes_and_gradients_reach_every_parameter(name):
     batch = make_batch()
     y = model.generate(batch["mel"], batch["f0"])
     assert y.shape == (2, 20 * HOP)  # output length = frames * hop
-    loss, stats = model(batch, "model", 0, {"active": {"model"}})
+    loss, stats = model(batch, 0)
     assert loss.dim() == 0 and torch.isfinite(loss) and "stft" in stats
     loss.backward()
     groups = model.param_groups()

@@ -106,7 +106,7 @@ def test_trains(options):
     batch = batch_of(waves, [i % 2 for i in range(6)])
     losses = []
     for step in range(8):
-        loss, stats = m(batch, "model", step, {})
+        loss, stats = m(batch, step)
         opt.zero_grad()
         loss.backward()
         opt.step()

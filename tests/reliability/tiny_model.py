@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from pylib.contracts import Countermeasure, LossModel
 from pylib.nn.norm import FeatureNorm
 
 
@@ -21,7 +22,7 @@ class TinyConfig:
     infer_sleep: float = 0.0  # seconds per inference batch: gives a kill test time to strike
 
 
-class TinyReg(nn.Module):
+class TinyReg(nn.Module, LossModel, Countermeasure):
     Config = TinyConfig
 
     def __init__(self, cfg, spec=None):
@@ -39,7 +40,7 @@ class TinyReg(nn.Module):
         x = self.norm[self.cfg.input](batch[self.cfg.input])  # (B, N, D)
         return self.net(x)[..., 0]  # (B, N)
 
-    def forward(self, batch, group, step, cache):
+    def forward(self, batch, step=0):
         x = batch[self.cfg.input]
         mask = batch[f"{self.cfg.input}_mask"].float()  # (B, N)
         target = x.mean(-1)  # (B, N): predict the frame's mean log-mel

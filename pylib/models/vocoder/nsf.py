@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from pylib.contracts import LossModel, Vocoder
 from pylib.errors import ConfigError
 from pylib.losses.stft import NSF_RESOLUTIONS, MultiResolutionSTFTLoss
 from pylib.models.vocoder.filters import (
@@ -167,7 +168,7 @@ def _check_spec(cfg, spec):
         raise ConfigError(f"model.sample_rate is {cfg.sample_rate} but data.sample_rate is {rate}")
 
 
-class _Nsf(nn.Module):
+class _Nsf(nn.Module, LossModel, Vocoder):
     """Shared NSF generator; subclasses pick the condition split, the source and the merge."""
 
     Config = NsfConfig
@@ -251,7 +252,8 @@ class _Nsf(nn.Module):
     def _extra_loss(self, loss, stats, extras, wav, lengths, noise):
         return loss, stats
 
-    def forward(self, batch, group="model", step=0, cache=None, noise=None):
+    def forward(self, batch, step=0, noise=None):
+        """Training loss of `batch` (pylib.contracts.LossModel); noise: injected draws (`noise_shapes`)."""
         c = self.cfg
         wav = batch[c.wav][..., 0]  # (B, T)
         y_hat, extras = self.synthesize(batch[c.mel], batch[c.f0], noise)
