@@ -6,15 +6,14 @@ import time
 import numpy as np
 import torch
 
-import pylib.models.cm  # noqa: F401  (registers lcnn)
 from pylib.config import from_dict
-from pylib.registry import MODELS
+from pylib.models.catalogue import get_model_class
 
 SR = 16000
 
 
 def _model(**kw):
-    cls = MODELS.get("lcnn")
+    cls = get_model_class("lcnn")
     torch.manual_seed(0)
     return cls(from_dict(cls.Config, {"back_end": "lstm", "head": "sigmoid", **kw}))
 
@@ -71,14 +70,14 @@ def main():
     tb = _batch(train_waves, [i % 2 for i in range(64)])
 
     def step():
-        loss, _ = model(tb, "model", 0, {})
+        loss, _ = model(tb, 0)
         opt.zero_grad()
         loss.backward()
         opt.step()
 
     def forward():
         with torch.no_grad():
-            model(tb, "model", 0, {})
+            model(tb, 0)
 
     fwd = _timed(forward)
     train = _timed(step)

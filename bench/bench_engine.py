@@ -11,6 +11,7 @@ import time
 import torch
 from torch import nn
 
+from pylib.contracts import Countermeasure, LossModel
 from pylib.engine.config import OptimConfig, TrainConfig
 from pylib.engine.trainer import train
 
@@ -49,7 +50,7 @@ def make_loader():
     )
 
 
-class MLP(nn.Module):
+class MLP(nn.Module, LossModel, Countermeasure):
     def __init__(self):
         super().__init__()
         self.net = nn.Sequential(nn.Linear(D, H), nn.ReLU(), nn.Linear(H, H), nn.ReLU(), nn.Linear(H, 1))
@@ -57,9 +58,12 @@ class MLP(nn.Module):
     def param_groups(self):
         return {"model": list(self.parameters())}
 
-    def forward(self, batch, group, step, cache):
+    def forward(self, batch, step=0):
         loss = ((self.net(batch["x"]) - batch["y"]) ** 2).mean()
         return loss, {}
+
+    def infer(self, batch):
+        return [float(v) for v in self.net(batch["x"]).mean(dim=(1, 2))]
 
 
 def run_engine(loader, exp_dir):
@@ -95,7 +99,7 @@ def run_bare(loader):
     t0 = time.perf_counter()
     loader.batch_sampler.set_epoch(0)
     for batch in loader:
-        loss, _ = model(batch, "model", 0, {})
+        loss, _ = model(batch, 0)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -133,7 +133,7 @@ def bench_lfcc(waves, seconds):
         print("lfcc: not available")
         return
     from pylib.config import from_dict
-    from pylib.registry import FEATURES
+    from pylib.features.extractors import FEATURES
 
     cls = FEATURES.get("lfcc")
     ex = cls(from_dict(cls.Config, {}, "lfcc"), SR)

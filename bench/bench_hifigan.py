@@ -28,9 +28,9 @@ def _batch(n_frames, seed=0):
             "wav": 0.3 * torch.randn(1, T, 1, generator=g), "wav_len": torch.tensor([T])}
 
 
-def _textbook_loss(model, batch, cache, group):
+def _textbook_loss(model, batch, fake, group):
     """Each group's loss computed the naive way (same value, more work)."""
-    y_hat, y, lengths = model._pair(batch, cache)
+    y_hat, y, lengths = model._pair(batch, fake)
     if group == "discriminator":
         real, _ = model.discriminator(y[:, None])
         fake, _ = model.discriminator(y_hat.detach()[:, None])
@@ -42,12 +42,14 @@ def _textbook_loss(model, batch, cache, group):
 
 
 def _train_step(model, opts, batch, textbook):
-    cache = {"active": {"discriminator", "generator"}}
+    fake = model.generate(batch)
     for group, opt in opts.items():
         if textbook:
-            loss = _textbook_loss(model, batch, cache, group)
+            loss = _textbook_loss(model, batch, fake, group)
+        elif group == "discriminator":
+            loss, _ = model.discriminator_loss(batch, 0, fake)
         else:
-            loss, _ = model(batch, group, 0, cache)
+            loss, _ = model.generator_loss(batch, 0, fake, adversarial=True)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

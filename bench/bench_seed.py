@@ -49,10 +49,10 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
-import pylib.models  # noqa: E402,F401  (fills the model registry)
 from pylib.config import load_yaml  # noqa: E402
 from pylib.engine.build import build_model  # noqa: E402
 from pylib.engine.data import spec_for  # noqa: E402
+from pylib.models.catalogue import get_model_class  # noqa: E402
 from tests.parity import peers  # noqa: E402
 
 THREADS = 2
@@ -103,6 +103,20 @@ class Row:
         return self.nnsp / self.ref if self.unit == "utt/s" else self.ref / self.nnsp
 
 
+def skip_note(what, peer, conf=None):
+    """'skipped <what>: <why>' when the comparison cannot run here (the peer `peer`, "seed" or
+    "hifigan", is absent, or nnsp's `conf` is not written yet), else None."""
+    have, where, env, name = {
+        "seed": (peers.have_seed, peers.SEED_DIR, "NNSP_SEED_DIR", "seed toolkit"),
+        "hifigan": (peers.have_hifigan, peers.HIFIGAN_DIR, "NNSP_HIFIGAN_DIR", "jik876/hifi-gan"),
+    }[peer]
+    if not have():
+        return f"skipped {what}: {name} not found at {where} (set {env})"
+    if conf is not None and not conf.is_file():
+        return f"skipped {what}: no nnsp conf {conf.relative_to(ROOT)} yet"
+    return None
+
+
 def add_row(rows, row):
     """Keep a measured row, and show it at once on stderr (a full run takes minutes; the table comes last)."""
     rows.append(row)
@@ -131,7 +145,7 @@ def nnsp_model(conf):
     cfg = load_yaml(conf)
     spec, _ = spec_for(cfg)
     torch.manual_seed(0)
-    model, _ = build_model(cfg, spec)
+    model, _ = build_model(cfg, spec, get_model_class)
     return model, spec
 
 
@@ -162,17 +176,19 @@ def nnsp_batch(spec, lengths, gen, labels=None):
 
 
 def nnsp_step_fn(model, batch, make_opt=lambda params: torch.optim.Adam(params, lr=1e-4)):
-    """One training step of every parameter group in order, as the trainer runs them (sharing a cache)."""
+    """One training step of every parameter group in order, as the trainer runs them."""
+    from pylib.engine.trainer import group_losses
+
     groups = model.param_groups()
     opts = {g: make_opt(p) for g, p in groups.items()}
 
     def step():
-        cache = {"active": set(groups)}
-        for g, opt in opts.items():
-            loss, _ = model(batch, g, 0, cache)
-            opt.zero_grad(set_to_none=True)
+        for names, loss, _, _ in group_losses(model, batch, 0):
+            for g in names:
+                opts[g].zero_grad(set_to_none=True)
             loss.backward()
-            opt.step()
+            for g in names:
+                opts[g].step()
 
     return step
 
@@ -193,11 +209,9 @@ def _split_nsf(spec, batch):
 def bench_nsf(sizes, rows, notes):
     for seed_name, conf_name in NSF_PAIRS:
         conf = NSF_CONF_DIR / conf_name
-        if not peers.have_seed():
-            notes.append(f"skipped {seed_name}: seed toolkit not found at {peers.SEED_DIR} "
-                         "(set NNSP_SEED_DIR)")
-        elif not conf.is_file():
-            notes.append(f"skipped {seed_name}: no nnsp conf {conf.relative_to(ROOT)} yet")
+        note = skip_note(seed_name, "seed", conf)
+        if note:
+            notes.append(note)
         else:
             bench_nsf_pair(seed_name, conf, sizes, rows, notes)
 
@@ -241,12 +255,9 @@ def bench_nsf_pair(seed_name, conf, sizes, rows, notes):
 def bench_nsf_gan(sizes, rows, notes):
     """The seed's hn-sinc-nsf-hifigan (hn-sinc-NSF generator, HiFi-GAN discriminators) vs nnsp's conf."""
     conf = NSF_CONF_DIR / NSF_GAN_CONF
-    if not peers.have_seed():
-        notes.append(f"skipped hn-sinc-nsf-hifigan: seed toolkit not found at {peers.SEED_DIR} "
-                     "(set NNSP_SEED_DIR)")
-        return
-    if not conf.is_file():
-        notes.append(f"skipped hn-sinc-nsf-hifigan: no nnsp conf {conf.relative_to(ROOT)} yet")
+    note = skip_note("hn-sinc-nsf-hifigan", "seed", conf)
+    if note:
+        notes.append(note)
         return
     model, spec = nnsp_model(conf)
     hop = spec.inputs[0].hop
@@ -397,12 +408,9 @@ def jik876_mel_spectrogram():
 
 
 def bench_hifigan(sizes, rows, notes):
-    if not peers.have_hifigan():
-        notes.append(f"skipped HiFi-GAN V1: jik876/hifi-gan not found at {peers.HIFIGAN_DIR} "
-                     "(set NNSP_HIFIGAN_DIR)")
-        return
-    if not HIFIGAN_CONF.is_file():
-        notes.append(f"skipped HiFi-GAN V1: no nnsp conf {HIFIGAN_CONF.relative_to(ROOT)}")
+    note = skip_note("HiFi-GAN V1", "hifigan", HIFIGAN_CONF)
+    if note:
+        notes.append(note)
         return
     jm = peers.load_hifigan_models()
     models = jm["models"]
@@ -476,8 +484,9 @@ def bench_hifigan(sizes, rows, notes):
 # -------------------------------------------------------------------------------------- CM (LCNN)
 
 def bench_cm(sizes, rows, notes):
-    if not peers.have_seed():
-        notes.append(f"skipped LFCC-LCNN: seed toolkit not found at {peers.SEED_DIR} (set NNSP_SEED_DIR)")
+    note = skip_note("LFCC-LCNN", "seed")
+    if note:
+        notes.append(note)
         return
     gen = torch.Generator().manual_seed(0)
     with tempfile.TemporaryDirectory() as tmp:
@@ -487,8 +496,9 @@ def bench_cm(sizes, rows, notes):
                                     for i, u in enumerate(names)))
         for seed_name, conf_name in CM_PAIRS:
             conf = CM_CONF_DIR / conf_name
-            if not conf.is_file():
-                notes.append(f"skipped {seed_name}: no nnsp conf {conf.relative_to(ROOT)} yet")
+            note = skip_note(seed_name, "seed", conf)
+            if note:
+                notes.append(note)
             else:
                 bench_cm_pair(seed_name, conf, protocol, names, gen, sizes, rows)
 

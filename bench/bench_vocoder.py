@@ -15,10 +15,9 @@ import time
 import torch
 import torch.nn.functional as F
 
-import pylib.models  # noqa: F401  (fills the registry)
 from pylib.config import from_dict
+from pylib.models.catalogue import get_model_class
 from pylib.models.vocoder.filters import sinc_filter_coefs, time_variant_fir
-from pylib.registry import MODELS
 
 SR, HOP, SECONDS = 16000, 80, 3.0
 
@@ -75,7 +74,7 @@ def bench_parts():
 
 
 def bench_hn_sinc_nsf():
-    cls = MODELS.get("hn_sinc_nsf")
+    cls = get_model_class("hn_sinc_nsf")
     torch.manual_seed(0)
     model = cls(from_dict(cls.Config, {}), None)
     params = sum(p.numel() for p in model.parameters())
@@ -83,7 +82,7 @@ def bench_hn_sinc_nsf():
     opt = torch.optim.Adam(model.param_groups()["model"], lr=1e-4)
 
     def step():
-        loss, _ = model(batch, "model", 0, {"active": {"model"}})
+        loss, _ = model(batch, 0)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -14,6 +14,7 @@ import yaml
 
 from pylib.errors import ConfigError
 from pylib.io.atomic import write_text_atomic
+from pylib.io.text import read_utf8
 
 # the top-level sections of a recipe yaml
 SECTIONS = ("data", "features", "model", "optim", "train")
@@ -71,15 +72,7 @@ def load_yaml(path):
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = raw[: e.start].count(b"\n") + 1
-        raise ConfigError(
-            f"{path}: not UTF-8 text (byte 0x{raw[e.start]:02x} on line {line}); convert the file to "
-            "UTF-8 (e.g. iconv -f latin1 -t utf-8 old.yaml > new.yaml)"
-        ) from None
+    text = read_utf8(path, ConfigError)
     try:
         data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
     except _DuplicateKey as e:

@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 import torch
 
+from pylib.engine.trainer import group_losses
 from pylib.features.lfcc import lfcc
 from pylib.features.mel import log_mel
-from pylib.registry import MODELS
+from pylib.models.catalogue import get_model_class
 from tests.conftest import noise, sine
 from tests.models import test_cm, test_hifigan, test_nsf
 
@@ -31,11 +32,9 @@ def _train_and_infer(model, batch, device):
     """Every parameter group's loss, backward, one step, then infer; returns the infer outputs."""
     model = model.to(device).train()
     batch = _to(batch, device)
-    groups = model.param_groups()
-    cache = {"active": set(groups)}
-    for g, params in groups.items():
-        opt = torch.optim.Adam(params, lr=1e-4)
-        loss, stats = model(batch, g, 0, cache)
+    params = model.param_groups()
+    for groups, loss, stats, _ in group_losses(model, batch, 0):
+        opt = torch.optim.Adam([p for g in groups for p in params[g]], lr=1e-4)
         assert loss.device.type == torch.device(device).type and torch.isfinite(loss)
         assert all(np.isfinite(v) for v in stats.values())
         opt.zero_grad()
@@ -56,7 +55,7 @@ def test_nsf_on_device(device, name):
 @pytest.mark.parametrize("device", DEVICES)
 def test_hifigan_on_device(device):
     torch.manual_seed(0)
-    model = MODELS.get("hifigan")(test_hifigan.make_config(), None)
+    model = get_model_class("hifigan")(test_hifigan.make_config(), None)
     out = _train_and_infer(model, test_hifigan.make_batch(), device)
     assert len(out) == 2 and all(np.isfinite(o).all() for o in out)
 
@@ -85,6 +84,7 @@ def test_features_match_cpu(device):
 def test_engine_trains_and_exports_on_device(device, model, tmp_path):
     from pylib.engine.export import export_model, load_model
     from tests.engine.common import make_config, train_inproc
+    from tests.engine.toy_models import MODEL_CLASS
 
     if model == "toy_gan":
         conf = make_config(
@@ -99,5 +99,5 @@ def test_engine_trains_and_exports_on_device(device, model, tmp_path):
     summary = train_inproc(conf, tmp_path / "exp", device=device)
     assert summary is not None and (tmp_path / "exp" / "checkpoint_last.pt").is_file()
     export_model(tmp_path / "exp", tmp_path / "m.pt", checkpoint="last")
-    m = load_model(tmp_path / "m.pt", device=device)
+    m = load_model(tmp_path / "m.pt", MODEL_CLASS, device=device)
     assert all(p.device.type == torch.device(device).type for p in m.parameters())

@@ -4,10 +4,10 @@ python -m pylib.bin.compute_stats --conf conf/x.yaml --data-dir dump
 # in parallel: --job J --num-jobs N for J = 1..N, then --merge --num-jobs N
 """
 
-import argparse
 import logging
 
-from pylib.bin._cli import config_file, run, setup_logging
+from pylib.bin import _cli
+from pylib.bin._cli import config_file, run
 from pylib.config import apply_overrides, load_config
 from pylib.data import stats
 from pylib.data.spec import spec_from_config
@@ -16,45 +16,31 @@ from pylib.errors import UserError
 log = logging.getLogger("compute_stats")
 
 
-def get_parser():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--conf", required=True, help="recipe yaml; its data: section names the features")
-    p.add_argument("--data-dir", default="dump", help="the dump folder (stage 1 output)")
-    p.add_argument(
-        "--set",
-        dest="set_name",
-        default=None,
-        help="compute over this set folder's list instead of the corpora of data.train",
-    )
+def build_parser():
+    p = _cli.new_parser("pylib.bin.compute_stats", __doc__)
+    _cli.add_conf(p, detail="its data: section names the features")
+    _cli.add_overrides(p)
+    _cli.add_data_dir(p)
+    _cli.add_subset(p, required=False, detail="compute over its list instead of the corpora of data.train")
     p.add_argument(
         "--job", type=int, default=None, help="this job's number, 1..--num-jobs (writes a partial)"
     )
     p.add_argument("--num-jobs", type=int, default=1, help="number of parallel jobs")
     p.add_argument("--merge", action="store_true", help="merge the partials of jobs 1..--num-jobs")
-    p.add_argument(
-        "--override",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="config override, e.g. data.stats=train/stats (repeatable)",
-    )
-    p.add_argument("--verbose", action="store_true", help="debug logging")
     return p
 
 
 def main(argv=None):
-    args = get_parser().parse_args(argv)
-    setup_logging(args.verbose)
+    args = _cli.parse(build_parser(), argv)
     with config_file(args.conf):
         cfg = apply_overrides(load_config(args.conf), args.overrides)
-        spec = spec_from_config(cfg, args.data_dir, [args.set_name] if args.set_name else [])
+        spec = spec_from_config(cfg, args.data_dir, [args.subset] if args.subset else [])
     if not stats.norm_features(spec):
         print("no feature has norm: true; nothing to compute")
         return 0
     if args.job is not None and not 1 <= args.job <= args.num_jobs:
         raise UserError(f"--job {args.job} is not in 1..--num-jobs {args.num_jobs}")
-    corpora = args.set_name or spec.train
+    corpora = args.subset or spec.train
     if args.merge:
         acc = stats.merge_partials(spec, args.data_dir, args.num_jobs)
     else:

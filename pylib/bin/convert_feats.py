@@ -4,24 +4,16 @@ Kaldi/ESPnet -> nnsp:  python -m pylib.bin.convert_feats --from-scp feats.scp --
 nnsp -> Kaldi/ESPnet:  python -m pylib.bin.convert_feats --from-dir dump/train/mel --dim 80 --to-ark mel.ark
 """
 
-import argparse
 from pathlib import Path
 
+from pylib.bin import _cli
 from pylib.bin._cli import run
 from pylib.errors import UserError
 from pylib.io.kaldi import f4_to_kaldi, kaldi_to_f4
 
 
-class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Defaults shown, and the usage examples in the description kept on their own lines."""
-
-
 def build_parser():
-    p = argparse.ArgumentParser(
-        prog="python -m pylib.bin.convert_feats",
-        description=__doc__,
-        formatter_class=_Formatter,
-    )
+    p = _cli.new_parser("pylib.bin.convert_feats", __doc__)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument(
         "--from-scp", metavar="SCP", help="Kaldi feats.scp to read (entries may be `cmd |` pipes)"
@@ -55,7 +47,7 @@ def build_parser():
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    args = _cli.parse(build_parser(), argv)
     if args.dim is not None and args.dim < 1:
         raise UserError(f"--dim must be >= 1, got {args.dim}")
     if args.from_dir:

@@ -1,22 +1,21 @@
 """Pack a trained experiment into one model file (weights, config, normalisation statistics)."""
 
-import argparse
 import logging
 
-from pylib.bin._cli import run, setup_logging
+from pylib.bin import _cli
+from pylib.bin._cli import run
 
 
-def parse_args(argv):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+def build_parser():
+    p = _cli.new_parser("pylib.bin.export_model", __doc__)
     p.add_argument("exp_dir", help="experiment folder of stage 3")
     p.add_argument("out", help="output file, e.g. model.pt; load it with pylib.load_model(path)")
     p.add_argument("--checkpoint", default="best", help="best | last | a checkpoint path")
-    return p.parse_args(argv)
+    return p
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    setup_logging()
+    args = _cli.parse(build_parser(), argv)
     from pylib.engine.export import export_model
 
     out = export_model(args.exp_dir, args.out, checkpoint=args.checkpoint)

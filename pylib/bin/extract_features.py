@@ -5,18 +5,16 @@
     python -m pylib.bin.extract_features --out-dir dump/train --num-jobs N --merge
 """
 
-import argparse
-
-from pylib.bin._cli import config_file, run, setup_logging
-from pylib.config import load_config
+from pylib.bin import _cli
+from pylib.bin._cli import config_file, run
+from pylib.config import apply_overrides, load_config
 from pylib.errors import ConfigError, UserError
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(
-        description=__doc__.split("\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
-    )
-    p.add_argument("--conf", help="recipe yaml; its `features:` section is used (not needed with --merge)")
+def build_parser():
+    p = _cli.new_parser("pylib.bin.extract_features", __doc__)
+    _cli.add_conf(p, required=False, detail="its features: section is used (not needed with --merge)")
+    _cli.add_overrides(p)
     p.add_argument(
         "--wav-scp",
         help="data/<set>/wav.scp (`utt-id path` or `utt-id cmd |`, sorted; not needed with --merge)",
@@ -34,23 +32,23 @@ def main(argv=None):
         action="store_true",
         help="only merge the jobs' utt2num_frames.<J> (after all --num-jobs jobs finished)",
     )
-    p.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="recompute every file; without it a rerun redoes only the missing, empty, partial or "
-        "changed ones (sources.jsonl records each utterance's source and settings)",
+    _cli.add_overwrite(
+        p,
+        detail="without it a rerun redoes only the missing, empty, partial or changed files "
+        "(sources.jsonl records each utterance's source and settings)",
     )
-    p.add_argument(
-        "--skip-bad",
-        action="store_true",
-        help="skip unreadable/empty/wrong-rate wavs and list them with the reasons in "
-        "<out-dir>/bad_files.txt instead of stopping (without it, the work done so far is kept)",
+    _cli.add_skip_bad(
+        p,
+        detail="bad = unreadable, empty or wrong-rate wavs; bad_files.txt is in --out-dir; without it the "
+        "first stops the run, keeping the work done so far",
     )
-    p.add_argument("--no-progress", action="store_true", help="no tqdm progress bar")
-    p.add_argument("--verbose", action="store_true", help="debug logging")
-    args = p.parse_args(argv)
-    setup_logging(args.verbose)
+    _cli.add_num_threads(p)
+    _cli.add_no_progress(p)
+    return p
 
+
+def main(argv=None):
+    args = _cli.parse(build_parser(), argv)
     import pylib.features  # noqa: F401  (registers the extractors)
     from pylib.features.extract import extract_job, merge_jobs, summary
 
@@ -59,7 +57,8 @@ def main(argv=None):
         return 0
     if not args.conf or not args.wav_scp:
         raise UserError("--conf and --wav-scp are required (only --merge runs without them)")
-    conf = load_config(args.conf)
+    with config_file(args.conf):
+        conf = apply_overrides(load_config(args.conf), args.overrides)
     if "features" not in conf:
         raise ConfigError(f"{args.conf}: no `features:` section; see docs/INTERFACES.md for its keys")
     with config_file(args.conf):

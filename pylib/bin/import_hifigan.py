@@ -10,18 +10,12 @@ with weights_only=True: nothing in them runs. The result works with `vocode`, `i
 `train --init-from`; it takes jik876's log-mel (meldataset.mel_spectrogram) unnormalised.
 """
 
-import argparse
-
+from pylib.bin import _cli
 from pylib.bin._cli import run
 
 
-class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Defaults shown, and the usage example in the description kept on its own line."""
-
-
 def build_parser():
-    p = argparse.ArgumentParser(prog="python -m pylib.bin.import_hifigan", description=__doc__,
-                                formatter_class=_Formatter)
+    p = _cli.new_parser("pylib.bin.import_hifigan", __doc__)
     p.add_argument("--checkpoint", required=True, metavar="PT",
                    help="jik876 generator file (g_* / generator_v*)")
     p.add_argument("--config", required=True, metavar="JSON", help="the config_v*.json it was trained with")
@@ -32,7 +26,7 @@ def build_parser():
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    args = _cli.parse(build_parser(), argv)
     from pylib.models.vocoder.hifigan_import import import_jik876
 
     model = import_jik876(args.checkpoint, args.config, args.out, discriminator=args.discriminator)

@@ -9,19 +9,13 @@ recognised from the keys and shapes. The file is read with weights_only=True: no
 The result works with `vocode`, `score_wavs`, `infer` and `train --init-from`.
 """
 
-import argparse
-
+from pylib.bin import _cli
 from pylib.bin._cli import run
 from pylib.models.seed_import import arch_names, import_checkpoint
 
 
-class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Defaults shown, and the usage example in the description kept on its own line."""
-
-
 def build_parser():
-    p = argparse.ArgumentParser(prog="python -m pylib.bin.import_project_nn", description=__doc__,
-                                formatter_class=_Formatter)
+    p = _cli.new_parser("pylib.bin.import_project_nn", __doc__)
     p.add_argument("--checkpoint", required=True, metavar="PT",
                    help="the seed's saved weights (e.g. __pretrained/trained_network.pt or an epoch "
                    "checkpoint); tensors saved on a GPU are fine")
@@ -33,7 +27,7 @@ def build_parser():
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    args = _cli.parse(build_parser(), argv)
     arch, model = import_checkpoint(args.checkpoint, args.out, arch=args.arch)
     n = sum(p.numel() for p in model.parameters())
     print(f"wrote {args.out}: {arch} as nnsp model {type(model).__name__}, {n} parameters")

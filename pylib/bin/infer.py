@@ -1,73 +1,57 @@
 """Stage 4: run a trained model over a data set; writes <out>/<utt>.wav or <out>/scores.txt (resumable)."""
 
-import argparse
-import importlib
 import logging
 
-from pylib.bin._cli import run, setup_logging
+from pylib.bin import _cli
+from pylib.bin._cli import run
 
 
-def parse_args(argv):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--exp-dir", default=None, help="experiment folder of stage 3 (holds the checkpoints)")
+def build_parser():
+    p = _cli.new_parser("pylib.bin.infer", __doc__)
+    _cli.add_exp_dir(p, detail="where --checkpoint best/last are found")
     p.add_argument(
         "--checkpoint",
         default="best",
         help="best | last | a checkpoint or model.pt path (best falls back to last)",
     )
-    p.add_argument("--data-dir", default="dump", help="the recipe's dump/ folder")
-    p.add_argument(
-        "--set", dest="set_name", required=True, help="data set to run on (a folder of --data-dir)"
+    _cli.add_data_dir(p)
+    _cli.add_subset(p, detail="the set to run on")
+    p.add_argument("--out-dir", default=None, help="output folder; default <exp-dir>/infer_<subset>")
+    _cli.add_device(p, default="cpu")
+    _cli.add_num_threads(p)
+    _cli.add_overwrite(
+        p, detail="earlier ones in --out-dir are moved aside to <out-dir>.N (never deleted)"
     )
-    p.add_argument("--out-dir", default=None, help="output folder; default <exp-dir>/infer_<set>")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
-    p.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="redo every output: earlier ones in --out-dir are moved aside to <out-dir>.N (never deleted)",
+    _cli.add_skip_bad(
+        p, detail="bad_files.txt is in --out-dir; without it the first bad file stops the run, keeping the "
+        "results so far",
     )
-    p.add_argument(
-        "--skip-bad",
-        action="store_true",
-        help="skip utterances whose input files are bad and list them with the reasons in "
-        "<out-dir>/bad_files.txt (default: stop at the first, keeping the results so far)",
-    )
-    p.add_argument(
-        "--import",
-        dest="imports",
-        action="append",
-        default=[],
-        metavar="MODULE",
-        help="import a module that registers extra models (or a data factory) first",
-    )
-    p.add_argument("--verbose", action="store_true", help="debug logging")
-    return p.parse_args(argv)
+    _cli.add_imports(p)
+    return p
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    setup_logging(args.verbose)
+    args = _cli.parse(build_parser(), argv)
     from pylib.errors import UserError
 
     if args.exp_dir is None and args.checkpoint in ("best", "last"):
         raise UserError("--checkpoint best/last needs --exp-dir; or pass --checkpoint PATH to a model.pt")
-    out_dir = args.out_dir or (f"{args.exp_dir}/infer_{args.set_name}" if args.exp_dir else None)
+    out_dir = args.out_dir or (f"{args.exp_dir}/infer_{args.subset}" if args.exp_dir else None)
     if out_dir is None:
         raise UserError("--out-dir is required when --exp-dir is not given")
-    importlib.import_module("pylib.models")
-    for m in args.imports:
-        importlib.import_module(m)
     from pylib.engine.infer import infer_set
+    from pylib.models.catalogue import model_lookup
 
     res = infer_set(
         args.exp_dir,
         args.data_dir,
-        args.set_name,
+        args.subset,
         out_dir,
         checkpoint=args.checkpoint,
-        device=args.device,
+        device=_cli.resolve_device(args.device),
         overwrite=args.overwrite,
         skip_bad=args.skip_bad,
+        model_class=model_lookup(args.imports),
     )
     logging.getLogger("nnsp.infer").info(
         "%s: %d written, %d already there, %d skipped as bad", out_dir, res["written"], res["skipped"],

@@ -1,13 +1,14 @@
 """Stage 2: check a dump set against the data spec and write `<set>.lst` and `<set>.dropped.txt`.
 
-python -m pylib.bin.make_lists --conf conf/hn_sinc_nsf.yaml --data-dir dump --set train
+python -m pylib.bin.make_lists --conf conf/hn_sinc_nsf.yaml --data-dir dump --subset train
 """
 
 import argparse
 import logging
 from pathlib import Path
 
-from pylib.bin._cli import config_file, run, setup_logging
+from pylib.bin import _cli
+from pylib.bin._cli import config_file, run
 from pylib.config import apply_overrides, load_config
 from pylib.data.lists import make_list
 from pylib.data.spec import spec_from_config
@@ -16,13 +17,12 @@ from pylib.errors import DataError
 log = logging.getLogger("make_lists")
 
 
-def get_parser():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--conf", required=True, help="recipe yaml; its data: section names the features")
-    p.add_argument("--data-dir", default="dump", help="the dump folder (stage 1 output)")
-    p.add_argument(
-        "--set", dest="set_name", required=True, help="data set folder under --data-dir, e.g. train"
-    )
+def build_parser():
+    p = _cli.new_parser("pylib.bin.make_lists", __doc__)
+    _cli.add_conf(p, detail="its data: section names the features")
+    _cli.add_overrides(p)
+    _cli.add_data_dir(p)
+    _cli.add_subset(p)
     p.add_argument(
         "--with-outputs",
         action=argparse.BooleanOptionalAction,
@@ -54,38 +54,28 @@ def get_parser():
         default=True,
         help="scan every float feature file (once per version) and drop utterances holding NaN/Inf",
     )
-    p.add_argument(
-        "--override",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="config override, e.g. data.length_tolerance=3 (repeatable)",
-    )
-    p.add_argument("--verbose", action="store_true", help="debug logging")
     return p
 
 
 def main(argv=None):
-    args = get_parser().parse_args(argv)
-    setup_logging(args.verbose)
+    args = _cli.parse(build_parser(), argv)
     with config_file(args.conf):
         cfg = apply_overrides(load_config(args.conf), args.overrides)
-        spec = spec_from_config(cfg, args.data_dir, [args.set_name] if args.set_name else [])
+        spec = spec_from_config(cfg, args.data_dir, [args.subset] if args.subset else [])
     feats = spec.features if args.with_outputs else list(spec.inputs)
     good, dropped, short = make_list(
         spec,
         args.data_dir,
-        args.set_name,
+        args.subset,
         feats,
         ids_from=args.ids_from,
         utt2label=args.utt2label,
         check_finite=args.check_finite,
     )
-    set_dir = Path(args.data_dir) / args.set_name
-    name = Path(args.set_name).name
+    set_dir = Path(args.data_dir) / args.subset
+    name = Path(args.subset).name
     total = len(good) + len(dropped)
-    print(f"{args.set_name}: kept {len(good)} of {total} utterances -> {set_dir / (name + '.lst')}")
+    print(f"{args.subset}: kept {len(good)} of {total} utterances -> {set_dir / (name + '.lst')}")
     if dropped:
         print(f"  dropped {len(dropped)} (reasons in {set_dir / (name + '.dropped.txt')}), e.g.:")
         for utt, why in list(dropped.items())[:5]:
@@ -99,7 +89,7 @@ def main(argv=None):
         first = next(iter(dropped.items()), None)
         example = f" e.g. {first[0]}: {first[1]};" if first else ""
         raise DataError(
-            f"{set_dir / (name + '.dropped.txt')}: no utterance of {args.set_name} passed the checks "
+            f"{set_dir / (name + '.dropped.txt')}: no utterance of {args.subset} passed the checks "
             f"({len(dropped)} dropped);{example} fix the cause (a wrong dim or hop in the features section, "
             f"missing or damaged features: rerun stage 1) and rerun stage 2"
         )

@@ -8,19 +8,15 @@ With --checkpoint (best/last of --exp-dir, or a path) the scores must come from 
 stage 4's record next to the scores (infer_source.json) is checked against the file's sha256.
 """
 
-import argparse
 from pathlib import Path
 
+from pylib.bin import _cli
 from pylib.bin._cli import run
 from pylib.metrics.cm_report import plot_det, score_cm_files, summary_text, write_results_json
 
 
 def build_parser():
-    p = argparse.ArgumentParser(
-        prog="python -m pylib.bin.score_cm",
-        description="Score a countermeasure: EER (%), min t-DCF with ASV scores, per-attack EER, DET curve.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    p = _cli.new_parser("pylib.bin.score_cm", __doc__)
     p.add_argument(
         "--scores", required=True, help="CM score file: `utt-id score` lines, higher = more bona fide"
     )
@@ -34,16 +30,18 @@ def build_parser():
         default=None,
         help="organisers' ASV scores (`SOURCE target|nontarget|spoof SCORE`) to compute the min t-DCF",
     )
-    p.add_argument("--subset", default=None, help="ASVspoof 2021 keys only: score this subset (e.g. eval)")
+    p.add_argument(
+        "--key-subset",
+        default=None,
+        help="ASVspoof 2021 keys only: score the trials whose subset field (8th) is this (e.g. eval)",
+    )
     p.add_argument(
         "--tdcf",
         choices=["legacy", "revised"],
         default="legacy",
         help="t-DCF formulation: legacy = ASVspoof 2019 challenge, revised = Kinnunen et al. 2020",
     )
-    p.add_argument(
-        "--exp-dir", default=None, help="experiment folder whose --checkpoint best/last wrote the scores"
-    )
+    _cli.add_exp_dir(p, detail="its --checkpoint best/last wrote the scores")
     p.add_argument(
         "--checkpoint",
         default=None,
@@ -80,14 +78,14 @@ def check_checkpoint(exp_dir, checkpoint, out_dir, what):
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    args = _cli.parse(build_parser(), argv)
     check_checkpoint(args.exp_dir, args.checkpoint, Path(args.scores).parent, "scores")
     results, (bona, spoof) = score_cm_files(
         args.scores,
         args.labels,
         asv_scores=args.asv_scores,
         allow_missing=args.allow_missing,
-        subset=args.subset,
+        subset=args.key_subset,
         legacy=args.tdcf == "legacy",
     )
     print(summary_text(results), end="")

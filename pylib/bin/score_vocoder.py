@@ -7,10 +7,10 @@ With --checkpoint (best/last of --exp-dir, or a path) the waveforms must come fr
 stage 4's record in --gen-dir (infer_source.json) is checked against the file's sha256.
 """
 
-import argparse
 import warnings
 from pathlib import Path
 
+from pylib.bin import _cli
 from pylib.bin._cli import run
 from pylib.bin.score_cm import check_checkpoint
 from pylib.errors import UserError
@@ -23,18 +23,18 @@ AUDIO = (".wav", ".flac")
 
 def build_parser():
     d = ScoreConfig()
-    p = argparse.ArgumentParser(
-        prog="python -m pylib.bin.score_vocoder",
+    p = _cli.new_parser(
+        "pylib.bin.score_vocoder",
+        __doc__,
         description="Score generated waveforms against the natural ones: log-mel L1, MCD (dB), F0 RMSE "
-                    "(cents) and V/UV error per utterance and averaged; spectrogram PNGs; a listening page.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        "(cents) and V/UV error per utterance and averaged; spectrogram PNGs; a listening page.\n\n"
+        + __doc__,
     )
     p.add_argument("--gen-dir", required=True, help="generated <utt>.wav files (stage 4's infer_<set>/)")
     ref = p.add_mutually_exclusive_group(required=True)
     ref.add_argument("--ref-dir", help="natural <utt>.wav/.flac files, e.g. dump/<set>/wav")
     ref.add_argument("--ref-scp", help="natural waveforms as a wav.scp (`utt path` lines; no pipes)")
-    p.add_argument("--exp-dir", default=None,
-                   help="experiment folder whose --checkpoint best/last generated --gen-dir")
+    _cli.add_exp_dir(p, detail="its --checkpoint best/last generated --gen-dir")
     p.add_argument("--checkpoint", default=None,
                    help="best | last (with --exp-dir) | a path: refuse waveforms made with another one")
     p.add_argument("--list", default=None,
@@ -49,7 +49,8 @@ def build_parser():
     p.add_argument("--f0-max", type=float, default=d.f0_max, help="highest F0 searched (Hz)")
     p.add_argument("--frame-ms", type=float, default=d.frame_ms, help="analysis frame shift (ms)")
     p.add_argument("--mcd-order", type=int, default=d.mcd_order, help="mel-cepstrum order of the MCD")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _cli.add_num_threads(p)
+    _cli.add_no_progress(p)
     return p
 
 
@@ -88,7 +89,7 @@ def _pairs(args):
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    args = _cli.parse(build_parser(), argv)
     if args.max_plots < 0:
         raise UserError(f"--max-plots must be >= 0, got {args.max_plots}")
     cfg = ScoreConfig(frame_ms=args.frame_ms, f0_method=args.f0_method, f0_min=args.f0_min,

@@ -6,23 +6,17 @@
       -> data/train/split4/1/wav.scp (+ utt2spk) ... 4/, each speaker whole in one part
 """
 
-import argparse
 from pathlib import Path
 
+from pylib.bin import _cli
 from pylib.bin._cli import run
 from pylib.errors import UserError
 from pylib.io.names import check_not_input
 from pylib.io.split import part_paths, split_file, utt2spk_parts, write_parts
 
 
-class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Defaults shown, and the usage examples in the description kept on their own lines."""
-
-
 def build_parser():
-    p = argparse.ArgumentParser(
-        prog="python -m pylib.bin.split_list", description=__doc__, formatter_class=_Formatter
-    )
+    p = _cli.new_parser("pylib.bin.split_list", __doc__)
     p.add_argument("input", help="list (one id a line) or table (`id value` lines) to split")
     p.add_argument("num_parts", type=int, help="number of parts N")
     out = p.add_mutually_exclusive_group(required=True)
@@ -38,7 +32,7 @@ def build_parser():
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    args = _cli.parse(build_parser(), argv)
     if args.num_parts < 1:
         raise UserError(f"the number of parts must be >= 1, got {args.num_parts}")
     parts = split_file(args.input, args.num_parts, args.utt2spk)

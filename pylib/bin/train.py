@@ -1,38 +1,25 @@
 """Stage 3: train a model from a recipe config (also under `torchrun --nproc_per_node N` for DDP)."""
 
-import argparse
-import importlib
 
-from pylib.bin._cli import config_file, run, setup_logging
+from pylib.bin import _cli
+from pylib.bin._cli import config_file, run
 
 
-def parse_args(argv):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--conf", required=True, help="recipe yaml (sections data, features, model, optim, train)")
-    p.add_argument(
-        "--data-dir", default="dump", help="the recipe's dump/ folder; data paths are relative to it"
-    )
-    p.add_argument(
-        "--exp-dir", required=True, help="output folder: config.yaml, train.log, checkpoints, curves"
-    )
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config key, e.g. --set train.epochs=3 (repeatable; values typed as yaml)",
-    )
+def build_parser():
+    p = _cli.new_parser("pylib.bin.train", __doc__)
+    _cli.add_conf(p, detail="sections data, features, model, optim, train")
+    _cli.add_overrides(p)
+    _cli.add_data_dir(p)
+    _cli.add_exp_dir(p, required=True, detail="the output folder of this run")
     p.add_argument(
         "--resume",
         default="auto",
         help="auto: continue from <exp-dir>/checkpoint_last.pt if present; none: start afresh (refused "
         "in an exp dir holding an earlier run, unless --overwrite); or a checkpoint path",
     )
-    p.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="start afresh (implies --resume none); an earlier run in --exp-dir is moved to <exp-dir>.N, "
+    _cli.add_overwrite(
+        p,
+        detail="start afresh (implies --resume none); an earlier run in --exp-dir is moved to <exp-dir>.N, "
         "never deleted",
     )
     p.add_argument(
@@ -45,33 +32,27 @@ def parse_args(argv):
         action="store_true",
         help="with --init-from: load the matching weights and list the missing/unexpected ones",
     )
-    p.add_argument(
-        "--device",
-        default="auto",
-        choices=["auto", "cpu", "cuda"],
-        help="auto = cuda when available (overrides train.device)",
+    _cli.add_device(
+        p, detail="auto keeps train.device, cpu/cuda override it (not cuda:N: a DDP rank takes its own)"
     )
+    _cli.add_num_threads(p)
     p.add_argument("--seed", type=int, default=None, help="overrides train.seed")
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
-    p.add_argument(
-        "--import",
-        dest="imports",
-        action="append",
-        default=[],
-        metavar="MODULE",
-        help="import a module that registers extra models (or a data factory) before building",
-    )
-    p.add_argument("--verbose", action="store_true", help="debug logging")
-    return p.parse_args(argv)
+    _cli.add_imports(p)
+    return p
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    setup_logging(args.verbose)
-    importlib.import_module("pylib.models")
-    for m in args.imports:
-        importlib.import_module(m)
+    args = _cli.parse(build_parser(), argv)
+    if args.device.startswith("cuda:"):
+        from pylib.errors import UserError
+
+        raise UserError(
+            f"--device {args.device}: train places itself (cuda:LOCAL_RANK under torchrun); give --device "
+            "cuda and choose the GPU with CUDA_VISIBLE_DEVICES"
+        )
     from pylib.engine.build import run_training
+    from pylib.models.catalogue import model_lookup
 
     with config_file(args.conf):
         summary = run_training(
@@ -86,6 +67,7 @@ def main(argv=None):
             seed=args.seed,
             print_config=args.print_config,
             overwrite=args.overwrite,
+            model_class=model_lookup(args.imports),
         )
     return 0 if summary is None or not summary.get("error") else 1
 

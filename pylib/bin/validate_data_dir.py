@@ -4,18 +4,13 @@ Prints every problem found with how to fix it and exits 2 if there is any; other
 summary (utterances, speakers, sample rate, hours) and exits 0.
 """
 
-import argparse
-
+from pylib.bin import _cli
 from pylib.bin._cli import run
 from pylib.data.validate import format_report, validate_data_dir
 
 
 def build_parser():
-    p = argparse.ArgumentParser(
-        prog="python -m pylib.bin.validate_data_dir",
-        description=__doc__,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    p = _cli.new_parser("pylib.bin.validate_data_dir", __doc__)
     p.add_argument("data_dir", help="the data folder, e.g. data/train")
     p.add_argument(
         "--sample-rate", type=int, help="every wav must have this rate; unset: all wavs must share one rate"
@@ -27,7 +22,7 @@ def build_parser():
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    args = _cli.parse(build_parser(), argv)
     report = validate_data_dir(args.data_dir, args.sample_rate, args.require_labels, not args.no_audio)
     print(format_report(report, args.max_per_kind))
     return 2 if report.problems else 0

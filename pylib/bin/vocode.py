@@ -3,39 +3,39 @@
     python -m pylib.bin.vocode --model model.pt in.wav [more.wav ...] --out-dir out/
 """
 
-import argparse
 import warnings
 from pathlib import Path
 
 from tqdm import tqdm
 
+from pylib.bin import _cli
 from pylib.bin._cli import run
 from pylib.errors import UserError
 from pylib.io.atomic import make_folder
-from pylib.io.audio import read_wav, write_wav
+from pylib.io.audio import write_wav
 from pylib.io.names import check_not_input, check_out_dir
 
 
 def build_parser():
-    p = argparse.ArgumentParser(
-        prog="python -m pylib.bin.vocode",
+    p = _cli.new_parser(
+        "pylib.bin.vocode",
+        __doc__,
         description="Copy synthesis: features extracted with the model's saved settings (resampled to "
-                    "its rate as needed), then the vocoder; writes <out-dir>/<input name>.wav at the "
-                    "model's rate.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        "its rate as needed), then the vocoder; writes <out-dir>/<input name>.wav at the model's rate.\n\n"
+        + __doc__,
     )
     p.add_argument("--model", required=True, help="one-file model (python -m pylib.bin.export_model)")
     p.add_argument("inputs", nargs="+", help="wav/flac files, any sample rate, mono")
     p.add_argument("--out-dir", required=True, help="output folder")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
-    p.add_argument("--overwrite", action="store_true",
-                   help="regenerate outputs that already exist (an input file is never overwritten)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _cli.add_device(p, default="cpu")
+    _cli.add_num_threads(p)
+    _cli.add_overwrite(p, detail="an input file is never overwritten")
+    _cli.add_no_progress(p)
     return p
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    args = _cli.parse(build_parser(), argv)
     from pylib.metrics.vocoder_report import CopySynthesis
 
     stems = [Path(p).stem for p in args.inputs]
@@ -49,13 +49,12 @@ def main(argv=None):
     outs = [out_dir / f"{Path(p).stem}.wav" for p in args.inputs]  # a stem is one path component
     check_not_input(outs, [*args.inputs, args.model], what="generated wav")  # even with --overwrite
     warnings.filterwarnings("ignore", message="pkg_resources is deprecated")  # pyworld's import
-    vocoder = CopySynthesis(args.model, device=args.device)
+    vocoder = CopySynthesis(args.model, device=_cli.resolve_device(args.device))
     make_folder(out_dir)
     for path, out in tqdm(list(zip(args.inputs, outs)), desc="vocode", disable=args.no_progress):
         if out.is_file() and not args.overwrite:
             continue
-        sr, wave = read_wav(path)
-        write_wav(out, vocoder.sample_rate, vocoder(wave, sr))
+        write_wav(out, vocoder.sample_rate, vocoder(vocoder.load(path), vocoder.sample_rate))
     print(f"{len(args.inputs)} file(s) -> {out_dir} at {vocoder.sample_rate} Hz")
     return 0
 

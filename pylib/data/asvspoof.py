@@ -19,8 +19,9 @@ The 2021 `ASVspoof2021.*.cm.eval.trl.txt` lists hold utterance ids only: they ca
 from pathlib import Path
 
 from pylib.errors import DataError
-from pylib.io.names import check_name, check_not_input, strip_bom
-from pylib.io.tables import LABELS, read_utt2label, write_table
+from pylib.io.names import check_name, check_not_input
+from pylib.io.tables import LABELS, read_utt2label, write_table, write_utt2label
+from pylib.io.text import read_utf8
 
 FORMATS = ("utt2label", "asvspoof2019", "asvspoof2021")
 
@@ -29,11 +30,8 @@ def _read_lines(path):
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: label file not found")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise DataError(f"{path}: not valid UTF-8; is this a protocol or utt2label text file?") from None
-    return [(no, line.split()) for no, line in enumerate(strip_bom(text).splitlines(), 1) if line.strip()]
+    text = read_utf8(path, fix="is this a protocol or utt2label text file? re-save it as UTF-8")
+    return [(no, line.split()) for no, line in enumerate(text.splitlines(), 1) if line.strip()]
 
 
 def detect_label_format(path):
@@ -108,7 +106,7 @@ def protocol_to_utt2label(protocol, out, subset=None):
     """
     check_not_input(out, [protocol], what="utt2label")
     labels = read_labels(protocol, subset=subset)
-    write_table(out, {utt: f"{lab} {att}" for utt, (lab, att) in labels.items()})
+    write_utt2label(out, labels)
     n_bona = sum(1 for lab, _ in labels.values() if lab == "bonafide")
     attacks = sorted({att for lab, att in labels.values() if lab == "spoof"})
     return {"bonafide": n_bona, "spoof": len(labels) - n_bona, "attacks": attacks}

@@ -127,7 +127,7 @@ class SpeechDataset(Dataset):
     def _scan(self, corpus, data_dir, seen):
         root, lst, dirs = corpus_paths(corpus, data_dir, self.features)
         if not lst.is_file():
-            raise DataError(f"{lst}: list not found; run stage 2 (make_lists --set {corpus.root}) first")
+            raise DataError(f"{lst}: list not found; run stage 2 (make_lists --subset {corpus.root}) first")
         ids = read_list(lst)
         labels = None
         if corpus.labels:

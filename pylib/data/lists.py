@@ -12,7 +12,15 @@ from tqdm import tqdm
 from pylib.data.dataset import read_rows
 from pylib.data.lengths import LengthCache, align
 from pylib.errors import DataError
-from pylib.io import check_not_input, name_problem, read_table, read_utt2label, write_list, write_table
+from pylib.io import (
+    check_not_input,
+    name_problem,
+    read_table,
+    read_utt2label,
+    write_list,
+    write_table,
+    write_utt2label,
+)
 
 
 def candidate_ids(set_dir, features, ids_from=None):
@@ -87,5 +95,5 @@ def make_list(spec, data_dir, set_name, features, ids_from=None, utt2label=None,
     write_list(set_dir / f"{name}.lst", good)
     write_table(set_dir / f"{name}.dropped.txt", dropped)
     if labels is not None:
-        write_table(set_dir / "utt2label", {u: " ".join(labels[u]) for u in good})
+        write_utt2label(set_dir / "utt2label", {u: labels[u] for u in good})
     return good, dropped, short

@@ -96,7 +96,7 @@ def _utterances(spec, data_dir, corpora, feats):
     for c in as_corpora(corpora):
         _, lst, dirs = corpus_paths(c, data_dir, feats)
         if not lst.is_file():
-            raise DataError(f"{lst}: list not found; run stage 2 (make_lists --set {c.root}) first")
+            raise DataError(f"{lst}: list not found; run stage 2 (make_lists --subset {c.root}) first")
         out += [(utt, dirs) for utt in read_list(lst)]
     return out
 

@@ -20,7 +20,7 @@ from tqdm import tqdm
 from pylib.errors import DataError
 from pylib.features.f0 import compute_f0
 from pylib.features.mel import mel_filterbank
-from pylib.io import read_utt2spk, read_wav, read_wav_scp, write_table, write_wav
+from pylib.io import read_utt2spk, read_wav, read_wav_scp, write_table, write_utt2label, write_wav
 
 ATTACKS = ("W1", "G1", "L1")
 
@@ -178,15 +178,15 @@ def make_spoof_set(src_dir, out_dir, attacks, seed=0, progress=True):
         if not path.is_absolute():
             path = path.resolve()
         sr, wave = read_wav(path)
-        new_scp[utt], new_spk[utt], labels[utt] = str(path), utt2spk[utt], "bonafide -"
+        new_scp[utt], new_spk[utt], labels[utt] = str(path), utt2spk[utt], ("bonafide", "-")
         for attack in attacks:
             sid = f"{utt}-{attack}"
             dest = wav_dir / f"{sid}.wav"
             if not dest.is_file():  # a rerun keeps finished files
                 write_wav(dest, sr, spoof(wave, sr, attack, seed=seed * 100003 + i))
-            new_scp[sid], new_spk[sid], labels[sid] = str(dest.resolve()), utt2spk[utt], f"spoof {attack}"
+            new_scp[sid], new_spk[sid], labels[sid] = str(dest.resolve()), utt2spk[utt], ("spoof", attack)
     write_table(out_dir / "wav.scp", new_scp)
     write_table(out_dir / "utt2spk", new_spk)
-    write_table(out_dir / "utt2label", labels)
+    write_utt2label(out_dir / "utt2label", labels)
     n_bona = len(scp)
     return {"bonafide": n_bona, "spoof": len(new_scp) - n_bona, "attacks": list(attacks)}

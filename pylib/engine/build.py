@@ -1,7 +1,7 @@
 """From a recipe config to a ready model and training run (what `pylib.bin.train` calls).
 
-The model class comes from `pylib.registry.MODELS`; the caller imports `pylib.models` (or any
-module that registers models) first: the engine never imports model code itself.
+The model class comes from the `model_class` function the caller hands in (name -> class; the
+entry points pass the model catalogue's lookup): the engine never imports model code itself.
 """
 
 import copy
@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from pylib.config import apply_overrides, check_sections, from_dict, load_config, save_yaml, to_dict
+from pylib.contracts import check_model_class
 from pylib.engine import checkpoint as ckpt
 from pylib.engine import ddp
 from pylib.engine.config import parse_optim, parse_train
@@ -20,7 +21,6 @@ from pylib.engine.data import get_data_factory, spec_for
 from pylib.engine.lock import LOCK_NAME, lock_dir
 from pylib.errors import ConfigError, UserError
 from pylib.io.atomic import move_aside
-from pylib.registry import MODELS
 
 log = logging.getLogger("nnsp.train")
 
@@ -34,24 +34,27 @@ def plain(obj):
     return obj
 
 
-def build_model(config, spec):
-    """config: the (resolved or raw) config dict -> (model, resolved `model:` section)."""
+def build_model(config, spec, model_class):
+    """config: the (resolved or raw) config dict -> (model, resolved `model:` section).
+
+    model_class: name -> model class (e.g. `get_model_class` of the model catalogue); an unknown
+    name is its ConfigError, which lists the known ones."""
     section = dict(config.get("model") or {})
     if "name" not in section:
-        raise ConfigError(
-            f"model: the section needs a `name` (one of: {', '.join(MODELS.names()) or 'none'})"
-        )
+        raise ConfigError("model: the section needs a `name` (a model of the catalogue, models/catalogue.py)")
     name = section.pop("name")
-    cls = MODELS.get(name)
+    cls = model_class(name)
+    check_model_class(cls, name)  # a missing contract method is an error here, naming it
     mcfg = from_dict(cls.Config, section, where="model")
     return cls(mcfg, spec), {"name": name, **plain(to_dict(mcfg))}
 
 
-def resolve_config(raw, overrides=(), seed=None, device=None, data_dir=None):
+def resolve_config(raw, model_class, overrides=(), seed=None, device=None, data_dir=None):
     """Apply overrides and check every engine section; returns (config dict, spec, model, optim, train).
 
-    The data facts are derived from the features section and the dumps under data_dir (when given)
-    and stored in the resolved data and model sections."""
+    model_class: name -> model class, as for `build_model`. The data facts are derived from the
+    features section and the dumps under data_dir (when given) and stored in the resolved data and
+    model sections."""
     cfg = apply_overrides(copy.deepcopy(raw), overrides)
     if overrides:
         check_sections(cfg, "--set")
@@ -66,7 +69,7 @@ def resolve_config(raw, overrides=(), seed=None, device=None, data_dir=None):
     tcfg = parse_train(train_sec)
     spec, data = spec_for(cfg, data_dir)
     torch.manual_seed(tcfg.seed)
-    model, msec = build_model(cfg, spec)
+    model, msec = build_model(cfg, spec, model_class)
     optim = parse_optim(cfg.get("optim"), model.param_groups().keys())
     resolved = {
         **cfg,
@@ -196,8 +199,12 @@ def run_training(
     seed=None,
     print_config=False,
     overwrite=False,
+    *,
+    model_class,
 ):
     """The whole of stage 3. Returns the trainer's summary (None with print_config).
+
+    model_class: name -> model class (the entry point hands in the model catalogue's lookup).
 
     The exp dir is locked for the run (one writer). --resume none in an exp dir holding an earlier
     run is refused unless `overwrite`, which moves the earlier run to <exp_dir>.N (never deletes it)."""
@@ -205,7 +212,8 @@ def run_training(
     exp_dir = Path(exp_dir)
     raw = load_config(conf)
     resolved, spec, model, optim, tcfg = resolve_config(
-        raw, overrides, seed=seed, device=None if device == "auto" else device, data_dir=data_dir
+        raw, model_class, overrides, seed=seed, device=None if device == "auto" else device,
+        data_dir=data_dir,
     )
     if print_config:
         import yaml

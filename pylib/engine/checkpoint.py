@@ -149,9 +149,6 @@ def save_checkpoint(path, state):
                 torch.save(state, f)
                 f.flush()
                 os.fsync(f.fileno())
-            kill = os.environ.get("NNSP_DEBUG_KILL_IN_SAVE")
-            if kill is not None and int(kill) == state.get("step"):
-                os.kill(os.getpid(), 9)  # test hook: die between writing the temp file and the rename
     except (OSError, RuntimeError) as e:  # torch.save wraps a failed write in a RuntimeError
         if _disk_full(e):  # atomic_path removed the temp file; the old checkpoint was never touched
             raise UserError(

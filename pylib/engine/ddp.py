@@ -58,10 +58,14 @@ def shutdown():
         dist.destroy_process_group()
 
 
-def wrap(model, d, device, find_unused):
-    """DDP-wrap `model` when distributed; the engine calls the wrapper and saves `unwrap(model)`."""
+def wrap(model, d, device, find_unused, ignore=()):
+    """DDP-wrap `model` when distributed; the engine calls the wrapper and saves `unwrap(model)`.
+    ignore: names of parameters this wrapper leaves alone (another wrapper synchronises them)."""
     if not d.enabled:
         return model
+    ddp_cls = torch.nn.parallel.DistributedDataParallel
+    if ignore:
+        ddp_cls._set_params_and_buffers_to_ignore_for_model(model, list(ignore))
     ids = [device.index] if device.type == "cuda" else None
     return torch.nn.parallel.DistributedDataParallel(
         model, device_ids=ids, find_unused_parameters=find_unused

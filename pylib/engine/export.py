@@ -4,7 +4,6 @@ Format (docs/INTERFACES.md): torch.save of {"format": "nnsp-model", "version": 1
 resolved recipe config (all sections, plain types), "state_dict": the weights incl. norm buffers}.
 """
 
-import importlib
 import os
 from pathlib import Path
 
@@ -60,19 +59,23 @@ def check_model_file(path, blob):
     return blob
 
 
-def build_from_config(config, state_dict, device="cpu"):
-    """Model of `config` with `state_dict` loaded, in eval mode on `device`. Fills the registry first."""
+def build_from_config(config, state_dict, model_class, device="cpu"):
+    """Model of `config` with `state_dict` loaded, in eval mode on `device`.
+
+    model_class: name -> model class (`get_model_class` of the model catalogue for nnsp's models);
+    the caller hands it in, the engine never imports model code."""
     from pylib.engine.build import build_model
     from pylib.engine.data import spec_for
 
-    importlib.import_module("pylib.models")  # registers the shipped models; the engine never imports them
     spec, _ = spec_for(config)
-    model, _ = build_model(config, spec)
+    model, _ = build_model(config, spec, model_class)
     model.load_state_dict(state_dict)
     return model.to(device).eval()
 
 
-def load_model(path, device="cpu"):
-    """A one-file model -> ready nn.Module in eval mode on `device` (e.g. "cpu", "cuda:0")."""
+def load_model(path, model_class, device="cpu"):
+    """A one-file model -> ready nn.Module in eval mode on `device` (e.g. "cpu", "cuda:0").
+
+    model_class: name -> model class (`pylib.load_model(path)` hands in nnsp's catalogue)."""
     blob = read_model_file(path)
-    return build_from_config(blob["config"], blob["state_dict"], device)
+    return build_from_config(blob["config"], blob["state_dict"], model_class, device)

@@ -1,9 +1,10 @@
 """The inference runner (stage 4): batches in, one output per utterance out, resumable.
 
-Outputs, by what `model.infer(batch)` returns per utterance:
-- a float32 waveform (T,) -> `<out>/<utt-id>.wav` at the data's sample rate (written atomically);
-- a float score -> a line `utt-id score` in `<out>/scores.txt`, appended and fsynced per batch, the
-  whole file rewritten sorted at the end.
+Outputs, by the model's declared kind (pylib.contracts):
+- a `Vocoder` returns a float32 waveform (T,) per utterance -> `<out>/<utt-id>.wav` at the data's
+  sample rate (written atomically);
+- a `Countermeasure` returns a float score per utterance -> a line `utt-id score` in
+  `<out>/scores.txt`, appended and fsynced per batch, the whole file rewritten sorted at the end.
 A rerun skips utterances whose output exists, so a killed run resumes.
 
 Provenance: `<out>/infer_source.json` records the checkpoint (path and sha256 of its bytes), the data
@@ -16,97 +17,30 @@ A bad input file (a DataError while reading an utterance) stops the run with the
 kept (a rerun continues); with skip_bad the run goes on and lists the skipped utterances with their
 reasons in `<out>/bad_files.txt`.
 
-Long utterances: a model with an attribute `infer_chunk = (chunk, overlap)` (both in waveform
-samples) is run on overlapping pieces of each utterance, one utterance at a time; every input
-feature is sliced through its `hop`, and waveform pieces are joined with a linear cross-fade over
-`overlap` samples. Models without it get whole utterances.
+Every model gets whole utterances (no model generates in pieces).
 """
 
 import json
 import logging
-import math
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
+from pylib.contracts import model_kind
 from pylib.engine.lock import LOCK_NAME, DirLock
 from pylib.engine.trainer import to_device
 from pylib.errors import UserError
 from pylib.io.atomic import move_aside, write_text_atomic
 from pylib.io.audio import write_wav
+from pylib.io.scores import append_scores, read_partial_scores, write_scores
 
 SCORES = "scores.txt"
 RECORD = "infer_source.json"
 BAD_FILES = "bad_files.txt"
 IDENTITY = ("sha256", "set")  # record keys that must match for a rerun to resume the outputs
 log = logging.getLogger("nnsp.infer")
-
-
-def read_scores(path):
-    """{utt: score} of the complete lines of a scores file (a line cut by a kill is dropped)."""
-    out = {}
-    path = Path(path)
-    if not path.is_file():
-        return out
-    text = path.read_text(encoding="utf-8")
-    lines = text.split("\n")
-    if not text.endswith("\n"):
-        lines = lines[:-1]
-    for line in lines:
-        parts = line.split()
-        if len(parts) == 2:
-            try:
-                out[parts[0]] = float(parts[1])
-            except ValueError:
-                continue
-    return out
-
-
-def _write_scores(path, scores):
-    write_text_atomic(path, "".join(f"{u} {s:.6f}\n" for u, s in sorted(scores.items())))
-
-
-def _slice_batch(batch, b, s, e, inputs):
-    """Utterance b of `batch`, time span [s, e) in samples -> a batch of one (inputs only)."""
-    out = {"utt_id": [batch["utt_id"][b]]}
-    for name, hop in inputs:
-        fs, fe = s // hop, math.ceil(e / hop)
-        x = batch[name][b : b + 1, fs:fe]
-        out[name] = x
-        out[f"{name}_len"] = torch.tensor([x.shape[1]], dtype=torch.int64)
-    for k, v in batch.items():
-        if k not in out and not k.endswith("_len") and isinstance(v, list):
-            out[k] = [v[b]]
-    return out
-
-
-def infer_chunked(model, batch, b, inputs, chunk, overlap):
-    """Waveform of utterance b generated in overlapping pieces and cross-faded. -> (T,) float32."""
-    name, frame_hop = inputs[0]
-    total = int(batch[f"{name}_len"][b]) * frame_hop
-    hop = max(chunk - overlap, 1)
-    out = np.zeros(total, dtype=np.float64)
-    weight = np.zeros(total, dtype=np.float64)
-    s = 0
-    while True:
-        e = min(s + chunk, total)
-        y = np.asarray(model.infer(_slice_batch(batch, b, s, e, inputs))[0], dtype=np.float64).reshape(-1)
-        y = y[: e - s]
-        w = np.ones(len(y))
-        ov = min(overlap, len(y))
-        if s > 0 and ov:
-            w[:ov] = np.linspace(0, 1, ov + 2)[1:-1]
-        if e < total and ov:
-            w[-ov:] = np.linspace(1, 0, ov + 2)[1:-1]
-        out[s : s + len(y)] += y * w
-        weight[s : s + len(y)] += w
-        if e >= total:
-            break
-        s += hop
-    return (out / np.maximum(weight, 1e-8)).astype(np.float32)
 
 
 class _Guarded(torch.utils.data.Dataset):
@@ -174,74 +108,83 @@ def _batches(loader, is_done, bad, counts):
             yield batch
 
 
-@torch.no_grad()
-def run_inference(
-    model, loader, out_dir, sample_rate, inputs, device="cpu", subtype="PCM_16", skip_bad=False
-):
-    """Write one output per utterance of `loader` into `out_dir`; skips outputs already there.
+class _ScoreFile:
+    """scores.txt of a countermeasure's outputs: read at the start (a torn last line dropped),
+    appended and fsynced per batch, rewritten whole and sorted at the end (also after an error)."""
 
-    inputs: [(feature name, hop)] of the model inputs (for chunked generation).
-    A bad input file stops the run (UserError) keeping every output written so far; with skip_bad
-    it is skipped and listed with its reason in <out_dir>/bad_files.txt.
-    Returns {"written": n, "skipped": n, "bad": n}.
-    """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    device = torch.device(device)
-    model.eval()
-    scores_path = out_dir / SCORES
-    scores = read_scores(scores_path)
-    if scores_path.is_file():
-        _write_scores(scores_path, scores)  # drop a half-written last line before appending
-    chunking = getattr(model, "infer_chunk", None)
-    written = skipped = 0
-    bad = []
-    counts = {"skipped": 0}
+    def __init__(self, path):
+        self.path = Path(path)
+        _, self.scores = read_partial_scores(self.path)
+        if self.path.is_file():
+            write_scores(self.path, self.scores)  # drop a half-written last line before appending
+        self.file = open(self.path, "a", encoding="utf-8")
 
-    def is_done(u):
-        return u in scores or (out_dir / f"{u}.wav").is_file()
+    def add(self, new):
+        if not new:
+            return
+        self.scores.update(new)
+        append_scores(self.file, new)
 
-    try:
-        with open(scores_path, "a", encoding="utf-8") as sf:
-            batches = _batches(loader, is_done, bad, counts)
-            for batch in tqdm(batches, desc="infer", dynamic_ncols=True, mininterval=1.0):
-                ids = batch["utt_id"]
-                done = [is_done(u) for u in ids]
-                if all(done):
-                    skipped += len(ids)
-                    if bad and not skip_bad:
-                        break
-                    continue
-                batch = to_device(batch, device)
-                if chunking:
-                    items = [infer_chunked(model, batch, b, inputs, *chunking) for b in range(len(ids))]
-                else:
-                    items = model.infer(batch)
-                lines = []
-                for u, item, was_done in zip(ids, items, done):
-                    if was_done:
-                        skipped += 1
-                        continue
-                    if torch.is_tensor(item):
-                        item = item.detach().cpu().numpy()
-                    if isinstance(item, np.ndarray) and item.size > 1:
-                        write_wav(out_dir / f"{u}.wav", sample_rate, item.reshape(-1), subtype=subtype)
-                    else:
-                        scores[u] = float(item)
-                        lines.append(f"{u} {scores[u]:.6f}\n")
-                    written += 1
-                if lines:
-                    sf.write("".join(lines))
-                    sf.flush()
-                    os.fsync(sf.fileno())
-                if bad and not skip_bad:  # this batch's good utterances are done: stop here
-                    break
-    finally:  # also on an error: what was computed stays, sorted and whole
-        if scores:
-            _write_scores(scores_path, scores)
+    def close(self):
+        self.file.close()
+        if self.scores:
+            write_scores(self.path, self.scores)
         else:
-            scores_path.unlink(missing_ok=True)
-    skipped += counts["skipped"]
+            self.path.unlink(missing_ok=True)
+
+
+def _as_score(item, utt, model):
+    if torch.is_tensor(item):
+        item = item.detach().cpu().numpy()
+    if np.size(item) != 1:
+        raise UserError(
+            f"{type(model).__name__} is a countermeasure: its infer() must give one float per utterance, "
+            f"but gave an array of shape {np.shape(item)} for {utt}; fix the model's infer()"
+        )
+    return float(np.asarray(item).reshape(-1)[0])
+
+
+def _as_wave(item, utt, model):
+    if torch.is_tensor(item):
+        item = item.detach().cpu().numpy()
+    item = np.asarray(item)
+    if item.ndim == 0 or item.size != max(item.shape):
+        raise UserError(
+            f"{type(model).__name__} is a vocoder: its infer() must give one waveform (T,) per utterance, "
+            f"but gave shape {item.shape} for {utt}; fix the model's infer()"
+        )
+    return item.reshape(-1).astype(np.float32, copy=False)
+
+
+def _infer_batch(model, batch, kind, is_done, out, counts):
+    """Run the model on one batch and write its utterances not done yet (waves or scores)."""
+    ids = batch["utt_id"]
+    done = [is_done(u) for u in ids]
+    if all(done):
+        counts["skipped"] += len(ids)
+        return
+    items = model.infer(to_device(batch, out["device"]))
+    if len(items) != len(ids):
+        raise UserError(
+            f"{type(model).__name__}.infer() gave {len(items)} outputs for a batch of {len(ids)} "
+            "utterances; fix the model's infer()"
+        )
+    new = {}
+    for u, item, was_done in zip(ids, items, done):
+        if was_done:
+            counts["skipped"] += 1
+            continue
+        if kind == "vocoder":
+            write_wav(out["dir"] / f"{u}.wav", out["rate"], _as_wave(item, u, model), subtype=out["subtype"])
+        else:
+            new[u] = _as_score(item, u, model)
+        counts["written"] += 1
+    if new:
+        out["scores"].add(new)
+
+
+def _finish_bad(out_dir, bad, skip_bad, written):
+    """Stop with the first bad file (skip_bad off), or list every skipped one in bad_files.txt."""
     bad_path = out_dir / BAD_FILES
     if bad and not skip_bad:
         utt, reason = bad[0]
@@ -255,11 +198,46 @@ def run_inference(
         log.warning("%d utterance(s) skipped for bad input files; listed in %s", len(bad), bad_path)
     else:
         bad_path.unlink(missing_ok=True)
-    return {"written": written, "skipped": skipped, "bad": len(bad)}
 
 
-def model_and_config(exp_dir, checkpoint="best", device="cpu", with_source=False):
+@torch.no_grad()
+def run_inference(model, loader, out_dir, sample_rate, device="cpu", subtype="PCM_16", skip_bad=False):
+    """Write one output per utterance of `loader` into `out_dir`; skips outputs already there.
+
+    What is written follows the model's declared kind (pylib.contracts.Vocoder: <utt>.wav;
+    Countermeasure: scores.txt). A bad input file stops the run (UserError) keeping every output
+    written so far; with skip_bad it is skipped and listed with its reason in <out_dir>/bad_files.txt.
+    Returns {"written": n, "skipped": n, "bad": n}.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.eval()
+    kind = model_kind(model)
+    scores = _ScoreFile(out_dir / SCORES) if kind == "countermeasure" else None
+    out = {"dir": out_dir, "rate": sample_rate, "subtype": subtype, "device": torch.device(device),
+           "scores": scores}
+
+    def is_done(u):
+        return (u in scores.scores) if scores is not None else (out_dir / f"{u}.wav").is_file()
+
+    counts, bad = {"written": 0, "skipped": 0}, []
+    try:
+        batches = _batches(loader, is_done, bad, counts)
+        for batch in tqdm(batches, desc="infer", dynamic_ncols=True, mininterval=1.0):
+            _infer_batch(model, batch, kind, is_done, out, counts)
+            if bad and not skip_bad:  # this batch's good utterances are done: stop here
+                break
+    finally:  # also on an error: what was computed stays, sorted and whole
+        if scores is not None:
+            scores.close()
+    _finish_bad(out_dir, bad, skip_bad, counts["written"])
+    return {**counts, "bad": len(bad)}
+
+
+def model_and_config(exp_dir, checkpoint="best", device="cpu", with_source=False, *, model_class):
     """(model in eval mode, config dict) from an experiment's checkpoint or a one-file model path.
+
+    model_class: name -> model class (the entry point hands in the model catalogue's lookup).
 
     with_source: also {"checkpoint": path, "sha256": hash of the exact bytes the model was built from}.
     The file is read with weights_only=True: a file holding pickled objects is refused."""
@@ -281,7 +259,7 @@ def model_and_config(exp_dir, checkpoint="best", device="cpu", with_source=False
         state = ckpt.load_checkpoint(path, state=head)
         config, weights = state["config"], state["model"]
     try:
-        model = build_from_config(config, weights, device)
+        model = build_from_config(config, weights, model_class, device)
     except ConfigError as e:  # e.g. a model this installation does not register
         raise ConfigError(f"{path}: {e} (pass --import MODULE for a model defined outside nnsp)") from None
     except RuntimeError as e:
@@ -383,13 +361,18 @@ def check_record(out_dir, checkpoint_path, what="scores"):
 
 
 def infer_set(
-    exp_dir, data_dir, set_name, out_dir, checkpoint="best", device="cpu", overwrite=False, skip_bad=False
+    exp_dir, data_dir, set_name, out_dir, checkpoint="best", device="cpu", overwrite=False, skip_bad=False,
+    *, model_class,
 ):
-    """Stage 4 end to end: model from exp_dir, loader over `set_name`, outputs into out_dir."""
+    """Stage 4 end to end: model from exp_dir, loader over `set_name`, outputs into out_dir.
+
+    model_class: name -> model class (the entry point hands in the model catalogue's lookup)."""
     from pylib.engine.data import get_data_factory, spec_for
 
     check_not_input(out_dir, data_dir, set_name)
-    model, config, source = model_and_config(exp_dir, checkpoint, device, with_source=True)
+    model, config, source = model_and_config(
+        exp_dir, checkpoint, device, with_source=True, model_class=model_class
+    )
     if Path(out_dir).resolve() == Path(source["checkpoint"]).parent:
         raise UserError(
             f"{out_dir}: holds the checkpoint being used ({source['checkpoint']}); pass another --out-dir "
@@ -399,9 +382,6 @@ def infer_set(
     fac = get_data_factory()
     spec, _ = spec_for(config, data_dir, [set_name])
     loader = fac.infer_loader(spec, data_dir, set_name)
-    inputs = [(f.name, int(f.hop)) for f in spec.inputs]
     with DirLock(out_dir, "inference"):
         prepare_out_dir(out_dir, source, overwrite)
-        return run_inference(
-            model, loader, out_dir, spec.sample_rate, inputs, device=device, skip_bad=skip_bad
-        )
+        return run_inference(model, loader, out_dir, spec.sample_rate, device=device, skip_bad=skip_bad)

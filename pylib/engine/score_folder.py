@@ -2,15 +2,15 @@
 
 Files are found recursively and sorted; each gets the utterance id of its file stem, or, where two
 files share a stem (same name in different subfolders), its path relative to the folder without the
-extension (with it, if that still collides: `a.wav` next to `a.flac`). Audio at another rate than
-the model's `config["data"]["sample_rate"]` is resampled (polyphase, `pylib.features.wave`), with
-runs of exact digital silence kept exactly zero: the LFCC front end takes the log of the frame
-energy, so a filter's ringing into silence (1e-9 instead of 0) would change the score.
+extension (with it, if that still collides: `a.wav` next to `a.flac`). Each file is read by
+`pylib.features.wave.ModelWave`, the loader of stage-1 extraction: at the rate, with the resample
+policy and the level normalisation of the model's `features:` section (resampling keeps runs of
+exact digital silence exactly zero).
 
 Batches are built from files of similar length (sorted by duration), zero-padded, with the true
 lengths in `<input>_len`, so padding does not change the scores of models that honour the lengths.
 The batch is the loader's (docs/INTERFACES.md): `utt_id` list (B), `<input>` (B, T, 1),
-`<input>_len` (B,). This module never imports `pylib.models`: `load_model` fills the registry.
+`<input>_len` (B,). The model class comes from the `model_class` lookup the entry point hands in.
 """
 
 import logging
@@ -25,9 +25,11 @@ from tqdm import tqdm
 
 from pylib.engine.checkpoint import sha256_file
 from pylib.errors import DataError, UserError
+from pylib.features.wave import ModelWave
 from pylib.io.atomic import write_text_atomic
-from pylib.io.audio import audio_info, read_wav
-from pylib.io.names import check_not_input, name_problem, strip_bom
+from pylib.io.audio import audio_info
+from pylib.io.names import check_not_input, name_problem
+from pylib.io.scores import read_partial_scores, write_scores
 
 log = logging.getLogger(__name__)
 BAD_FILE = "bad_files.txt"
@@ -95,41 +97,6 @@ def find_audio(wav_dir):
     return out
 
 
-def resample_keep_silence(wave, sr_in, sr_out):
-    """Resample wave (T,) -> (T',) float32; outputs inside runs of exact zeros stay exactly 0.
-
-    An output sample is forced to 0 when the input samples around its position (the two nearest
-    and one more on each side) are all exactly 0, so digital silence survives resampling.
-    """
-    from pylib.features.wave import resample
-
-    wave = np.asarray(wave, dtype=np.float32)
-    out = resample(wave, sr_in, sr_out)
-    if sr_in == sr_out or out.size == 0:
-        return out
-    zero = wave == 0.0
-    if not zero.any():
-        return out
-    # all-zero neighbourhood of each input sample: itself and both neighbours
-    padded = np.concatenate([[False], zero, [False]])
-    quiet = padded[:-2] & padded[1:-1] & padded[2:]
-    pos = np.arange(out.size, dtype=np.float64) * (sr_in / sr_out)
-    lo = np.clip(np.floor(pos).astype(np.int64), 0, wave.size - 1)
-    hi = np.clip(lo + 1, 0, wave.size - 1)
-    out[quiet[lo] & quiet[hi]] = 0.0
-    return out
-
-
-def load_wave(path, sample_rate):
-    """Mono float32 samples (T,) of `path` at `sample_rate` (resampled if needed)."""
-    sr, wave = read_wav(path)
-    if sr != sample_rate:
-        wave = resample_keep_silence(wave, sr, sample_rate)
-        if wave.size == 0:
-            raise DataError(f"{path}: too short to resample from {sr} to {sample_rate} Hz")
-    return wave
-
-
 def length_batches(durations, batch_size):
     """Indices grouped into batches of at most `batch_size` files of similar duration (longest first)."""
     if batch_size < 1:
@@ -149,7 +116,7 @@ def make_batch(ids, waves, key="wav"):
 
 
 def model_input(config, where="model"):
-    """(input name, sample rate) of a waveform countermeasure's one-file config; else a UserError."""
+    """The loader (`ModelWave`) of a waveform countermeasure's one-file config; else a UserError."""
     from pylib.data.spec import derive_facts
 
     data, _ = derive_facts(config)  # dims, hops and the rate as the features section declares them
@@ -160,16 +127,17 @@ def model_input(config, where="model"):
             f"{where}: score_wavs needs a model that reads one waveform (data.inputs with dim 1, "
             f"hop 1), but this one reads {names}; score its features with `pylib.bin.infer` instead"
         )
-    return inputs[0]["name"], int(data.get("sample_rate", 16000))
+    return ModelWave(config, inputs[0]["name"], where)
 
 
-def load_scorer(path, device="cpu"):
-    """(model in eval mode, input name, sample rate) from a one-file model (`export_model` / import)."""
+def load_scorer(path, model_class, device="cpu"):
+    """(model in eval mode, its waveform loader `ModelWave`) from a one-file model (`export_model` /
+    import). model_class: name -> model class (the entry point hands in the model catalogue's)."""
     from pylib.engine.export import build_from_config, read_model_file
 
     blob = read_model_file(path)
-    key, sample_rate = model_input(blob["config"], where=str(path))
-    return build_from_config(blob["config"], blob["state_dict"], device), key, sample_rate
+    reader = model_input(blob["config"], where=str(path))
+    return build_from_config(blob["config"], blob["state_dict"], model_class, device), reader
 
 
 def _to_float(item, where):
@@ -193,9 +161,11 @@ class ScoringStopped(DataError):
 
 
 @torch.no_grad()
-def score_files(model, files, sample_rate, key="wav", batch_size=16, device="cpu", progress=True,
+def score_files(model, files, reader, batch_size=16, device="cpu", progress=True,
                 skip_bad=False, bad=None, done=None, on_progress=None):
     """{utt_id: score} for files [(utt_id, path)]; batches of similar length, padded, with lengths.
+
+    reader: the model's waveform loader (`ModelWave`: path -> (T,) float32; `.name` its input).
 
     done: {utt_id: score} already computed (kept, not scored again). A file that cannot be read
     raises ScoringStopped carrying every score so far; with skip_bad it goes to `bad`
@@ -221,14 +191,14 @@ def score_files(model, files, sample_rate, key="wav", batch_size=16, device="cpu
         ids, waves = [], []
         for i in idx:
             try:
-                waves.append(load_wave(todo[i][1], sample_rate))
+                waves.append(reader(todo[i][1]))
                 ids.append(todo[i][0])
             except DataError as e:
                 _bad_file(todo[i][0], e, scores, bad, skip_bad)
         if not ids:
             continue
         paths = {uid: p for uid, p in (todo[i] for i in idx)}
-        batch = make_batch(ids, waves, key)
+        batch = make_batch(ids, waves, reader.name)
         batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
         out = model.infer(batch)
         if len(out) != len(ids):
@@ -253,46 +223,29 @@ def _bad_file(uid, error, scores, bad, skip_bad):
     log.warning("skipping %s: %s", uid, error)
 
 
-def write_scores(path, scores):
-    """`utt-id score` lines sorted by id, written atomically (the format stage 4 writes)."""
-    write_text_atomic(path, "".join(f"{u} {s:.6f}\n" for u, s in sorted(scores.items())))
-
-
 def partial_path(out):
     return Path(f"{out}.partial")
 
 
 def _read_partial(path, digest):
     """Scores of a partial file written with the model of sha256 `digest`; {} for another model."""
-    try:
-        lines = strip_bom(Path(path).read_text(encoding="utf-8")).splitlines()
-    except (FileNotFoundError, UnicodeDecodeError):
-        return {}
-    if not lines or lines[0] != f"# model sha256 {digest}":
-        if lines:
+    header, scores = read_partial_scores(path)
+    if header[:1] != [f"model sha256 {digest}"]:
+        if header or scores:
             log.info("%s: written with another model; scoring every file again", path)
         return {}
-    out = {}
-    for line in lines[1:]:
-        f = line.split()
-        if len(f) == 2:
-            try:
-                value = float(f[1])
-            except ValueError:
-                continue
-            if np.isfinite(value):
-                out[f[0]] = value
-    return out
+    return scores
 
 
 def _write_partial(path, digest, scores):
-    body = "".join(f"{u} {s!r}\n" for u, s in sorted(scores.items()))
-    write_text_atomic(path, f"# model sha256 {digest}\n{body}")
+    write_scores(path, scores, header=[f"model sha256 {digest}"], exact=True)
 
 
 def score_folder(model_path, wav_dir, out=None, batch_size=16, device="cpu", progress=True,
-                 skip_bad=False, bad_files=None):
+                 skip_bad=False, bad_files=None, *, model_class):
     """Score every wav/flac under `wav_dir` with the one-file model at `model_path`.
+
+    model_class: name -> model class (the entry point hands in the model catalogue's lookup).
 
     Returns {utt_id: score}; writes them to `out` (atomically) when given. With `out`, the scores
     computed before a bad file are kept in `<out>.partial` (with the model's hash) and a rerun with
@@ -307,7 +260,7 @@ def score_folder(model_path, wav_dir, out=None, batch_size=16, device="cpu", pro
                 f"--out {out}: the scores file must not be a .wav/.flac file; name it e.g. scores.txt"
             )
         check_not_input(out, [p for _, p in files if os.path.basename(p) == out.name], what="scores file")
-    model, key, sample_rate = load_scorer(model_path, device)
+    model, reader = load_scorer(model_path, model_class, device)
     digest = sha256_file(model_path) if out is not None else None  # names the model of a partial file
     part = partial_path(out) if out is not None else None
     done = _read_partial(part, digest) if out is not None else {}
@@ -319,7 +272,7 @@ def score_folder(model_path, wav_dir, out=None, batch_size=16, device="cpu", pro
     bad = {}
     save = (lambda sc: _write_partial(part, digest, sc)) if out is not None else None
     try:
-        scores = score_files(model, files, sample_rate, key, batch_size, device, progress,
+        scores = score_files(model, files, reader, batch_size, device, progress,
                              skip_bad=skip_bad, bad=bad, done=done, on_progress=save)
     except ScoringStopped as e:
         if out is None:

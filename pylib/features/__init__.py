@@ -1,9 +1,8 @@
 """pylib.features: log-mel, F0, waveform prep (and LFCC), as pure functions + thin modules.
 
-Importing this package registers the stage-1 extractors in `pylib.registry.FEATURES`.
+The stage-1 extractor types are listed in `pylib.features.extractors.FEATURES`.
 """
 
-from pylib.features import extractors, lfcc  # noqa: F401  (registers logmel, f0, wave, lfcc)
 from pylib.features.extract import check_features_match, extract_job, merge_jobs
 from pylib.features.extractors import FeaturesConfig, build_extractors, parse_features
 from pylib.features.f0 import compute_f0, f0_errors

@@ -25,10 +25,9 @@ from pathlib import Path
 from pylib.config import load_yaml, save_yaml
 from pylib.errors import ConfigError, DataError
 from pylib.features.extractors import build_extractors, parse_features
-from pylib.features.wave import resample
+from pylib.features.wave import load_wave
 from pylib.io import (
     read_table,
-    read_wav_entry,
     read_wav_scp,
     write_f4,
     write_table,
@@ -192,16 +191,6 @@ def _write(path, data, ex, sample_rate):
     return os.stat(path).st_size
 
 
-def load_wave(entry, cfg):
-    """Read one wav.scp value at the recipe's rate: resampled if cfg.resample, else DataError."""
-    sr, wave = read_wav_entry(entry, sample_rate=None if cfg.resample else cfg.sample_rate)
-    if sr != cfg.sample_rate:
-        wave = resample(wave, sr, cfg.sample_rate)
-        if wave.size == 0:
-            raise DataError(f"{entry}: too short to resample from {sr} to {cfg.sample_rate} Hz")
-    return wave
-
-
 def _remove_stale_temps(out_dir, extractors, ids):
     """Delete temp files a killed run of this job left (`.<utt><ext>.*`, see pylib.io.atomic).
 
@@ -223,16 +212,10 @@ def _bad_reason(e):
     return " ".join(str(e).split())
 
 
-def extract_job(
-    features_section, wav_scp, out_dir, job=1, num_jobs=1, overwrite=False, skip_bad=False, progress=True
-):
-    """Run job `job` of `num_jobs`; merges at the end when num_jobs == 1.
-
-    Returns {"extracted", "skipped" (up to date), "bad"} counts, plus "redo": {reason: count} of
-    the extracted ones (see REDO_REASONS; "overwrite" with overwrite=True).
-    """
-    from tqdm import tqdm
-
+def _start_job(features_section, wav_scp, out_dir, job, num_jobs, overwrite):
+    """Parse the settings, read wav.scp, prepare the out folder (its settings file written, stale
+    temporaries of this job's utterances removed): (cfg, extractors, out_dir, scp, ids of this
+    job, settings hash)."""
     cfg = parse_features(features_section)
     extractors = build_extractors(cfg)
     out_dir = check_out_dir(Path(out_dir))
@@ -249,6 +232,38 @@ def extract_job(
     save_yaml(out_dir / SETTINGS_FILE, settings)
 
     _remove_stale_temps(out_dir, extractors, ids)
+    return cfg, extractors, out_dir, scp, ids, config_hash
+
+
+def _remove_outputs(paths):
+    for p in paths.values():
+        with contextlib.suppress(FileNotFoundError):
+            p.unlink()
+
+
+def _write_outputs(wave, extractors, paths, sample_rate):
+    """Run every extractor on `wave` and write its output: {name: {"bytes", "frames"}}."""
+    outputs = {}
+    for name, ex in extractors.items():
+        data = ex(wave)
+        size = _write(paths[name], data, ex, sample_rate)
+        outputs[name] = {"bytes": size, "frames": int(data.shape[0])}
+    return outputs
+
+
+def extract_job(
+    features_section, wav_scp, out_dir, job=1, num_jobs=1, overwrite=False, skip_bad=False, progress=True
+):
+    """Run job `job` of `num_jobs`; merges at the end when num_jobs == 1.
+
+    Returns {"extracted", "skipped" (up to date), "bad"} counts, plus "redo": {reason: count} of
+    the extracted ones (see REDO_REASONS; "overwrite" with overwrite=True).
+    """
+    from tqdm import tqdm
+
+    cfg, extractors, out_dir, scp, ids, config_hash = _start_job(
+        features_section, wav_scp, out_dir, job, num_jobs, overwrite
+    )
     records = {} if overwrite else load_records(out_dir)
     folders = {name: out_dir / name for name in extractors}
     frames = {name: {} for name in extractors}
@@ -270,11 +285,9 @@ def extract_job(
                 skipped += 1
                 continue
             try:
-                wave = load_wave(scp[utt], cfg)
+                wave = load_wave(scp[utt], cfg.sample_rate, cfg.resample)
             except DataError as e:
-                for p in paths.values():  # a stale output of a now-bad utterance must not be used
-                    with contextlib.suppress(FileNotFoundError):
-                        p.unlink()
+                _remove_outputs(paths)  # a stale output of a now-bad utterance must not be used
                 if not skip_bad:
                     raise DataError(
                         f"utterance {utt}: {e} ({done + skipped} utterance(s) before it are done and kept: "
@@ -284,12 +297,9 @@ def extract_job(
                 bad[utt] = _bad_reason(e)
                 log.warning("skipping %s: %s", utt, e)
                 continue
-            outputs = {}
-            for name, ex in extractors.items():
-                data = ex(wave)
-                size = _write(paths[name], data, ex, cfg.sample_rate)
-                frames[name][utt] = int(data.shape[0])
-                outputs[name] = {"bytes": size, "frames": int(data.shape[0])}
+            outputs = _write_outputs(wave, extractors, paths, cfg.sample_rate)
+            for name in extractors:
+                frames[name][utt] = outputs[name]["frames"]
             rec = {"utt": utt, "source": source, "config": config_hash, "outputs": outputs}
             log_file.write(json.dumps({**rec, "t": time.time_ns()}, sort_keys=True) + "\n")
             log_file.flush()

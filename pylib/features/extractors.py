@@ -1,4 +1,5 @@
-"""The registered stage-1 extractors (`logmel`, `f0`, `wave`) and the yaml `features:` section.
+"""The stage-1 extractors (`logmel`, `f0`, `wave`; `lfcc` in pylib.features.lfcc), their catalogue
+`FEATURES` (the `type:` of an extractor -> its class) and the yaml `features:` section.
 
 Each extractor follows docs/INTERFACES.md "Feature extractors": a `Config` dataclass (its yaml
 keys minus `type`), `ext`, `dim`, `hop`, and `__call__(wave (T,)) -> (N, dim) float32`; optionally
@@ -16,7 +17,21 @@ from pylib.errors import ConfigError
 from pylib.features.f0 import compute_f0
 from pylib.features.mel import LogMel
 from pylib.features.wave import loudness_normalise, peak_normalise
-from pylib.registry import FEATURES, register_feature
+from pylib.registry import Catalogue
+
+# Every extractor type nnsp ships. A new one is a line here; code outside nnsp is named in the
+# config as `type: package.module:Class`.
+FEATURES = Catalogue(
+    "feature",
+    {
+        "logmel": "pylib.features.extractors:LogMelExtractor",
+        "f0": "pylib.features.extractors:F0Extractor",
+        "wave": "pylib.features.extractors:WaveExtractor",
+        "lfcc": "pylib.features.lfcc:LfccExtractor",
+    },
+    where="pylib/features/extractors.py",
+    key="type",
+)
 
 
 @dataclasses.dataclass
@@ -31,7 +46,6 @@ class LogMelConfig:
     power: float = 1.0  # 1 = magnitude spectrum (vocoder convention), 2 = power spectrum
 
 
-@register_feature("logmel")
 class LogMelExtractor:
     """Log-mel spectrogram: (T,) -> (T // hop + 1, n_mels)."""
 
@@ -80,7 +94,6 @@ class F0Config:
     max_gap: int = 4  # yin only: unvoiced gaps up to this many frames between runs of like pitch are voiced
 
 
-@register_feature("f0")
 class F0Extractor:
     """F0 in Hz, 0 = unvoiced: (T,) -> (T // hop + 1, 1)."""
 
@@ -118,7 +131,6 @@ class WaveConfig:
     subtype: Literal["PCM_16", "PCM_24", "FLOAT"] = "PCM_16"  # format: wav sample format
 
 
-@register_feature("wave")
 class WaveExtractor:
     """The waveform at the recipe's rate, optionally level-normalised: (T,) -> (T, 1)."""
 

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from pylib.errors import ConfigError
-from pylib.registry import register_feature
+from pylib.nn.masks import length_mask
 
 FLOAT32_EPS = float(torch.finfo(torch.float32).eps)
 
@@ -125,7 +125,7 @@ def power_spectrogram(
     if preemphasis:
         x = torch.cat([x[:, :1], x[:, 1:] - preemphasis * x[:, :-1]], dim=1)
     if lengths is not None:
-        keep = torch.arange(x.shape[-1], device=x.device)[None, :] < lengths.to(x.device)[:, None]
+        keep = length_mask(lengths.to(x.device), x.shape[-1])
         x = x * keep
     spec = torch.stft(
         x,
@@ -234,7 +234,6 @@ class LfccConfig:
     deltas: bool = True  # append deltas and delta-deltas
 
 
-@register_feature("lfcc")
 class LfccExtractor:
     """Stage 1: wave (T,) float32 -> LFCC (N, dim) float32 with N = T // hop + 1."""
 

@@ -14,7 +14,9 @@ from pylib.io.tables import (
     read_wav_scp,
     write_list,
     write_table,
+    write_utt2label,
 )
+from pylib.io.text import decode_utf8, read_utf8
 
 __all__ = [
     "atomic_path",
@@ -23,6 +25,7 @@ __all__ = [
     "check_name",
     "check_not_input",
     "check_out_dir",
+    "decode_utf8",
     "f4_to_kaldi",
     "kaldi_to_f4",
     "make_folder",
@@ -32,6 +35,7 @@ __all__ = [
     "read_f4",
     "read_list",
     "read_table",
+    "read_utf8",
     "read_utt2label",
     "read_utt2num_frames",
     "read_utt2spk",
@@ -45,5 +49,6 @@ __all__ = [
     "write_list",
     "write_table",
     "write_text_atomic",
+    "write_utt2label",
     "write_wav",
 ]

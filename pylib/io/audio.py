@@ -148,14 +148,19 @@ def write_wav(path, sample_rate, data, subtype="PCM_16"):
     "System error".
     """
     path = Path(path)
+    fmt = _EXT_FORMAT.get(path.suffix.lower(), "WAV")
+    write_bytes_atomic(path, encode_wav(data, sample_rate, subtype, fmt))
+    return path
+
+
+def encode_wav(data, sample_rate, subtype="PCM_16", fmt="WAV"):
+    """The bytes `write_wav` writes: mono float audio, PCM subtypes clipped to [-1, 1)."""
     data = np.asarray(data, dtype=np.float32).reshape(-1)
     if subtype.startswith("PCM"):
         data = np.clip(data, -1.0, 1.0)
-    fmt = _EXT_FORMAT.get(path.suffix.lower(), "WAV")
     buf = io.BytesIO()
     sf.write(buf, data, int(sample_rate), subtype=subtype, format=fmt)
-    write_bytes_atomic(path, buf.getvalue())
-    return path
+    return buf.getvalue()
 
 
 def pipe_timeout():

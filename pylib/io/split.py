@@ -10,8 +10,9 @@ from pathlib import Path
 
 from pylib.errors import DataError
 from pylib.io.atomic import write_text_atomic
-from pylib.io.names import check_name, check_not_input, strip_bom
+from pylib.io.names import check_name, check_not_input
 from pylib.io.tables import read_utt2spk
+from pylib.io.text import read_utf8
 
 
 def read_keyed_lines(path):
@@ -20,11 +21,7 @@ def read_keyed_lines(path):
     if not path.is_file():
         raise DataError(f"{path}: file not found")
     out, seen = [], {}
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path}: not valid UTF-8 (byte {e.start}); re-save the file as UTF-8") from None
-    for no, line in enumerate(strip_bom(text).splitlines(), 1):
+    for no, line in enumerate(read_utf8(path).splitlines(), 1):
         if not line.strip():
             continue
         if line[0].isspace():

@@ -10,22 +10,15 @@ from pathlib import Path
 
 from pylib.errors import DataError
 from pylib.io.atomic import write_text_atomic
-from pylib.io.names import check_name, strip_bom
+from pylib.io.names import check_name
+from pylib.io.text import read_utf8
 
 
 def _lines(path):
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found")
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = raw[: e.start].count(b"\n") + 1
-        raise DataError(
-            f"{path}:{line}: not valid UTF-8 (byte {e.start}); re-save the file as UTF-8"
-        ) from None
-    for no, line in enumerate(strip_bom(text).splitlines(), 1):
+    for no, line in enumerate(read_utf8(path).splitlines(), 1):
         if line.strip():
             yield no, line
 
@@ -135,3 +128,17 @@ def read_utt2label(path):
             )
         out[k] = (parts[0], parts[1] if len(parts) > 1 else "-")
     return out
+
+
+def write_utt2label(path, labels):
+    """Write {utt: (label, attack)} as utt2label lines `utt bonafide|spoof attack`, sorted, atomically
+    (the one writer of the format `read_utt2label` reads; attack "-" when there is none)."""
+    rows = {}
+    for utt, (label, attack) in labels.items():
+        attack = attack or "-"
+        if label not in LABELS or len(str(attack).split()) != 1:
+            raise ValueError(
+                f"{path}: utterance {utt!r}: ({label!r}, {attack!r}) is not (bonafide|spoof, attack-id)"
+            )
+        rows[utt] = f"{label} {attack}"
+    write_table(path, rows)

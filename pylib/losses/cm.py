@@ -13,8 +13,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pylib.registry import register_loss
-
 
 def unit_columns(weight):
     """Each column of `weight` (E, C) scaled to unit L2 norm as the seed does it:
@@ -36,7 +34,6 @@ def _unit_init(in_dim, out_dim):
     return torch.empty(in_dim, out_dim).uniform_(-1, 1).renorm_(2, 1, 1e-5).mul_(1e5)
 
 
-@register_loss("cm_sigmoid")
 class SigmoidHead(nn.Module):
     """Linear -> logit; BCE with logits. The score is the logit (the seed's `*-sig` models:
     sigmoid + BCELoss in training, the logit as score)."""
@@ -55,7 +52,6 @@ class SigmoidHead(nn.Module):
         return F.binary_cross_entropy_with_logits(score, label.to(score.dtype)), score
 
 
-@register_loss("cm_am_softmax")
 class AMSoftmaxHead(nn.Module):
     """Additive-margin softmax over 2 classes: CE(scale * (cos - margin * onehot)).
 
@@ -79,7 +75,6 @@ class AMSoftmaxHead(nn.Module):
         return F.cross_entropy(self.scale * (cos - self.margin * onehot), label.long()), score
 
 
-@register_loss("cm_oc_softmax")
 class OCSoftmaxHead(nn.Module):
     """One-class softmax: one target direction; bona fide pushed above m_real, spoof below m_fake.
 
@@ -106,7 +101,6 @@ class OCSoftmaxHead(nn.Module):
         return F.softplus(self.alpha * margin).mean(), score
 
 
-@register_loss("cm_p2sgrad")
 class P2SGradHead(nn.Module):
     """P2SGrad: cosines to 2 class vectors (E, 2) regressed onto one-hot targets with MSE (no
     scale/margin); the score is the bona fide cosine (core_modules/p2sgrad.py)."""

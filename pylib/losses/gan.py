@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pylib.features.mel import hz_to_mel, log_mel, mel_to_hz
+from pylib.nn.masks import frame_mask
 
 
 def lsgan_d_loss(real_outs, fake_outs):
@@ -44,12 +45,6 @@ def feature_matching_loss(real_fmaps, fake_fmaps):
         for r, f in zip(rs, fs, strict=True):
             loss = loss + torch.mean(torch.abs(r.detach() - f))
     return loss
-
-
-def frame_mask(lengths, hop, n_frames):
-    """Valid centred frames: lengths (B,) samples -> (B, n_frames) bool, True for k < len // hop + 1."""
-    valid = torch.div(lengths, hop, rounding_mode="floor") + 1
-    return torch.arange(n_frames, device=lengths.device)[None, :] < valid[:, None]
 
 
 def librosa_mel_fbank(sample_rate, n_fft, n_mels, fmin=0.0, fmax=None):

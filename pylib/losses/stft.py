@@ -15,6 +15,8 @@ harmonics.
 import torch
 from torch import nn
 
+from pylib.nn.masks import frame_mask, length_mask
+
 # The NSF paper's three resolutions at 16 kHz as (n_fft, hop, win): shifts 80/40/640 samples,
 # frame lengths 320/80/1920.
 NSF_RESOLUTIONS = ((512, 80, 320), (128, 40, 80), (2048, 640, 1920))
@@ -25,6 +27,25 @@ def _power_spectrum(x, n_fft, hop, win, window):
     spec = torch.stft(x, n_fft, hop_length=hop, win_length=win, window=window, center=True,
                       pad_mode="constant", return_complex=True)
     return spec.real.square() + spec.imag.square()
+
+
+def _window(windows, win, like):
+    """The Hann window of `win` samples: from the `windows` cache where it holds one."""
+    if windows is not None and win in windows:
+        return windows[win]
+    return torch.hann_window(win, device=like.device, dtype=like.dtype)
+
+
+def _valid_samples(lengths, y):
+    """(lengths as a tensor clamped to T, (B, T) mask of the valid samples) of the (B, T) batch y."""
+    T = y.shape[-1]
+    lengths = torch.as_tensor(lengths, device=y.device).clamp(max=T)
+    return lengths, length_mask(lengths, T).to(y.dtype)
+
+
+def _valid_frames(lengths, n_frames, hop, dtype):
+    """(B, N) mask of the frames whose centre (frame k at sample k * hop) is within the lengths."""
+    return frame_mask(lengths, hop, n_frames).to(dtype)
 
 
 def multi_resolution_stft_loss(y_hat, y, resolutions=NSF_RESOLUTIONS, lengths=None, eps=1e-5, windows=None):
@@ -38,25 +59,19 @@ def multi_resolution_stft_loss(y_hat, y, resolutions=NSF_RESOLUTIONS, lengths=No
     if y_hat.shape != y.shape or y.dim() != 2:
         raise ValueError(f"expected two (B, T) waveforms of the same shape, got {tuple(y_hat.shape)} "
                          f"and {tuple(y.shape)}")
-    B, T = y.shape
     if lengths is not None:
-        lengths = torch.as_tensor(lengths, device=y.device).clamp(max=T)
-        keep = (torch.arange(T, device=y.device) < lengths[:, None]).to(y.dtype)
+        lengths, keep = _valid_samples(lengths, y)
         y_hat, y = y_hat * keep, y * keep
     total = y.new_zeros(())
     stats = {}
     for n_fft, hop, win in resolutions:
-        if windows is not None and win in windows:
-            window = windows[win]
-        else:
-            window = torch.hann_window(win, device=y.device, dtype=y.dtype)
+        window = _window(windows, win, y)
         d = (torch.log(_power_spectrum(y_hat, n_fft, hop, win, window) + eps)
              - torch.log(_power_spectrum(y, n_fft, hop, win, window) + eps)).square()  # (B, F, N)
         if lengths is None:
             part = d.mean()
         else:
-            frames = torch.arange(d.shape[-1], device=y.device) * hop
-            mask = (frames[None, :] <= lengths[:, None]).to(d.dtype)  # (B, N)
+            mask = _valid_frames(lengths, d.shape[-1], hop, d.dtype)  # (B, N)
             part = (d * mask[:, None, :]).sum() / (mask.sum() * d.shape[1]).clamp(min=1)
         total = total + part
         stats[f"stft_{n_fft}_{hop}_{win}"] = float(part.detach())
@@ -108,22 +123,20 @@ def sine_masked_stft_loss(hiddens, y, sines, resolutions=NSF_RESOLUTIONS, length
     flows into it or into the masked target). lengths as in `multi_resolution_stft_loss`.
     Returns a scalar tensor.
     """
-    B, T = y.shape
+    if y.dim() != 2:
+        raise ValueError(f"expected a (B, T) target waveform, got {tuple(y.shape)}")
     if lengths is not None:
-        lengths = torch.as_tensor(lengths, device=y.device).clamp(max=T)
-        keep = (torch.arange(T, device=y.device) < lengths[:, None]).to(y.dtype)
+        lengths, keep = _valid_samples(lengths, y)
         y, sines = y * keep, sines * keep
         hiddens = [h * keep for h in hiddens]
     total = y.new_zeros(())
     for n_fft, hop, win in resolutions:
-        window = windows[win] if windows is not None and win in windows else \
-            torch.hann_window(win, device=y.device, dtype=y.dtype)
+        window = _window(windows, win, y)
         with torch.no_grad():
             m2 = _sine_mask(sines, n_fft, hop, win, window, threshold).square()
             ref = torch.log(_power_spectrum(y, n_fft, hop, win, window) * m2 + eps)
         if lengths is not None:
-            frames = torch.arange(ref.shape[-1], device=y.device) * hop
-            fmask = (frames[None, :] <= lengths[:, None]).to(ref.dtype)[:, None, :]  # (B, 1, N)
+            fmask = _valid_frames(lengths, ref.shape[-1], hop, ref.dtype)[:, None, :]  # (B, 1, N)
             denom = (fmask.sum() * ref.shape[1]).clamp(min=1)
         for h in hiddens:
             d = (torch.log(_power_spectrum(h, n_fft, hop, win, window) * m2 + eps) - ref).square()

@@ -1,6 +1,7 @@
 """Files of countermeasure scoring: CM score files, label files, the official ASV score files.
 
-- CM scores: `utt-id score` lines, higher = more bona fide (what stage 4 writes).
+- CM scores: `utt-id score` lines, higher = more bona fide (what stage 4 writes), read by
+  `pylib.io.scores.read_scores`.
 - Labels: any format of `pylib.data.asvspoof.read_labels` (nnsp utt2label, ASVspoof 2019
   protocol, ASVspoof 2021 LA/DF key).
 - ASV scores (the organisers' `ASVspoof2019.LA.asv.{dev,eval}.gi.trl.scores.txt`): three fields
@@ -8,73 +9,27 @@
   (key, then score), so a line with more leading fields (e.g. `SPEAKER UTT KEY SCORE`) reads too.
 """
 
-import math
-from pathlib import Path
-
 import numpy as np
 
 from pylib.data.asvspoof import read_labels
 from pylib.errors import DataError
-from pylib.io.names import check_name, strip_bom
+from pylib.io.scores import finite_score, text_lines
 
 ASV_KEYS = ("target", "nontarget", "spoof")
 
-__all__ = ["ASV_KEYS", "align", "read_asv_scores", "read_labels", "read_scores"]
-
-
-def _text_lines(path, what):
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: {what} file not found")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise DataError(f"{path}: not valid UTF-8; expected a text {what} file") from None
-    for no, line in enumerate(strip_bom(text).splitlines(), 1):
-        if line.strip():
-            yield no, line.split()
-
-
-def _finite(path, no, text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise DataError(f"{path}:{no}: score {text!r} is not a number") from None
-    if not math.isfinite(value):
-        raise DataError(f"{path}:{no}: score is {text}; NaN/Inf scores cannot be ranked (check the model)")
-    return value
-
-
-def read_scores(path):
-    """Read `utt-id score` lines -> {utt: float} in file order.
-
-    Duplicate ids, ids that are not plain names (`pylib.io.names`; `sub/stem` parts allowed), lines
-    without exactly two fields, non-numbers, NaN and Inf are DataErrors naming the line. A leading
-    byte-order mark is ignored.
-    """
-    out = {}
-    for no, f in _text_lines(path, "score"):
-        if len(f) != 2:
-            raise DataError(f"{path}:{no}: expected `utt-id score`, got {len(f)} fields: {' '.join(f)!r}")
-        check_name(f[0], path, no, subpath=True)  # score_wavs ids may be `subfolder/stem`
-        if f[0] in out:
-            raise DataError(f"{path}:{no}: duplicate utterance {f[0]!r}; each must be scored once")
-        out[f[0]] = _finite(path, no, f[1])
-    if not out:
-        raise DataError(f"{path}: the score file is empty; rerun stage 4 (inference)")
-    return out
+__all__ = ["ASV_KEYS", "align", "read_asv_scores", "read_labels"]
 
 
 def read_asv_scores(path):
     """Read an ASV score file -> {"target": (T,), "nontarget": (U,), "spoof": (S,)} float64 arrays."""
     groups = {k: [] for k in ASV_KEYS}
-    for no, f in _text_lines(path, "ASV score"):
+    for no, f in text_lines(path, "ASV score"):
         if len(f) < 2 or f[-2] not in groups:
             raise DataError(
                 f"{path}:{no}: expected `... target|nontarget|spoof score` (the ASVspoof 2019 ASV score "
                 f"format), got {' '.join(f)!r}"
             )
-        groups[f[-2]].append(_finite(path, no, f[-1]))
+        groups[f[-2]].append(finite_score(path, no, f[-1]))
     missing = [k for k, v in groups.items() if not v]
     if missing:
         raise DataError(f"{path}: no {'/'.join(missing)} trials; the t-DCF needs target, nontarget and spoof")

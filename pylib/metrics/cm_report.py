@@ -5,8 +5,9 @@ import json
 import numpy as np
 
 from pylib.io.atomic import atomic_path, write_text_atomic
+from pylib.io.scores import read_scores
 from pylib.metrics.cm import CostModel, compute_eer, det_curve, min_tdcf, per_attack_eer, split_by_label
-from pylib.metrics.cm_io import align, read_asv_scores, read_labels, read_scores
+from pylib.metrics.cm_io import align, read_asv_scores, read_labels
 
 # Plot range of the DET axes (probabilities), as in the usual DET plots of speaker recognition.
 DET_LIMITS = (0.001, 0.5)

@@ -237,12 +237,13 @@ class CopySynthesis:
     model's rate. `sample_rate` is the rate of what `__call__` returns.
     """
 
-    def __init__(self, model_path, device="cpu"):
+    def __init__(self, model_path, device="cpu", model_class=None):
         import torch  # noqa: F401  (the model file needs it; kept out of the metrics' import cost)
 
         from pylib.engine.export import build_from_config, read_model_file
         from pylib.errors import UserError
         from pylib.features import build_extractors, parse_features
+        from pylib.models.catalogue import get_model_class
 
         blob = read_model_file(model_path)
         config = blob["config"]
@@ -251,7 +252,7 @@ class CopySynthesis:
                             "features cannot be remade; export a model trained from a recipe config")
         fcfg = parse_features(config["features"], where=f"{model_path}: features")
         extractors = build_extractors(fcfg)
-        self.model = build_from_config(config, blob["state_dict"], device)
+        self.model = build_from_config(config, blob["state_dict"], model_class or get_model_class, device)
         self.inputs = [f["name"] for f in config["data"]["inputs"]]
         missing = [n for n in self.inputs if n not in extractors]
         if missing:
@@ -261,14 +262,20 @@ class CopySynthesis:
         self.sample_rate = fcfg.sample_rate
         self.device = device
 
+    def load(self, path):
+        """An audio file (any rate) -> (T,) float32 at the model's rate, read by stage 1's loader."""
+        from pylib.features.wave import load_wave
+
+        return load_wave(path, self.sample_rate)
+
     def __call__(self, wave, sample_rate):
         """wave (T,) at sample_rate -> generated (T',) float32 at self.sample_rate."""
         import torch
 
         from pylib.errors import UserError
-        from pylib.features.wave import resample
+        from pylib.features.wave import resample_keep_silence
 
-        wave = resample(np.asarray(wave, dtype=np.float32), sample_rate, self.sample_rate)
+        wave = resample_keep_silence(np.asarray(wave, dtype=np.float32), sample_rate, self.sample_rate)
         batch = {"utt_id": ["input"]}
         for name, ex in self.extractors.items():
             feat = torch.from_numpy(np.ascontiguousarray(ex(wave), dtype=np.float32))[None]  # (1, N, D)

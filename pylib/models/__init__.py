@@ -1,4 +1,2 @@
-"""pylib.models: importing this package registers every model in pylib.registry.MODELS."""
-
-import pylib.models.cm  # noqa: F401  (countermeasures)
-import pylib.models.vocoder  # noqa: F401  (NSF family, HiFi-GAN)
+"""pylib.models: the model families. `pylib.models.catalogue` names every model class; importing
+this package imports none of them (each is loaded when a config asks for it)."""

@@ -48,7 +48,11 @@ def register_seed_arch(arch):
 
 
 def _fill():
-    importlib.import_module("pylib.models")  # model modules register their seed architectures
+    """Import every module that declares seed architectures (listed in pylib.models.catalogue)."""
+    from pylib.models.catalogue import SEED_ARCH_MODULES
+
+    for module in SEED_ARCH_MODULES:
+        importlib.import_module(module)
 
 
 def arch_names():
@@ -108,13 +112,14 @@ def convert_state_dict(sd, arch=None, where="checkpoint"):
 def import_checkpoint(checkpoint, out, arch=None):
     """Read a seed checkpoint, write the one-file model `out` atomically; returns (arch, model)."""
     from pylib.engine.export import build_from_config
+    from pylib.models.catalogue import get_model_class
 
     sd = load_seed_state_dict(checkpoint)
     name, config, state = convert_state_dict(sd, arch, where=str(checkpoint))
     config = dict(config)
     config["imported_from"] = {"toolkit": "project-NN-Pytorch-scripts", "arch": name,
                                "checkpoint": str(checkpoint)}
-    model = build_from_config(config, state)  # proves the file will load before it is written
+    model = build_from_config(config, state, get_model_class)  # proves the file loads before it is written
     blob = {"format": FORMAT, "version": VERSION, "config": config, "state_dict": model.state_dict()}
     with atomic_path(Path(out), suffix=".pt") as tmp:
         torch.save(blob, str(tmp))

@@ -92,7 +92,7 @@ def test_protocol_to_utt2label_round_trip(tmp_path):
 def test_cli(tmp_path, capsys):
     out = tmp_path / "utt2label"
     rc = asvspoof_labels.main(["--protocol", str(_write(tmp_path, "k.txt", K2021_LA)), "--out", str(out),
-                               "--subset", "eval"])
+                               "--key-subset", "eval"])
     assert rc == 0
     assert "1 bona fide, 1 spoof, attacks A07" in capsys.readouterr().out
     assert out.read_text() == "LA_E_1000001 bonafide -\nLA_E_9332881 spoof A07\n"

@@ -113,7 +113,7 @@ def test_make_lists_drops_and_reports(tmp_path, capsys):
     write_utt(root, "u4", 2640, mel=mel_of(4000))  # length mismatch
     write_f4(root / "wav" / "u9.f4", np.zeros(100))  # only a waveform
     conf = write_conf(tmp_path, min_len=2500)
-    assert make_lists.main(["--conf", conf, "--data-dir", str(tmp_path), "--set", "dev"]) == 0
+    assert make_lists.main(["--conf", conf, "--data-dir", str(tmp_path), "--subset", "dev"]) == 0
     out = capsys.readouterr().out
     assert "kept 2 of 7" in out and "1 kept utterance(s) are shorter" in out
     assert read_list(root / "dev.lst") == ["u0", "u5"]
@@ -124,9 +124,8 @@ def test_make_lists_drops_and_reports(tmp_path, capsys):
     assert "mel/u3.f4: contains NaN" in dropped["u3"]
     assert "length mismatch" in dropped["u4"] and "mel/u4.f4" in dropped["u4"]
     # inputs only: the waveform is not needed (u9 has no input features at all, so it is no candidate)
-    assert (
-        make_lists.main(["--conf", conf, "--data-dir", str(tmp_path), "--set", "dev", "--inputs-only"]) == 0
-    )
+    args = ["--conf", conf, "--data-dir", str(tmp_path), "--subset", "dev", "--inputs-only"]
+    assert make_lists.main(args) == 0
     assert read_list(root / "dev.lst") == ["u0", "u5"]
     assert set(read_table(root / "dev.dropped.txt")) == {"u1", "u2", "u3", "u4"}
 
@@ -135,7 +134,7 @@ def test_make_lists_ids_from_table_and_labels(tmp_path, capsys):
     root = make_set(tmp_path, "eval", {"a": 2000, "b": 2400}, write_lst=False)
     write_table(tmp_path / "wav.scp", {"a": "/x/a.wav", "b": "/x/b.wav", "c": "/x/c.wav"})
     write_table(tmp_path / "utt2label", {"a": "bonafide", "c": "spoof A01"})
-    args = ["--conf", write_conf(tmp_path), "--data-dir", str(tmp_path), "--set", "eval"]
+    args = ["--conf", write_conf(tmp_path), "--data-dir", str(tmp_path), "--subset", "eval"]
     make_lists.main(
         args + ["--ids-from", str(tmp_path / "wav.scp"), "--utt2label", str(tmp_path / "utt2label")]
     )
@@ -151,7 +150,7 @@ def test_stage2_scan_is_remembered_and_a_changed_file_scanned_again(tmp_path):
 
     root = make_set(tmp_path, "train", {"a": 2000, "b": 2400}, write_lst=False)
     conf = write_conf(tmp_path)
-    make_lists.main(["--conf", conf, "--data-dir", str(tmp_path), "--set", "train"])
+    make_lists.main(["--conf", conf, "--data-dir", str(tmp_path), "--subset", "train"])
     spec = make_spec()
     cache = LengthCache(root)
     assert all(cache.info(root / f.name / f"a{f.ext}", f)[2] for f in spec.features)

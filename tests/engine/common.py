@@ -9,8 +9,9 @@ from pathlib import Path
 import torch
 import yaml
 
-import tests.engine.toy_models  # noqa: F401  (registers the toy models and the in-memory data)
 from pylib.engine.build import run_training
+from tests.engine.killer import killer_args
+from tests.engine.toy_models import MODEL_CLASS  # the toy models (and the in-memory data factory)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -47,19 +48,18 @@ def make_config(tmp_path, name="conf.yaml", **sections):
 
 
 def train_inproc(conf, exp_dir, **kw):
-    return run_training(conf, "unused", exp_dir, **kw)
+    return run_training(conf, "unused", exp_dir, model_class=MODEL_CLASS, **kw)
 
 
 def weights(exp_dir, name="checkpoint_last.pt"):
     return torch.load(Path(exp_dir) / name, map_location="cpu", weights_only=True)
 
 
-def train_cli(conf, exp_dir, *extra, env=None, check=True):
-    """Run `python -m pylib.bin.train` in a subprocess; returns the CompletedProcess."""
+def train_cli(conf, exp_dir, *extra, env=None, check=True, kill_at_step=None, kill_in_save=None):
+    """Run training in a subprocess (see killer_args); returns the CompletedProcess."""
     cmd = [
         sys.executable,
-        "-m",
-        "pylib.bin.train",
+        *killer_args(kill_at_step, kill_in_save),
         "--conf",
         str(conf),
         "--exp-dir",

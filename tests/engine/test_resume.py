@@ -25,10 +25,10 @@ def test_sigkill_anywhere_then_resume_is_bit_identical(tmp_path):
     exp = tmp_path / "exp"
     # between checkpoints (the last one at step 4), then inside the save of step 12 (temp file written,
     # not renamed: the run must go on from step 8)
-    r = train_cli(conf, exp, env={"NNSP_DEBUG_KILL_AT_STEP": "5"}, check=False)
+    r = train_cli(conf, exp, kill_at_step=5, check=False)
     assert r.returncode == -9, r.stderr[-2000:]
     assert weights(exp)["step"] == 4
-    r = train_cli(conf, exp, env={"NNSP_DEBUG_KILL_IN_SAVE": "12"}, check=False)
+    r = train_cli(conf, exp, kill_in_save=12, check=False)
     assert r.returncode == -9, r.stderr[-2000:]
     assert weights(exp)["step"] == 8
     assert [p for p in exp.iterdir() if p.name.startswith(".checkpoint_last")]  # the torn temp file

@@ -6,16 +6,11 @@ import torch
 
 import pylib
 from pylib.bin import import_project_nn, score_wavs
-from pylib.engine.score_folder import (
-    find_audio,
-    length_batches,
-    load_wave,
-    resample_keep_silence,
-    score_folder,
-)
+from pylib.engine.score_folder import find_audio, length_batches, score_folder
 from pylib.errors import DataError, UserError
-from pylib.features.wave import resample
+from pylib.features.wave import load_wave, resample, resample_keep_silence
 from pylib.io import read_wav, write_wav
+from pylib.models.catalogue import get_model_class
 from tests.conftest import noise, sine
 
 CKPT = "project_nn_lfcc_lcnn_lstm_sig.pt"
@@ -72,8 +67,8 @@ def test_padding_does_not_change_scores(imported_model, libritts_dir, tmp_path):
     for f in libritts_dir.iterdir():
         (mixed / f.name).symlink_to(f.resolve())
     (mixed / "arctic.wav").symlink_to(SHARED_DATA / "cmu_arctic_a0007.wav")
-    batched = score_folder(imported_model, mixed, batch_size=3, progress=False)
-    alone = score_folder(imported_model, mixed, batch_size=1, progress=False)
+    batched = score_folder(imported_model, mixed, batch_size=3, progress=False, model_class=get_model_class)
+    alone = score_folder(imported_model, mixed, batch_size=1, progress=False, model_class=get_model_class)
     assert set(batched) == {REAL, VOCODED, "arctic"}
     for u in batched:
         assert batched[u] == pytest.approx(alone[u], abs=1e-4), u

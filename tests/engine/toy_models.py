@@ -1,7 +1,10 @@
 """Tiny registered models and an in-memory data factory for the engine tests.
 
 Importing this module (in-process or via `pylib.bin.train --import tests.engine.toy_models`)
-registers `toy_linear` and `toy_gan` and installs ToyFactory as the engine's data factory.
+installs ToyFactory as the engine's data factory; its `CATALOGUE` names `toy_linear` (a
+countermeasure: one score per utterance), `toy_linear_wave` (the same net as a vocoder: one
+waveform per utterance) and `toy_gan` (a GanModel vocoder). `MODEL_CLASS` is the lookup the entry
+points build with `--import tests.engine.toy_models`.
 """
 
 import atexit
@@ -12,9 +15,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from pylib.data.norm import FeatureNorm
+from pylib.contracts import Countermeasure, GanModel, LossModel, Vocoder
 from pylib.engine.data import DataFactory, set_data_factory
-from pylib.registry import MODELS, register_model
+from pylib.models.catalogue import model_lookup
+from pylib.nn.norm import FeatureNorm
 
 DIM = 4
 
@@ -161,8 +165,6 @@ class LinearConfig:
     hidden: int = 8
     dropout: float = 0.1
     nan_at_steps: list = dataclasses.field(default_factory=list)  # loss becomes NaN at these steps
-    output: str = "score"  # score | wave (what infer returns)
-    infer_chunk: list | None = None  # [chunk, overlap] in samples
 
 
 def masked_mse(pred, y, lens):
@@ -170,11 +172,17 @@ def masked_mse(pred, y, lens):
     return ((pred - y) ** 2 * mask).sum() / mask.sum()
 
 
-def _register(name, cls):
-    return cls if name in MODELS else register_model(name)(cls)
+def _dump_at_exit(model):
+    """With TOY_DUMP_DIR set, save the weights at exit as rank<RANK>.pt (the DDP test compares ranks)."""
+    folder = os.environ.get("TOY_DUMP_DIR")
+    if folder:
+        path = os.path.join(folder, f"rank{os.environ.get('RANK', '0')}.pt")
+        atexit.register(lambda: torch.save(model.state_dict(), path))
 
 
-class ToyLinear(nn.Module):
+class _ToyNet(nn.Module, LossModel):
+    """x -> y per frame (MSE); the kind (what infer returns) is the subclass's."""
+
     Config = LinearConfig
 
     def __init__(self, cfg, spec):
@@ -185,36 +193,37 @@ class ToyLinear(nn.Module):
         self.net = nn.Sequential(
             nn.Linear(DIM, cfg.hidden), nn.Tanh(), nn.Dropout(cfg.dropout), nn.Linear(cfg.hidden, 1)
         )
-        if cfg.infer_chunk:
-            self.infer_chunk = tuple(cfg.infer_chunk)
-        if os.environ.get("TOY_DUMP_DIR"):  # the DDP test compares every rank's final weights
-            atexit.register(self._dump, os.environ["TOY_DUMP_DIR"], os.environ.get("RANK", "0"))
-
-    def _dump(self, folder, rank):
-        torch.save(self.state_dict(), os.path.join(folder, f"rank{rank}.pt"))
+        _dump_at_exit(self)
 
     def param_groups(self):
         return {"model": list(self.parameters())}
 
-    def forward(self, batch, group, step, cache):
+    def forward(self, batch, step=0):
         pred = self.net(self.norm["x"](batch["x"]))
         loss = masked_mse(pred, batch["y"], batch["y_len"])
         if step in self.cfg.nan_at_steps and self.training:
             loss = loss * float("nan")
         return loss, {"mse": loss.item(), "pred_mean": pred.mean().item()}
 
+    def _pred(self, batch):
+        return self.net(self.norm["x"](batch["x"]))[..., 0]
+
+
+class ToyLinear(_ToyNet, Countermeasure):
+    """Scores an utterance by the mean of its frame predictions."""
+
     def infer(self, batch):
-        pred = self.net(self.norm["x"](batch["x"]))[..., 0]
-        out = []
-        for b, n in enumerate(batch["x_len"].tolist()):
-            if self.cfg.output == "score":
-                out.append(float(pred[b, :n].mean()))
-            else:  # a "waveform": each frame's value repeated hop times
-                out.append(pred[b, :n].repeat_interleave(self.hop).numpy().astype(np.float32) * 0.1)
-        return out
+        pred = self._pred(batch)
+        return [float(pred[b, :n].mean()) for b, n in enumerate(batch["x_len"].tolist())]
 
 
-ToyLinear = _register("toy_linear", ToyLinear)
+class ToyLinearWave(_ToyNet, Vocoder):
+    """The same net as a vocoder: its "waveform" is each frame's prediction repeated hop times."""
+
+    def infer(self, batch):
+        pred = self._pred(batch)
+        return [pred[b, :n].repeat_interleave(self.hop).numpy().astype(np.float32) * 0.1
+                for b, n in enumerate(batch["x_len"].tolist())]
 
 
 @dataclasses.dataclass
@@ -222,7 +231,7 @@ class GanConfig:
     hidden: int = 8
 
 
-class ToyGan(nn.Module):
+class ToyGan(nn.Module, GanModel, Vocoder):
     """Generator maps x to y; discriminator tells real y from generated (LSGAN)."""
 
     Config = GanConfig
@@ -231,6 +240,7 @@ class ToyGan(nn.Module):
         super().__init__()
         self.generator = nn.Sequential(nn.Linear(DIM, cfg.hidden), nn.Tanh(), nn.Linear(cfg.hidden, 1))
         self.discriminator = nn.Sequential(nn.Linear(1, cfg.hidden), nn.Tanh(), nn.Linear(cfg.hidden, 1))
+        _dump_at_exit(self)
 
     def param_groups(self):
         return {
@@ -238,18 +248,19 @@ class ToyGan(nn.Module):
             "generator": list(self.generator.parameters()),
         }
 
-    def forward(self, batch, group, step, cache):
-        if "fake" not in cache:
-            cache["fake"] = self.generator(batch["x"])
-        fake = cache["fake"]
-        if group == "discriminator":
-            real_s = self.discriminator(batch["y"])
-            fake_s = self.discriminator(fake.detach())
-            loss = ((real_s - 1) ** 2).mean() + (fake_s**2).mean()
-            return loss, {"d_loss": loss.item()}
+    def generate(self, batch):
+        return self.generator(batch["x"])
+
+    def discriminator_loss(self, batch, step, fake):
+        real_s = self.discriminator(batch["y"])
+        fake_s = self.discriminator(fake.detach())
+        loss = ((real_s - 1) ** 2).mean() + (fake_s**2).mean()
+        return loss, {"d_loss": loss.item()}
+
+    def generator_loss(self, batch, step, fake, adversarial):
         recon = masked_mse(fake, batch["y"], batch["y_len"])
         loss, stats = recon, {"recon": recon.item()}
-        if "discriminator" in cache["active"]:
+        if adversarial:
             adv = ((self.discriminator(fake) - 1) ** 2).mean()
             loss = loss + 0.1 * adv
             stats["adv"] = adv.item()
@@ -260,4 +271,5 @@ class ToyGan(nn.Module):
         return [y[b, :n].numpy() for b, n in enumerate(batch["x_len"].tolist())]
 
 
-ToyGan = _register("toy_gan", ToyGan)
+CATALOGUE = {"toy_linear": ToyLinear, "toy_linear_wave": ToyLinearWave, "toy_gan": ToyGan}
+MODEL_CLASS = model_lookup([__name__])

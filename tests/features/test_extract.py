@@ -12,7 +12,6 @@ from pylib.features.extract import job_chunk
 from pylib.features.extractors import F0Extractor
 from pylib.features.toy_corpus import make_toy_corpus
 from pylib.io import read_f4, read_utt2num_frames, read_wav, write_table, write_wav
-from pylib.registry import register_feature
 from tests.conftest import sine
 
 FEATURES = {
@@ -239,9 +238,8 @@ class _EnergyConfig:
     hop: int = 160
 
 
-@register_feature("test_frame_energy")
 class _FrameEnergy:
-    """A stand-in for any other registered extractor (e.g. lfcc): instance-level ext/dim/hop."""
+    """A stand-in for an extractor outside nnsp (named `module:Class`): instance-level ext/dim/hop."""
 
     Config = _EnergyConfig
 
@@ -254,8 +252,8 @@ class _FrameEnergy:
         return np.stack([e, np.sqrt(e)], axis=1)
 
 
-def test_any_registered_extractor_works(corpus, tmp_path):
-    feats = _features(extractors={"energy": {"type": "test_frame_energy", "hop": 160}})
+def test_an_extractor_outside_nnsp_works(corpus, tmp_path):
+    feats = _features(extractors={"energy": {"type": f"{__name__}:_FrameEnergy", "hop": 160}})
     extract_job(feats, corpus / "wav.scp", tmp_path, progress=False)
     frames = read_utt2num_frames(tmp_path / "energy" / "utt2num_frames")
     utt, n = next(iter(frames.items()))

@@ -8,8 +8,8 @@ import torch
 
 from pylib.config import from_dict
 from pylib.errors import ConfigError
+from pylib.features.extractors import FEATURES
 from pylib.features.lfcc import FLOAT32_EPS, LFCC, dct_matrix, delta, lfcc, linear_filterbank
-from pylib.registry import FEATURES
 from tests.conftest import noise, sine
 
 

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from pylib.errors import DataError
-from pylib.metrics.cm_io import align, read_asv_scores, read_labels, read_scores
+from pylib.io.scores import read_scores
+from pylib.metrics.cm_io import align, read_asv_scores, read_labels
 
 
 def _write(tmp_path, name, text):

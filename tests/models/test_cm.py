@@ -4,16 +4,15 @@ import numpy as np
 import pytest
 import torch
 
-import pylib.models.cm  # noqa: F401  (registers lcnn)
 from pylib.config import from_dict
 from pylib.errors import ConfigError
-from pylib.registry import MODELS
+from pylib.models.catalogue import get_model_class
 from tests.conftest import noise, rng, sine
 
 
 def make_cm(**kw):
     cfg = {"width": 8, "dropout": 0.0, "head": "sigmoid", **kw}
-    cls = MODELS.get("lcnn")
+    cls = get_model_class("lcnn")
     torch.manual_seed(0)
     return cls(from_dict(cls.Config, cfg, where="model"))
 
@@ -99,7 +98,7 @@ def test_heads_train(head):
     batch = toy_batch()
     losses = []
     for step in range(10):
-        loss, stats = m(batch, "model", step, {})
+        loss, stats = m(batch, step)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -121,7 +120,7 @@ def test_config_and_batch_errors():
     m = make_cm()
     b = toy_batch(2)
     with pytest.raises(ConfigError, match="labels"):
-        m({k: v for k, v in b.items() if k != "label"}, "model", 0, {})
+        m({k: v for k, v in b.items() if k != "label"}, 0)
     with pytest.raises(ConfigError, match="not in the batch"):
         m.infer({"mel": b["wav"]})
 
@@ -144,7 +143,7 @@ def test_published_confs_carry_the_seed_model_keys():
         name = re.search(r"03-asvspoof-mega/([a-z0-9-]+)", text).group(1)
         model = yaml.safe_load(text)["model"]
         want = seed_config(name)
-        defaults = MODELS.get("lcnn").Config
+        defaults = get_model_class("lcnn").Config
         shared = [k for k in want if k in model]
         assert {k: model[k] for k in shared} == {k: want[k] for k in shared}, conf
         missing = {k: v for k, v in want.items() if k not in model and getattr(defaults, k) != v}

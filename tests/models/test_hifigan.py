@@ -10,6 +10,7 @@ from pylib.config import from_dict
 from pylib.data.spec import DataSpec, FeatureSpec
 from pylib.errors import ConfigError
 from pylib.losses.gan import feature_matching_loss, lsgan_d_loss, lsgan_g_loss, mel_l1_loss
+from pylib.models.catalogue import get_model_class
 from pylib.models.vocoder.discriminators import HifiganDiscriminator, count_params
 from pylib.models.vocoder.hifigan import (
     PRESETS,
@@ -19,7 +20,6 @@ from pylib.models.vocoder.hifigan import (
     NsfHifigan,
     NsfHifiganConfig,
 )
-from pylib.registry import MODELS
 from tests.conftest import noise, sine
 
 SR, HOP, N_MELS = 8000, 16, 8
@@ -122,19 +122,19 @@ def test_discriminator_then_generator_step_protocol():
     assert not d_ids & {id(p) for p in groups["generator"]}
     assert len(d_ids) + len(groups["generator"]) == len(list(model.parameters()))
 
+    assert model.update_order == ("discriminator", "generator")
     calls = []
     model.generator.register_forward_hook(lambda *a: calls.append(1))
     batch = make_batch()
-    cache = {"active": {"discriminator", "generator"}}
-    d_loss, d_stats = model(batch, "discriminator", 0, cache)
+    fake = model.generate(batch)
+    d_loss, d_stats = model.discriminator_loss(batch, 0, fake)
     assert torch.isfinite(d_loss) and set(d_stats) >= {"d_loss", "d_real", "d_fake"}
     d_loss.backward()
     assert any(_grads(groups["discriminator"])) and not any(_grads(groups["generator"]))
-    assert "y_hat" in cache
 
     model.zero_grad(set_to_none=True)
-    g_loss, g_stats = model(batch, "generator", 0, cache)
-    assert len(calls) == 1  # the generator step reused the discriminator step's audio
+    g_loss, g_stats = model.generator_loss(batch, 0, fake, adversarial=True)
+    assert len(calls) == 1  # both losses use the one generated batch
     assert torch.isfinite(g_loss) and set(g_stats) >= {"g_loss", "mel_l1", "adv", "fm"}
     assert all(isinstance(v, float) for v in g_stats.values())
     g_loss.backward()
@@ -144,7 +144,8 @@ def test_discriminator_then_generator_step_protocol():
 
 def test_generator_alone_warmup_has_no_adversarial_terms():
     model = Hifigan(make_config(lambda_stft=1.0, stft_resolutions=[[64, 16, 64], [32, 8, 32]]))
-    loss, stats = model(make_batch(), "generator", 0, {"active": {"generator"}})
+    batch = make_batch()
+    loss, stats = model.generator_loss(batch, 0, model.generate(batch), adversarial=False)
     assert torch.isfinite(loss)
     assert "adv" not in stats and "fm" not in stats
     assert stats["stft"] > 0
@@ -156,10 +157,10 @@ def test_padding_is_ignored_by_the_losses():
     batch = make_batch(n_frames=12)
     batch["wav_len"] = torch.tensor([12 * HOP, 5 * HOP])
     batch["wav"][1, 5 * HOP:] = 0.0
-    cache = {"active": {"generator"}}
-    _, stats = model(batch, "generator", 0, cache)
+    fake = model.generate(batch)
+    _, stats = model.generator_loss(batch, 0, fake, adversarial=False)
     # The generated audio is zeroed past each length, like the zero-padded target.
-    y_hat, _, _ = model._pair(batch, cache)
+    y_hat, _, _ = model._pair(batch, fake)
     assert float(y_hat[1, 5 * HOP:].detach().abs().max()) == 0.0
     assert np.isfinite(stats["mel_l1"])
 
@@ -170,7 +171,7 @@ def test_trainable_generator_loss_decreases():
     opt = torch.optim.Adam(model.param_groups()["generator"], lr=5e-3)
     losses = []
     for step in range(30):
-        loss, _ = model(batch, "generator", step, {"active": {"generator"}})
+        loss, _ = model.generator_loss(batch, step, model.generate(batch), adversarial=False)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -184,9 +185,12 @@ def test_gan_steps_run_with_optimisers():
     opts = {k: torch.optim.Adam(v, lr=2e-4, betas=(0.8, 0.99)) for k, v in groups.items()}
     batch = make_batch()
     for step in range(2):
-        cache = {"active": set(groups)}
+        fake = model.generate(batch)
         for name, opt in opts.items():
-            loss, _ = model(batch, name, step, cache)
+            if name == "discriminator":
+                loss, _ = model.discriminator_loss(batch, step, fake)
+            else:
+                loss, _ = model.generator_loss(batch, step, fake, adversarial=True)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -251,17 +255,16 @@ def test_nsf_hifigan_f0_changes_output_and_trains():
     model.train()
     groups = model.param_groups()
     assert any(p is model.source_merge.weight for p in groups["generator"])
-    cache = {"active": {"discriminator", "generator"}}
     batch = make_batch(f0=200.0)
-    for g in groups:
-        loss, _ = model(batch, g, 0, cache)
+    fake = model.generate(batch)
+    for loss, _ in (model.discriminator_loss(batch, 0, fake), model.generator_loss(batch, 0, fake, True)):
         loss.backward()
         assert torch.isfinite(loss)
     assert model.source_merge.weight.grad is not None
 
 
 def test_registered_and_config_errors():
-    assert MODELS.get("hifigan") is Hifigan and MODELS.get("nsf_hifigan") is NsfHifigan
+    assert get_model_class("hifigan") is Hifigan and get_model_class("nsf_hifigan") is NsfHifigan
     with pytest.raises(ConfigError, match="unknown key"):
         make_config(upsample_rate=[4, 4])
     with pytest.raises(ConfigError, match="not the mel's hop 32"):
@@ -386,19 +389,23 @@ def test_hn_sinc_nsf_hifigan_gan_protocol_trains_and_infers():
     batch = make_batch(n_frames=12, f0=180.0)
     batch["wav_len"] = torch.tensor([12 * HOP, 9 * HOP])
     opts = {g: torch.optim.Adam(ps, 1e-3) for g, ps in groups.items()}
-    cache, seen = {"active": {"discriminator", "generator"}}, {}
-    for g in groups:
-        loss, stats = model(batch, g, 0, cache)
+    seen = {}
+    fake = model.generate(batch)
+    for g in model.update_order:
+        if g == "discriminator":
+            loss, stats = model.discriminator_loss(batch, 0, fake)
+        else:
+            loss, stats = model.generator_loss(batch, 0, fake, adversarial=True)
         seen.update(stats)
         opts[g].zero_grad()
         loss.backward()
         assert any(p.grad is not None and float(p.grad.abs().sum()) > 0 for p in groups[g]), g
         opts[g].step()
     assert {"d_loss", "g_loss", "adv", "fm", "stft_l1"} <= set(seen)
-    loss, stats = model(batch, "generator", 0, {"active": {"generator"}})  # warm-up: no adversarial terms
+    with torch.no_grad():
+        fake = model.generate(batch)
+    loss, stats = model.generator_loss(batch, 0, fake, adversarial=False)  # warm-up: no adversarial terms
     assert "adv" not in stats and stats["g_loss"] == pytest.approx(45.0 * stats["stft_l1"])
-    with pytest.raises(ValueError, match="unknown parameter group"):
-        model(batch, "model", 0, {})
     waves = model.eval().infer(batch)
     assert [len(w) for w in waves] == [12 * HOP, 12 * HOP]
 
@@ -432,14 +439,13 @@ def test_hn_sinc_nsf_hifigan_recipe_config_is_the_seeds():
     import re
     from pathlib import Path
 
-    import pylib.models  # noqa: F401
     from pylib.config import load_yaml
     from pylib.engine.build import resolve_config
 
     conf = Path(__file__).resolve().parents[2] / "egs" / "cmu_arctic" / "nsf" / "conf"
     path = conf / "hn_sinc_nsf_hifigan.yaml"
     raw = load_yaml(path)
-    resolved, spec, model, optim, tcfg = resolve_config(raw)
+    resolved, spec, model, optim, tcfg = resolve_config(raw, get_model_class)
     assert raw["features"] == load_yaml(conf / "hn_sinc_nsf.yaml")["features"]
     uncommented = [ln for ln in path.read_text().splitlines()
                    if re.match(r"^\s*[\w-][^#]*:\s*\S", ln) and "#" not in ln]

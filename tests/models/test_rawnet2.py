@@ -10,10 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-import pylib.models.cm  # noqa: F401  (registers rawnet2)
 from pylib.config import from_dict, load_yaml
 from pylib.errors import ConfigError, DataError
-from pylib.registry import MODELS
+from pylib.models.catalogue import get_model_class
 from tests.conftest import noise, sine
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
@@ -31,7 +30,7 @@ TOY = {
 
 
 def make(**kw):
-    cls = MODELS.get("rawnet2")
+    cls = get_model_class("rawnet2")
     torch.manual_seed(0)
     return cls(from_dict(cls.Config, {**TOY, **kw}, where="model"))
 
@@ -49,7 +48,7 @@ def batch_of(waves, labels=None):
 
 def test_shipped_conf_is_the_seeds_model():
     cfg = load_yaml(CONF)
-    cls = MODELS.get("rawnet2")
+    cls = get_model_class("rawnet2")
     model_cfg = from_dict(cls.Config, {k: v for k, v in cfg["model"].items() if k != "name"}, where="model")
     assert model_cfg == cls.Config()  # the defaults are the published settings
     assert cfg["data"]["truncate"] == model_cfg.seg_len == 64600 and cfg["data"]["segments"] == "split"
@@ -107,7 +106,7 @@ def test_trains(options):
     batch = batch_of(waves, [i % 2 for i in range(6)])
     losses = []
     for step in range(8):
-        loss, stats = m(batch, "model", step, {})
+        loss, stats = m(batch, step)
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -4,7 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from pylib.losses.stft import NSF_RESOLUTIONS, MultiResolutionSTFTLoss, multi_resolution_stft_loss
+from pylib.losses.stft import (
+    NSF_RESOLUTIONS,
+    MultiResolutionSTFTLoss,
+    multi_resolution_stft_loss,
+    sine_masked_stft_loss,
+)
 from tests.conftest import noise, rng, sine
 
 RES = [(64, 16, 32), (32, 8, 16)]
@@ -42,6 +47,20 @@ def test_padding_is_masked():
     # Without lengths, padding garbage changes the loss.
     garbage, _ = multi_resolution_stft_loss(a2, b2, RES)
     assert not torch.allclose(multi_resolution_stft_loss(a, b, RES)[0], garbage)
+
+
+def test_sine_masked_loss_ignores_padding_and_unvoiced_frames():
+    y, h = _pair(seed=2)
+    sines = torch.from_numpy(np.stack([sine(300.0, seconds=1000 / 16000)] * 2))
+    lengths = torch.tensor([700, 1000])
+    loss = sine_masked_stft_loss([h], y, sines, RES, lengths)
+    y2, h2, s2 = y.clone(), h.clone(), sines.clone()
+    y2[0, 700:], h2[0, 700:], s2[0, 700:] = 9.0, -3.0, 0.5  # garbage past the length
+    assert float(loss) > 0 and torch.allclose(sine_masked_stft_loss([h2], y2, s2, RES, lengths), loss)
+    unmasked = sine_masked_stft_loss([h2], y2, s2, RES)  # without lengths the garbage counts
+    assert not torch.allclose(unmasked, sine_masked_stft_loss([h], y, sines, RES))
+    silent = torch.zeros_like(sines)  # no voiced frame: everything is masked, the loss is 0
+    assert float(sine_masked_stft_loss([h], y, silent, RES, lengths)) == 0.0
 
 
 def test_module_matches_function_and_has_gradients():

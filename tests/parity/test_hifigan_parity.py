@@ -262,17 +262,21 @@ def reference_gan_step(peer, mel, y, peer_mel):
 
 
 def nnsp_gan_step(model, mel, y, lr=2e-4, betas=(0.8, 0.99)):
-    """The same iteration through nnsp's engine contract: the groups in the model's order, each
-    forward -> backward (this group's gradients only) -> AdamW step, one shared cache."""
+    """The same iteration through nnsp's engine contract (pylib.contracts.GanModel): generate once,
+    then the groups in the declared update order, each loss -> backward (this group's gradients
+    only) -> AdamW step."""
     groups = model.param_groups()
-    assert list(groups) == ["discriminator", "generator"]
+    assert model.update_order == ("discriminator", "generator") and list(groups) == list(model.update_order)
     opts = {g: torch.optim.AdamW(ps, lr, betas=betas) for g, ps in groups.items()}
     batch = {"mel": mel.transpose(1, 2), "wav": y[..., None], "wav_len": torch.tensor([y.shape[1]] * len(y))}
-    cache = {"active": set(groups)}
+    fake = model.generate(batch)
     out = {}
-    for g in groups:
+    for g in model.update_order:
         opts[g].zero_grad(set_to_none=True)
-        loss, stats = model(batch, g, 0, cache)
+        if g == "discriminator":
+            loss, stats = model.discriminator_loss(batch, 0, fake)
+        else:
+            loss, stats = model.generator_loss(batch, 0, fake, adversarial=True)
         others = [p for h, ps in groups.items() if h != g for p in ps]
         kept = [p.grad for p in others]
         loss.backward()
@@ -313,8 +317,8 @@ def test_gan_step(version, peer_mel):
 def test_import_hifigan_cli_vocodes_like_the_peer(tmp_path):
     """A g_* file saved from the peer's Generator (config_v3 at 64 channels) -> model.pt through the
     entry point; the loaded model vocodes as the peer; bad files are named errors."""
+    from pylib import load_model
     from pylib.bin import import_hifigan
-    from pylib.engine.export import load_model
     from pylib.errors import DataError, UserError
 
     pm = load_hifigan_models()["models"]

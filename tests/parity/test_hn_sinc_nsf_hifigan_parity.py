@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 import torch
 
-import pylib.models  # noqa: F401  (fills the registries)
 from pylib.config import from_dict
 from pylib.models.vocoder.hifigan_import import jik876_discriminator_state
 from pylib.models.vocoder.nsf_gan import HnSincNsfHifigan, HnSincNsfHifiganConfig, aux_stft_loss
@@ -140,16 +139,18 @@ def seed_gan_step(mod, seed_d, y, y_hat, lr=1e-4):
     return err_d.detach(), grads_d, err_g, seed_state_grads
 
 
-def nnsp_gan_step(model, batch, cache, lr=1e-4):
+def nnsp_gan_step(model, batch, fake, lr=1e-4):
+    """The engine's order (pylib.contracts.GanModel): discriminator loss and step, then the
+    generator loss through the updated discriminator, both on the one generated `fake`."""
     groups = model.param_groups()
-    assert list(groups) == ["discriminator", "generator"]
+    assert model.update_order == ("discriminator", "generator") and list(groups) == list(model.update_order)
     opt_d = torch.optim.Adam(groups["discriminator"], lr=lr)
-    loss_d, stats_d = model(batch, "discriminator", 0, cache)
+    loss_d, stats_d = model.discriminator_loss(batch, 0, fake)
     loss_d.backward()
     grads = d_grads(model)
     opt_d.step()
     model.zero_grad()
-    loss_g, stats_g = model(batch, "generator", 0, cache)
+    loss_g, stats_g = model.generator_loss(batch, 0, fake, adversarial=True)
     return loss_d.detach(), grads, loss_g, {**stats_d, **stats_g}
 
 
@@ -165,8 +166,7 @@ def test_discriminator_losses_and_gan_step_on_the_same_generated_wave(monkeypatc
     (g_ref,) = torch.autograd.grad(err_g, y_hat_seed)
 
     batch = {"wav": y[..., None], "wav_len": torch.full((B,), N * HOP)}
-    cache = {"active": {"discriminator", "generator"}, "y_hat": y_hat_ours}
-    loss_d, grads, loss_g, stats = nnsp_gan_step(model, batch, cache)
+    loss_d, grads, loss_g, stats = nnsp_gan_step(model, batch, y_hat_ours)
     (g_ours,) = torch.autograd.grad(loss_g, y_hat_ours)
 
     close(loss_d, err_d, "discriminator loss (loss_for_D)")
@@ -204,8 +204,9 @@ def test_generator_import_and_gan_step(monkeypatch):
     name, config, state = convert_state_dict(merged)
     config["model"].update(mpd_channels=TOY_MPD, msd_channels=TOY_MSD)
     from pylib.engine.export import build_from_config
+    from pylib.models.catalogue import get_model_class
 
-    model = build_from_config(config, state).double().train()
+    model = build_from_config(config, state, get_model_class).double().train()
     # its generator alone is recognised too: its noise block scales by 1/5, hn-sinc-nsf-9's by 0.1
     assert SEED_ARCHS["hn-sinc-nsf-hifigan"].matches(seed_g.state_dict())
     assert detect_arch(seed_g.state_dict()) == "hn-sinc-nsf-hifigan"  # and by nothing else
@@ -233,15 +234,14 @@ def test_generator_import_and_gan_step(monkeypatch):
     monkeypatch.setattr(mod.LossAuxGen, "_stft", _stft_complex_free)
     assert len(draws) == 3, [tuple(t.shape) for t in draws]  # phases, sine noise, noise-branch source
     noise = {"phase": draws[0], "sine": draws[1], "noise": draws[2][..., 0]}
-    y_hat = model.generate(mel, f0, noise=noise)
+    y_hat = model.generator.generate(mel, f0, noise=noise)
     close(y_hat, y_hat_seed[..., 0], "generated waveform")
 
     err_d, grads_ref, err_g, _ = seed_gan_step(mod, seed_d, y, y_hat_seed[..., 0])
     seed_g.zero_grad()
     err_g.backward()
     batch = {"mel": mel, "f0": f0, "wav": y[..., None], "wav_len": torch.full((B,), N * HOP)}
-    cache = {"active": {"discriminator", "generator"}, "y_hat": y_hat}
-    loss_d, grads, loss_g, _ = nnsp_gan_step(model, batch, cache)
+    loss_d, grads, loss_g, _ = nnsp_gan_step(model, batch, y_hat)
     loss_g.backward()
     close(loss_d, err_d, "discriminator loss")
     for k in grads_ref:

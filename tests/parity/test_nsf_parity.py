@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 import torch
 
-import pylib.models  # noqa: F401  (fills the registries)
-from pylib.engine.export import build_from_config, load_model
+from pylib import load_model
+from pylib.engine.export import build_from_config
+from pylib.models.catalogue import get_model_class
 from pylib.models.seed_import import SEED_ARCHS, convert_state_dict, detect_arch
 from tests.parity.peers import ROOT, load_seed_model_module, require_seed, seed_args, stand_in_config
 
@@ -142,7 +143,7 @@ def test_forward_loss_and_gradients_match_the_seed(arch, monkeypatch, float64):
     mod, seed = _seed(arch, monkeypatch, small=True)
     name, config, state = convert_state_dict(seed.state_dict(), arch)
     assert name == arch
-    model = build_from_config(config, state).double().train()
+    model = build_from_config(config, state, get_model_class).double().train()
     mel, f0, wav = _inputs()
 
     seed.train()

@@ -74,8 +74,9 @@ def make_pair(seed_mod, widths=SMALL):
     assert arch == "rawnet2"
     config["model"]["seg_len"] = SEG
     from pylib.engine.export import build_from_config
+    from pylib.models.catalogue import get_model_class
 
-    ours = build_from_config(config, state)
+    ours = build_from_config(config, state, get_model_class)
     return seed.double(), ours.double()
 
 
@@ -151,7 +152,7 @@ def test_train_step_parity(seed_mod):
     loss_s.backward()
 
     batch = {"wav": x.clone(), "wav_len": torch.tensor(lengths), "label": torch.tensor(labels)}
-    loss_n, stats = ours(batch, "model", 0, {})
+    loss_n, stats = ours(batch, 0)
     loss_n.backward()
 
     np.testing.assert_allclose(float(loss_n.detach()), float(loss_s.detach()), rtol=RTOL)
@@ -218,7 +219,7 @@ def test_scores_parity_eval(seed_mod, capsys):
     labels = [seed.protocol_parser[n] for n in names]
     loss_s = seed_mod.Loss(seed_args()).compute([torch.stack(seed_logits), torch.tensor(labels)], None)
     loss_s.backward()
-    loss_n, stats = ours({**batch, "label": torch.tensor(labels)}, "model", 0, {})
+    loss_n, stats = ours({**batch, "label": torch.tensor(labels)}, 0)
     loss_n.backward()
     assert stats["loss"] == pytest.approx(float(loss_s.detach()), rel=RTOL)
     assert_grads_equal(seed, ours)

@@ -5,13 +5,13 @@ import pytest
 import torch
 import yaml
 
-import pylib.models  # noqa: F401  (registers the models)
 from pylib.bin import vocode
 from pylib.engine.build import build_model
 from pylib.engine.export import FORMAT, VERSION
 from pylib.errors import UserError
 from pylib.io import read_wav, write_wav
 from pylib.metrics.vocoder_report import CopySynthesis
+from pylib.models.catalogue import get_model_class
 from tests.conftest import ROOT, sine
 
 
@@ -24,7 +24,7 @@ def _model_file(tmp_path, drop_features=False):
     if drop_features:
         del config["features"]
     torch.manual_seed(0)
-    model, msec = build_model(config, spec)
+    model, msec = build_model(config, spec, get_model_class)
     path = tmp_path / "model.pt"
     torch.save({"format": FORMAT, "version": VERSION, "config": {**config, "model": msec},
                 "state_dict": model.state_dict()}, path)

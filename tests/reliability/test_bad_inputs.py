@@ -176,7 +176,7 @@ def test_damaged_dumped_wav_is_dropped_by_make_lists(proj, case):
     path = proj.dump() / "wav" / f"{utt}.wav"
     path.write_bytes(make(path))
     (proj.dump() / ".lengths.json").unlink(missing_ok=True)
-    r = run_stage("make_lists", "--conf", proj.conf, "--data-dir", proj.root / "dump", "--set", "train")
+    r = run_stage("make_lists", "--conf", proj.conf, "--data-dir", proj.root / "dump", "--subset", "train")
     assert r.code == 0 and "Traceback" not in r.err, r.err[-3000:]
     dropped = (proj.dump() / "train.dropped.txt").read_text()
     assert utt in dropped and str(path) in " ".join(dropped.split())
@@ -278,7 +278,7 @@ def test_bad_utt2label_in_make_lists(proj, case):
         proj.conf,
         "--data-dir",
         proj.root / "dump",
-        "--set",
+        "--subset",
         "train",
         "--utt2label",
         lab,
@@ -305,7 +305,7 @@ def _run(stage, proj, exp, *extra):
         return train_tiny(proj.conf, proj.root, exp, *extra)
     if stage == "make_lists":
         return run_stage(
-            "make_lists", "--conf", proj.conf, "--data-dir", proj.root / "dump", "--set", "train", *extra
+            "make_lists", "--conf", proj.conf, "--data-dir", proj.root / "dump", "--subset", "train", *extra
         )
     return run_stage(stage, "--conf", proj.conf, "--data-dir", proj.root / "dump", *extra)
 
@@ -536,7 +536,7 @@ def test_infer_with_a_bad_checkpoint(proj, trained, case, tmp_path):
         ck,
         "--data-dir",
         proj.root / "dump",
-        "--set",
+        "--subset",
         "train",
         "--out-dir",
         out,
@@ -562,7 +562,7 @@ def test_infer_checkpoint_of_another_data_config(proj, trained, tmp_path):
         ck,
         "--data-dir",
         proj.root / "dump",
-        "--set",
+        "--subset",
         "train",
         "--out-dir",
         out,
@@ -595,7 +595,7 @@ def test_subprocess_entry_points(proj, tmp_path):
             bad,
         ),
         "validate_data_dir": ([proj.data()], bad),
-        "make_lists": ([*common, "--set", "train"], "data.min_len"),
+        "make_lists": ([*common, "--subset", "train"], "data.min_len"),
         "compute_stats": (common, "data.min_len"),
         "train": ([*common, "--exp-dir", tmp_path / "exp", "--import", TINY], "data.min_len"),
         "infer": (
@@ -604,7 +604,7 @@ def test_subprocess_entry_points(proj, tmp_path):
                 scp,
                 "--data-dir",
                 proj.root / "dump",
-                "--set",
+                "--subset",
                 "train",
                 "--out-dir",
                 tmp_path / "out",

@@ -18,6 +18,7 @@ import torch
 
 from pylib.io import read_f4, read_table, read_wav
 from tests.conftest import rng
+from tests.engine.killer import killer_args
 from tests.reliability.common import (
     ROOT,
     TALLY,
@@ -34,11 +35,10 @@ from tests.reliability.common import (
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
 
 
-def _train_cmd(proj, exp, *extra):
+def _train_cmd(proj, exp, *extra, **kill):
     return [
         sys.executable,
-        "-m",
-        "pylib.bin.train",
+        *killer_args(**kill),
         "--conf",
         str(proj.conf),
         "--data-dir",
@@ -79,12 +79,12 @@ def test_sigkill_training_at_random_steps_resumes_bit_identical(base_project, tm
     kills = sorted(g.choice(np.arange(1, total - 1), size=2, replace=False).tolist())
     in_save = int(g.choice([s for s in range(kills[-1] + 1, total + 1) if s % 2 == 0 or s % 3 == 0]))
     exp = tmp_path / "exp"
-    points = [("NNSP_DEBUG_KILL_AT_STEP", k) for k in kills] + [("NNSP_DEBUG_KILL_IN_SAVE", in_save)]
+    points = [("kill_at_step", k) for k in kills] + [("kill_in_save", in_save)]
     for var, step in points:
         p = subprocess.run(
-            _train_cmd(proj, exp),
+            _train_cmd(proj, exp, **{var: step}),
             cwd=ROOT,
-            env={**ENV, var: str(step)},
+            env=ENV,
             capture_output=True,
             text=True,
             timeout=120,
@@ -175,7 +175,7 @@ def test_sigkill_inference_then_rerun(slow_project, tmp_path):
         exp / "model.pt",
         "--data-dir",
         proj.root / "dump",
-        "--set",
+        "--subset",
         "train",
         "--out-dir",
         ref,
@@ -195,7 +195,7 @@ def test_sigkill_inference_then_rerun(slow_project, tmp_path):
         str(tmp_path / "slow.pt"),
         "--data-dir",
         str(proj.root / "dump"),
-        "--set",
+        "--subset",
         "train",
         "--out-dir",
         str(out),

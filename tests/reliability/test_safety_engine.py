@@ -56,7 +56,7 @@ def trained(base_project, tmp_path_factory):
 
 
 def _infer(proj_root, out, *extra, checkpoint=None, exp=None):
-    args = ["--data-dir", proj_root / "dump", "--set", "train", "--out-dir", out, "--import", TINY]
+    args = ["--data-dir", proj_root / "dump", "--subset", "train", "--out-dir", out, "--import", TINY]
     if exp is not None:
         args += ["--exp-dir", exp]
     if checkpoint is not None:
@@ -449,7 +449,7 @@ def test_data_stages_refuse_a_misspelt_section_too(base_project, tmp_path, stage
     args = {
         "extract_features": ["--wav-scp", base_project.data("train") / "wav.scp",
                              "--out-dir", tmp_path / "out"],
-        "make_lists": ["--data-dir", base_project.root / "dump", "--set", "train"],
+        "make_lists": ["--data-dir", base_project.root / "dump", "--subset", "train"],
         "compute_stats": ["--data-dir", base_project.root / "dump"],
     }[stage]
     r = run_stage(stage, "--conf", conf, *args)

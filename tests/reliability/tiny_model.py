@@ -1,4 +1,4 @@
-"""A tiny registered model for the reliability tests: mel (B, N, D) -> a frame-level regression.
+"""A tiny model for the reliability tests: mel (B, N, D) -> a frame-level regression.
 
 Loaded with `--import tests.reliability.tiny_model`; it goes through the real loader, normalises
 its input with the stage-2 statistics and uses dropout, so a resume that got the RNG wrong shows.
@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from torch import nn
 
 from pylib.config import take_facts
-from pylib.data.norm import FeatureNorm
-from pylib.registry import MODELS, register_model
+from pylib.contracts import Countermeasure, LossModel
+from pylib.nn.norm import FeatureNorm
 
 
 @dataclass
@@ -23,7 +23,7 @@ class TinyConfig:
     infer_sleep: float = 0.0  # seconds per inference batch: gives a kill test time to strike
 
 
-class TinyReg(nn.Module):
+class TinyReg(nn.Module, LossModel, Countermeasure):
     Config = TinyConfig
 
     def __init__(self, cfg, spec=None):
@@ -42,7 +42,7 @@ class TinyReg(nn.Module):
         x = self.norm[self.cfg.input](batch[self.cfg.input])  # (B, N, D)
         return self.net(x)[..., 0]  # (B, N)
 
-    def forward(self, batch, group, step, cache):
+    def forward(self, batch, step=0):
         x = batch[self.cfg.input]
         mask = batch[f"{self.cfg.input}_mask"].float()  # (B, N)
         target = x.mean(-1)  # (B, N): predict the frame's mean log-mel
@@ -58,5 +58,4 @@ class TinyReg(nn.Module):
         return [float(y[b, : max(int(n[b]), 1)].mean()) for b in range(len(n))]
 
 
-if "tiny_reg" not in MODELS:
-    register_model("tiny_reg")(TinyReg)
+CATALOGUE = {"tiny_reg": TinyReg}  # what `--import tests.reliability.tiny_model` adds to the models

@@ -1,7 +1,2 @@
-"""Spoofing countermeasures: the LCNN family (`lcnn`) and import of project-NN-Pytorch-scripts models."""
-
-from pylib.models.cm import (
-    import_project_nn,  # noqa: F401,E402  (registers seed architectures)
-    lcnn,  # noqa: F401  (registers the model)
-    rawnet2,  # noqa: F401  (registers rawnet2 and its seed architecture)
-)
+"""Spoofing countermeasures: the LCNN family (`lcnn`), RawNet2 (`rawnet2`) and import of
+project-NN-Pytorch-scripts models. Listed by name in `pylib.models.catalogue`."""

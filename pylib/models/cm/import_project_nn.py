@@ -247,10 +247,11 @@ for _name in NAMES:
 
 
 def load_cm_model(path, device="cpu"):
-    """Build a countermeasure from an nnsp one-file model (any registered CM) in eval mode."""
+    """Build a countermeasure from an nnsp one-file model (any CM of the model catalogue) in eval mode."""
     from pylib.engine.export import load_model
+    from pylib.models.catalogue import get_model_class
 
-    model = load_model(path, device)
+    model = load_model(path, get_model_class, device)
     if not hasattr(model, "infer"):
         raise DataError(f"{path}: model {type(model).__name__} has no scoring (infer) method")
     return model

@@ -11,11 +11,7 @@ import torch
 from torch import nn
 
 from pylib.features.lfcc import LFCC, delta, linear_filterbank, num_frames, power_spectrogram
-
-
-def length_mask(lengths, n):
-    """(B,) lengths -> (B, n) bool, True on valid positions."""
-    return torch.arange(n, device=lengths.device)[None, :] < lengths[:, None]
+from pylib.nn.masks import length_mask
 
 
 class FrontEnd(nn.Module):

@@ -15,11 +15,11 @@ import torch
 from torch import nn
 
 from pylib.config import take_facts
+from pylib.contracts import Countermeasure, LossModel
 from pylib.errors import ConfigError
 from pylib.features.lfcc import FLOAT32_EPS
 from pylib.losses.cm import make_head
 from pylib.models.cm.layers import AttentionBackEnd, FixedBackEnd, FrontEnd, LstmBackEnd
-from pylib.registry import register_model
 
 
 @dataclass
@@ -72,8 +72,7 @@ class LcnnConfig:
             raise ConfigError(f"model: feature dim {dim} (n_filters x deltas) must be >= 16 for the LCNN")
 
 
-@register_model("lcnn")
-class LcnnCM(nn.Module):
+class LcnnCM(nn.Module, LossModel, Countermeasure):
     Config = LcnnConfig
 
     def __init__(self, cfg: LcnnConfig, spec=None):
@@ -145,7 +144,8 @@ class LcnnCM(nn.Module):
             n = lengths // self.cfg.hop  # the seed's frame count for its crop (samples // hop)
         return self.proj(self.back(feat, n))
 
-    def forward(self, batch, group="model", step=0, cache=None):
+    def forward(self, batch, step=0):
+        """Training loss of `batch` (pylib.contracts.LossModel): cross entropy of the labels."""
         wav, lengths = self._wave(batch)
         if "label" not in batch:
             raise ConfigError("the countermeasure needs labels: set `labels: true` on the corpus (utt2label)")

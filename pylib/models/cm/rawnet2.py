@@ -33,9 +33,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from pylib.config import take_facts
+from pylib.contracts import Countermeasure, LossModel
 from pylib.errors import ConfigError, DataError
 from pylib.models.seed_import import SeedArch, register_seed_arch
-from pylib.registry import register_model
 
 
 @dataclass
@@ -183,8 +183,7 @@ class ResBlock(nn.Module):
         return self.fms(F.max_pool1d(h, 3))
 
 
-@register_model("rawnet2")
-class RawNet2CM(nn.Module):
+class RawNet2CM(nn.Module, LossModel, Countermeasure):
     Config = RawNet2Config
 
     def __init__(self, cfg: RawNet2Config, spec=None):
@@ -209,7 +208,7 @@ class RawNet2CM(nn.Module):
     # CPU scoring runs equal-length segments in groups of at most this many samples (a bound on
     # memory: 16 segments of 64600 hold ~0.5 GB per 128-channel activation); 8 x 64600 as one batch
     # measured no slower than 2 x 4 or 4 x 2 on 2 threads
-    infer_chunk = 16 * 64600
+    cpu_group_samples = 16 * 64600
 
     def param_groups(self):
         return {"model": [p for p in self.parameters() if p.requires_grad]}
@@ -271,7 +270,7 @@ class RawNet2CM(nn.Module):
         for n, items in pieces.items():
             per = len(items)
             if not self.training and wav.device.type == "cpu":
-                per = max(1, self.infer_chunk // n)
+                per = max(1, self.cpu_group_samples // n)
             for j in range(0, len(items), per):
                 part = items[j : j + per]
                 if len(part) == 1 and part[0][1] == 0 and n == wav.shape[1]:
@@ -282,7 +281,8 @@ class RawNet2CM(nn.Module):
                 total = total.index_add(0, idx, self.logits(x))
         return total / torch.tensor(counts, device=wav.device, dtype=total.dtype).unsqueeze(1)
 
-    def forward(self, batch, group="model", step=0, cache=None):
+    def forward(self, batch, step=0):
+        """Training loss of `batch` (pylib.contracts.LossModel): cross entropy of the labels."""
         wav, lengths = self._wave(batch)
         if "label" not in batch:
             raise ConfigError("the countermeasure needs labels: set `labels: true` on the corpus (utt2label)")

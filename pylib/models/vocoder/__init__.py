@@ -1,8 +1,2 @@
-"""Neural vocoders; importing this package registers them in pylib.registry.MODELS."""
-
-from pylib.models.vocoder import (
-    hifigan,  # noqa: F401
-    nsf,  # noqa: F401
-    nsf_gan,  # noqa: F401
-    seed_nsf,  # noqa: F401  (registers the seed NSF checkpoint layouts)
-)
+"""Neural vocoders: the NSF family (`nsf`, `nsf_gan`), HiFi-GAN (`hifigan`) and seed/jik876 imports.
+Listed by name in `pylib.models.catalogue`."""

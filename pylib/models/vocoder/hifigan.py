@@ -8,8 +8,8 @@ are the paper's three configurations; every hyper-parameter can be overridden.
 `nsf_hifigan` adds a neural-source-filter sine excitation computed from F0 at the sample rate; a
 strided convolution brings it down to the rate of every upsampling stage, where it is added.
 
-Both train as GANs with two parameter groups (docs/INTERFACES.md): the discriminator step
-generates the audio and keeps it in `cache["y_hat"]`; the generator step reuses it.
+Both train as GANs (pylib.contracts.GanModel): per step the trainer calls `generate` once, then
+`discriminator_loss` and `generator_loss` on that audio, in `update_order`.
 """
 
 import contextlib
@@ -25,14 +25,14 @@ from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import weight_norm
 
 from pylib.config import take_facts
-from pylib.data.norm import FeatureNorm
+from pylib.contracts import GanModel, Vocoder
 from pylib.errors import ConfigError
 from pylib.features.mel import LogMel
 from pylib.losses.gan import HifiganMel, feature_matching_loss, lsgan_d_loss, lsgan_g_loss, mel_l1_loss
 from pylib.losses.stft import MultiResolutionSTFTLoss
 from pylib.models.vocoder.discriminators import MPD_CHANNELS, MSD_CHANNELS, HifiganDiscriminator
 from pylib.models.vocoder.source import sine_source
-from pylib.registry import register_model
+from pylib.nn.norm import FeatureNorm
 
 LRELU_SLOPE = 0.1
 
@@ -259,8 +259,7 @@ SPEC_FACTS = (("sample_rate", None, None), ("n_mels", "mel", "dim"), ("hop", "me
 SPEC_DEFAULTS = {"sample_rate": 22050, "hop": 256, "n_mels": 80}
 
 
-@register_model("hifigan")
-class Hifigan(nn.Module):
+class Hifigan(nn.Module, GanModel, Vocoder):
     """HiFi-GAN: groups "discriminator" (MPD + MSD) then "generator"; see the module docstring."""
 
     Config = HifiganConfig
@@ -295,14 +294,11 @@ class Hifigan(nn.Module):
         """batch -> wave (B, N*hop) from the (normalised) mel."""
         return self.generator(self.norm[self.cfg.mel](batch[self.cfg.mel]))
 
-    def _pair(self, batch, cache):
+    def _pair(self, batch, fake):
         """(y_hat, y, lengths): generated and natural (B, T) on a common length, padding zeroed in both."""
-        if "y_hat" not in cache:
-            cache["y_hat"] = self.generate(batch)
-        y_hat = cache["y_hat"]
         y = batch[self.cfg.wav][..., 0]
-        t = min(y.shape[1], y_hat.shape[1])
-        y_hat, y = y_hat[:, :t], y[:, :t]
+        t = min(y.shape[1], fake.shape[1])
+        y_hat, y = fake[:, :t], y[:, :t]
         lengths = batch.get(f"{self.cfg.wav}_len")
         if lengths is not None:
             lengths = lengths.to(y.device).clamp(max=t)
@@ -310,13 +306,12 @@ class Hifigan(nn.Module):
                 y_hat = y_hat * (torch.arange(t, device=y.device)[None] < lengths[:, None])
         return y_hat, y, lengths
 
-    def forward(self, batch, group, step=0, cache=None):
-        cache = {} if cache is None else cache
-        y_hat, y, lengths = self._pair(batch, cache)
-        if group == "discriminator":
-            return discriminator_step(self.discriminator, y, y_hat)
-        if group != "generator":
-            raise ValueError(f"unknown parameter group {group!r}; this model has discriminator, generator")
+    def discriminator_loss(self, batch, step, fake):
+        y_hat, y, _ = self._pair(batch, fake)
+        return discriminator_step(self.discriminator, y, y_hat)
+
+    def generator_loss(self, batch, step, fake, adversarial):
+        y_hat, y, lengths = self._pair(batch, fake)
         cfg = self.cfg
         mel = mel_l1_loss(y_hat, y, lengths, mel_fn=self.loss_mel)
         loss = cfg.lambda_mel * mel
@@ -325,12 +320,16 @@ class Hifigan(nn.Module):
             stft, stft_stats = self.stft_loss(y_hat, y, lengths)
             loss = loss + cfg.lambda_stft * stft
             stats.update(stft_stats)
-        if "discriminator" in cache.get("active", ()):
+        if adversarial:
             adv, fm = adversarial_terms(self.discriminator, y, y_hat)
             loss = loss + cfg.lambda_adv * adv + cfg.lambda_fm * fm
             stats.update(adv=adv.item(), fm=fm.item())
         stats["g_loss"] = loss.item()
         return loss, stats
+
+    def forward(self, batch):
+        """batch -> generated wave (B, N*hop) (as `generate`)."""
+        return self.generate(batch)
 
     @torch.no_grad()
     def infer(self, batch):
@@ -355,7 +354,6 @@ class NsfHifiganConfig(HifiganConfig):
     voiced_threshold: float = 0.0  # F0 above this (Hz) is voiced
 
 
-@register_model("nsf_hifigan")
 class NsfHifigan(Hifigan):
     """HiFi-GAN generator driven by an NSF sine excitation as well as the mel (extra input `f0`)."""
 

@@ -154,6 +154,7 @@ def import_jik876(checkpoint, config, out, discriminator=None):
     from pylib.engine.data import spec_for
     from pylib.engine.export import FORMAT, VERSION
     from pylib.io.atomic import atomic_path
+    from pylib.models.catalogue import get_model_class
 
     try:
         h = json.loads(Path(config).read_text())
@@ -166,7 +167,7 @@ def import_jik876(checkpoint, config, out, discriminator=None):
         mpd, msd = _load_jik876(discriminator, ("mpd", "msd"), "discriminator checkpoint")
     with torch.random.fork_rng(devices=[]):  # the fresh discriminator, when there is one, is seeded
         torch.manual_seed(0)
-        model, _ = build_model(cfg, spec_for(cfg)[0])
+        model, _ = build_model(cfg, spec_for(cfg)[0], get_model_class)
     model.load_state_dict(jik876_state(model, gen, mpd, msd, where=str(checkpoint)))  # strict: it loads
     model.eval()
     cfg["imported_from"] = {"toolkit": "jik876/hifi-gan", "checkpoint": str(checkpoint),

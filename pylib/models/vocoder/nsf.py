@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from pylib.config import take_facts
-from pylib.data.norm import FeatureNorm
+from pylib.contracts import LossModel, Vocoder
 from pylib.errors import ConfigError
 from pylib.losses.stft import NSF_RESOLUTIONS, MultiResolutionSTFTLoss
 from pylib.models.vocoder.filters import (
@@ -48,7 +48,7 @@ from pylib.models.vocoder.source import (
     upsample_repeat,
     voicing,
 )
-from pylib.registry import register_model
+from pylib.nn.norm import FeatureNorm
 
 SEED = "project-NN-Pytorch-scripts project/01-nsf"
 
@@ -159,7 +159,7 @@ SPEC_FACTS = (("n_mels", "mel", "dim"), ("hop", "mel", "hop"), ("hop", "f0", "ho
 SPEC_DEFAULTS = {"n_mels": 80, "hop": 80, "sample_rate": 16000}
 
 
-class _Nsf(nn.Module):
+class _Nsf(nn.Module, LossModel, Vocoder):
     """Shared NSF generator; subclasses pick the condition split, the source and the merge."""
 
     Config = NsfConfig
@@ -243,7 +243,8 @@ class _Nsf(nn.Module):
     def _extra_loss(self, loss, stats, extras, wav, lengths, noise):
         return loss, stats
 
-    def forward(self, batch, group="model", step=0, cache=None, noise=None):
+    def forward(self, batch, step=0, noise=None):
+        """Training loss of `batch` (pylib.contracts.LossModel); noise: injected draws (`noise_shapes`)."""
         c = self.cfg
         wav = batch[c.wav][..., 0]  # (B, T)
         y_hat, extras = self.synthesize(batch[c.mel], batch[c.f0], noise)
@@ -283,7 +284,6 @@ class _SincMerge:
         return time_variant_fir(harm, low) + time_variant_fir(noise, high)
 
 
-@register_model("hn_sinc_nsf")
 class HnSincNsf(_SincMerge, _Nsf):
     """Harmonic-plus-noise NSF with trainable maximum voiced frequency (the seed's hn-sinc-nsf-9/-10).
 
@@ -316,7 +316,6 @@ HN_NSF_FIR = {
 }
 
 
-@register_model("hn_nsf")
 class HnNsf(_Nsf):
     """Harmonic-plus-noise NSF (the seed's hn-nsf): fixed FIR filters, switched by the voicing."""
 
@@ -334,7 +333,6 @@ class HnNsf(_Nsf):
         return voiced * w + unvoiced * (1.0 - w)
 
 
-@register_model("cyc_noise_nsf")
 class CycNoiseNsf(_SincMerge, _Nsf):
     """Cyclic-noise NSF (Wang & Yamagishi 2020; the seed's cyc-noise-nsf-4).
 

@@ -11,7 +11,7 @@ whole config sits at the top of the model section) with the MPD + MSD of `discri
 
 Update order, as f_run_one_epoch_GAN: generate once, update the discriminator on the detached
 output, then update the generator through the updated discriminator. nnsp's trainer does this
-with the groups "discriminator" then "generator" sharing the generated audio in `cache["y_hat"]`.
+as a pylib.contracts.GanModel: `generate` once per step, then the losses in `update_order`.
 The seed saves the two networks apart (trained_network_G.pt, trained_network_D.pt); see
 `convert_seed` for importing them.
 """
@@ -21,13 +21,14 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from pylib.contracts import GanModel, Vocoder
 from pylib.errors import DataError
 from pylib.models.seed_import import SEED_ARCHS, SeedArch, register_seed_arch
 from pylib.models.vocoder.discriminators import MPD_CHANNELS, MSD_CHANNELS, HifiganDiscriminator
 from pylib.models.vocoder.hifigan import adversarial_terms, discriminator_step
 from pylib.models.vocoder.hifigan_import import jik876_discriminator_state
 from pylib.models.vocoder.nsf import HnSincNsf, HnSincNsfConfig
-from pylib.registry import register_model
+from pylib.nn.masks import length_mask
 
 # LossAuxGen's (fft_n, frame_hops, frame_lens) as [n_fft, hop, win] (hn-sinc-nsf-hifigan/model.py)
 SEED_AUX_RESOLUTIONS = ([512, 80, 320], [128, 40, 80], [2048, 640, 1920])
@@ -45,7 +46,7 @@ def aux_stft_loss(y_hat, y, resolutions=SEED_AUX_RESOLUTIONS, floor=1e-5, length
                          f"{tuple(y.shape)}")
     mask = None
     if lengths is not None and bool((lengths < y.shape[1]).any()):
-        keep = (torch.arange(y.shape[1], device=y.device)[None] < lengths[:, None]).to(y.dtype)
+        keep = length_mask(lengths, y.shape[1]).to(y.dtype)
         y_hat, y = y_hat * keep, y * keep
         mask = lengths
     total = y.new_zeros(())
@@ -83,8 +84,7 @@ class HnSincNsfHifiganConfig(HnSincNsfConfig):
     block_out_scale: float | None = None
 
 
-@register_model("hn_sinc_nsf_hifigan")
-class HnSincNsfHifigan(nn.Module):
+class HnSincNsfHifigan(nn.Module, GanModel, Vocoder):
     """`hn_sinc_nsf` generator + HiFi-GAN MPD/MSD; groups "discriminator" then "generator"."""
 
     Config = HnSincNsfHifiganConfig
@@ -110,43 +110,45 @@ class HnSincNsfHifigan(nn.Module):
         gen = [p for p in self.generator.parameters() if p.requires_grad]
         return {"discriminator": list(self.discriminator.parameters()), "generator": gen}
 
-    def _pair(self, batch, cache):
-        """(y_hat, y, lengths) on a common length; the generated audio is made once per batch."""
+    def _pair(self, batch, fake):
+        """(y_hat, y, lengths) on a common length, padding zeroed in both."""
         c = self.cfg
-        if "y_hat" not in cache:
-            cache["y_hat"] = self.generator.generate(batch[c.mel], batch[c.f0])
-        y_hat, y = cache["y_hat"], batch[c.wav][..., 0]
-        t = min(y.shape[1], y_hat.shape[1])
+        y = batch[c.wav][..., 0]
+        t = min(y.shape[1], fake.shape[1])
+        y_hat, y = fake[:, :t], y[:, :t]
         lengths = batch.get(f"{c.wav}_len")
         if lengths is not None:
             lengths = lengths.to(y.device).clamp(max=t)
-        return y_hat[:, :t], y[:, :t], lengths
+            if bool((lengths < t).any()):
+                keep = torch.arange(t, device=y.device)[None] < lengths[:, None]
+                y_hat, y = y_hat * keep, y * keep
+        return y_hat, y, lengths
 
-    def forward(self, batch, group, step=0, cache=None):
-        cache = {} if cache is None else cache
-        y_hat, y, lengths = self._pair(batch, cache)
-        if lengths is not None and bool((lengths < y.shape[1]).any()):
-            keep = torch.arange(y.shape[1], device=y.device)[None] < lengths[:, None]
-            y_hat, y = y_hat * keep, y * keep
-        if group == "discriminator":
-            return discriminator_step(self.discriminator, y, y_hat)
-        if group != "generator":
-            raise ValueError(f"unknown parameter group {group!r}; this model has discriminator, generator")
+    def generate(self, batch):
+        """batch -> generated wave (B, N * hop) from its mel and F0 (the generator's `generate`)."""
+        return self.generator.generate(batch[self.cfg.mel], batch[self.cfg.f0])
+
+    def discriminator_loss(self, batch, step, fake):
+        y_hat, y, _ = self._pair(batch, fake)
+        return discriminator_step(self.discriminator, y, y_hat)
+
+    def generator_loss(self, batch, step, fake, adversarial):
+        y_hat, y, lengths = self._pair(batch, fake)
         c = self.cfg
         windows = {r[2]: getattr(self, f"aux_win{r[2]}") for r in self.aux_resolutions}
         aux = aux_stft_loss(y_hat, y, self.aux_resolutions, c.aux_floor, lengths, windows)
         loss = c.lambda_aux * aux
         stats = {"stft_l1": aux.item()}
-        if "discriminator" in cache.get("active", ()):
+        if adversarial:
             adv, fm = adversarial_terms(self.discriminator, y, y_hat)
             loss = loss + c.lambda_adv * adv + c.lambda_fm * fm
             stats.update(adv=adv.item(), fm=fm.item())
         stats["g_loss"] = loss.item()
         return loss, stats
 
-    def generate(self, *args, **kw):
-        """The generator's `generate` (mel (B, N, M), f0 (B, N, 1) Hz -> (B, N * hop))."""
-        return self.generator.generate(*args, **kw)
+    def forward(self, batch):
+        """batch -> generated wave (B, N * hop) (as `generate`)."""
+        return self.generate(batch)
 
     @torch.no_grad()
     def infer(self, batch):

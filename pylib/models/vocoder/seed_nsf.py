@@ -50,8 +50,73 @@ def _moving_average_width(sd, key, where):
     return width
 
 
-def _seed_state(sd, cond, where):
-    """nnsp state dict of a seed NSF state dict (`cond`: the name of its condition module)."""
+def _frame_widths(sd, cond, where):
+    """(hop, cut-off smoothing in frames) read off the moving-average layers' widths."""
+    hop = _moving_average_width(sd, f"{cond}.l_upsamp.l_ave1.weight", where)
+    for k in (f"{cond}.l_upsamp.l_ave2.weight", "m_cond.l_upsamp_f0_hi.l_ave1.weight",
+              "m_cond.l_upsamp_f0_hi.l_ave2.weight"):
+        if k in sd and _moving_average_width(sd, k, where) != hop:
+            raise DataError(f"{where}: {k} has another width than {cond}.l_upsamp.l_ave1.weight")
+    cut_frames = 4
+    if "m_cond.l_cut_f_smooth.weight" in sd:
+        width = _moving_average_width(sd, "m_cond.l_cut_f_smooth.weight", where)
+        if width % hop:
+            raise DataError(f"{where}: the cut-off smoothing ({width}) is not a whole number of "
+                            f"frames ({hop})")
+        cut_frames = width // hop
+    return hop, cut_frames
+
+
+def _model_section(sd, arch, cond, cut_frames):
+    """The nnsp `model` config of the seed checkpoint (sizes read off the weights' shapes; its mel
+    dim, hop and rate are facts of the data section)."""
+    blk = "m_filter.l_har_blocks.0."
+    C = sd[blk + "l_ff_1.weight"].shape[0]
+    kernel = sd[blk + "l_convs.0.weight"].shape[-1]
+    model = {
+        "cond_channels": C, "filter_channels": C, "filter_kernel": kernel,
+        "filter_layers": _count(sd, blk + "l_convs."),
+        "harmonic_blocks": _count(sd, "m_filter.l_har_blocks."),
+        "noise_blocks": _count(sd, "m_filter.l_noi_blocks."),
+        "noise_layers": _count(sd, "m_filter.l_noi_blocks.0.l_convs."),
+    }
+    if "m_source.l_linear.weight" in sd:
+        model["num_harmonics"] = sd["m_source.l_linear.weight"].shape[1] - 1
+    if arch == "hn-sinc-nsf-10":
+        model["cond_module"] = "cnn"
+        model["cond_cnn_layers"] = _count(sd, "m_cond.l_conv1ds.")
+        model["cond_kernel"] = sd["m_cond.l_conv1ds.0.weight"].shape[-1]
+    else:
+        model["cond_module"] = "blstm"
+        model["cond_lstm_units"] = 2 * sd[f"{cond}.l_blstm.l_blstm.weight_hh_l0"].shape[1]
+        model["cond_kernel"] = sd[f"{cond}.l_conv1d.weight"].shape[-1]
+    if arch != "hn-nsf":
+        model["cutoff_smooth_frames"] = cut_frames
+    name = {"hn-nsf": "hn_nsf", "cyc-noise-nsf-4": "cyc_noise_nsf"}.get(arch, "hn_sinc_nsf")
+    return {"name": name, **model}
+
+
+def _filter_block_entry(state, k, v, where):
+    """Put the seed's filter-block tensor `k` into `state` under nnsp's name (the fixed 0.1 scale
+    is checked, not stored)."""
+    parts = k.split(".")  # m_filter, l_har_blocks, b, layer..., weight|bias
+    branch = "harmonic" if parts[1] == "l_har_blocks" else "noise"
+    base = f"{branch}.blocks.{parts[2]}."
+    layer = parts[3]
+    if layer == "scale":
+        if abs(float(v.reshape(-1)[0]) - 0.1) > 1e-6:
+            raise DataError(f"{where}: {k} is {float(v.reshape(-1)[0])}, "
+                            f"nnsp's filter blocks use 0.1")
+        return
+    if layer == "l_convs":
+        state[base + f"convs.{parts[4]}.{parts[5]}"] = v
+        return
+    nk = {"l_ff_1": "inp", "l_ff_2": "out1", "l_ff_3": "out2"}[layer]
+    state[base + f"{nk}.{parts[4]}"] = v.unsqueeze(-1) if parts[4] == "weight" else v
+
+
+def _state(sd, cond, where):
+    """nnsp's state dict of the seed's: the input mean/std become the mel and f0 normalisers."""
     state = {}
     mean, std = sd["input_mean"], sd["input_std"]
     state.update({"norm.mel.mean": mean[:-1], "norm.mel.std": std[:-1],
@@ -68,20 +133,7 @@ def _seed_state(sd, cond, where):
         elif k.startswith("m_filter.l_fir_"):
             state["fir_" + k.split(".")[1][len("l_fir_"):]] = v.reshape(-1).flip(0)  # stored flipped
         elif k.startswith(("m_filter.l_har_blocks.", "m_filter.l_noi_blocks.")):
-            parts = k.split(".")  # m_filter, l_har_blocks, b, layer..., weight|bias
-            branch = "harmonic" if parts[1] == "l_har_blocks" else "noise"
-            base = f"{branch}.blocks.{parts[2]}."
-            layer = parts[3]
-            if layer == "scale":
-                if abs(float(v.reshape(-1)[0]) - 0.1) > 1e-6:
-                    raise DataError(f"{where}: {k} is {float(v.reshape(-1)[0])}, "
-                                    f"nnsp's filter blocks use 0.1")
-                continue
-            if layer == "l_convs":
-                state[base + f"convs.{parts[4]}.{parts[5]}"] = v
-                continue
-            nk = {"l_ff_1": "inp", "l_ff_2": "out1", "l_ff_3": "out2"}[layer]
-            state[base + f"{nk}.{parts[4]}"] = v.unsqueeze(-1) if parts[4] == "weight" else v
+            _filter_block_entry(state, k, v, where)
     return state
 
 
@@ -93,44 +145,8 @@ def _convert(arch):
             raise DataError(f"{where}: the keys do not match the seed's {arch} layout{seen}; "
                             f"pick the --arch it was trained in")
         cond = "m_condition" if arch == "hn-nsf" else "m_cond"
-        hop = _moving_average_width(sd, f"{cond}.l_upsamp.l_ave1.weight", where)
-        for k in (f"{cond}.l_upsamp.l_ave2.weight", "m_cond.l_upsamp_f0_hi.l_ave1.weight",
-                  "m_cond.l_upsamp_f0_hi.l_ave2.weight"):
-            if k in sd and _moving_average_width(sd, k, where) != hop:
-                raise DataError(f"{where}: {k} has another width than {cond}.l_upsamp.l_ave1.weight")
-        cut_frames = 4
-        if "m_cond.l_cut_f_smooth.weight" in sd:
-            width = _moving_average_width(sd, "m_cond.l_cut_f_smooth.weight", where)
-            if width % hop:
-                raise DataError(f"{where}: the cut-off smoothing ({width}) is not a whole number of "
-                                f"frames ({hop})")
-            cut_frames = width // hop
+        hop, cut_frames = _frame_widths(sd, cond, where)
         in_dim = sd["input_mean"].numel()
-        blk = "m_filter.l_har_blocks.0."
-        C = sd[blk + "l_ff_1.weight"].shape[0]
-        kernel = sd[blk + "l_convs.0.weight"].shape[-1]
-        model = {
-            "cond_channels": C, "filter_channels": C, "filter_kernel": kernel,
-            "filter_layers": _count(sd, blk + "l_convs."),
-            "harmonic_blocks": _count(sd, "m_filter.l_har_blocks."),
-            "noise_blocks": _count(sd, "m_filter.l_noi_blocks."),
-            "noise_layers": _count(sd, "m_filter.l_noi_blocks.0.l_convs."),
-        }
-        if "m_source.l_linear.weight" in sd:
-            model["num_harmonics"] = sd["m_source.l_linear.weight"].shape[1] - 1
-        if arch == "hn-sinc-nsf-10":
-            model["cond_module"] = "cnn"
-            model["cond_cnn_layers"] = _count(sd, "m_cond.l_conv1ds.")
-            model["cond_kernel"] = sd["m_cond.l_conv1ds.0.weight"].shape[-1]
-        else:
-            model["cond_module"] = "blstm"
-            model["cond_lstm_units"] = 2 * sd[f"{cond}.l_blstm.l_blstm.weight_hh_l0"].shape[1]
-            model["cond_kernel"] = sd[f"{cond}.l_conv1d.weight"].shape[-1]
-        if arch != "hn-nsf":
-            model["cutoff_smooth_frames"] = cut_frames
-        name = {"hn-nsf": "hn_nsf", "cyc-noise-nsf-4": "cyc_noise_nsf"}.get(arch, "hn_sinc_nsf")
-
-        state = _seed_state(sd, cond, where)
         config = {  # no features section: the seed extracts its features with its own tools, so the
             # data section states the facts (16 kHz: the seed's config.py wav_samp_rate)
             "data": {
@@ -139,9 +155,9 @@ def _convert(arch):
                            {"name": "f0", "ext": ".f4", "dim": 1, "hop": hop, "norm": True, "f0": True}],
                 "outputs": [{"name": "wav", "ext": ".wav", "dim": 1, "hop": 1, "norm": False}],
             },
-            "model": {"name": name, **model},
+            "model": _model_section(sd, arch, cond, cut_frames),
         }
-        return config, state
+        return config, _state(sd, cond, where)
 
     return convert
 
