@@ -7,12 +7,12 @@ import pytest
 import torch
 import yaml
 
-import pylib.models  # noqa: F401  (registers the models)
 from pylib.config import from_dict, save_yaml, upgrade_legacy_config
 from pylib.data.spec import DataSpec, derive_facts, load_data_spec, spec_from_config
 from pylib.engine.build import build_model, resolve_config
 from pylib.errors import ConfigError
 from pylib.features.extractors import build_extractors, describe_outputs, parse_features
+from pylib.models.catalogue import get_model_class
 from tests.conftest import ROOT, noise
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -124,7 +124,8 @@ def test_a_feature_nothing_extracts_is_an_error():
 
 def test_a_restated_model_value_must_agree():
     raw = yaml.safe_load(TOY_NSF.read_text())
-    resolved, spec, model, _, _ = resolve_config(raw, ["model.hop=80", "model.n_mels=80"])  # the same: fine
+    same = ["model.hop=80", "model.n_mels=80"]  # restating the same values is fine
+    resolved, spec, model, _, _ = resolve_config(raw, get_model_class, same)
     assert (resolved["model"]["hop"], resolved["model"]["n_mels"]) == (80, 80)
     for override, message in [
         ("model.hop=200", "features.extractors.mel.hop = 80 vs model.hop = 200"),
@@ -134,20 +135,20 @@ def test_a_restated_model_value_must_agree():
          "features.extractors.f0.hop = 160 vs features.extractors.mel.hop = 80"),
     ]:
         with pytest.raises(ConfigError) as e:
-            resolve_config(raw, [override])
+            resolve_config(raw, get_model_class, [override])
         assert message in str(e.value), str(e.value)
 
 
 def test_the_resolved_config_holds_the_derived_values_and_builds_without_features():
     raw = yaml.safe_load(TOY_NSF.read_text())
     assert "sample_rate" not in raw["data"] and "hop" not in raw["model"]  # the shipped conf says it once
-    resolved, _, model, _, _ = resolve_config(raw)
+    resolved, _, model, _, _ = resolve_config(raw, get_model_class)
     assert resolved["data"]["sample_rate"] == 16000
     assert resolved["data"]["inputs"][0] == {"name": "mel", "norm": True, "dim": 80, "hop": 80, "ext": ".f4"}
     assert {k: resolved["model"][k] for k in ("sample_rate", "hop", "n_mels")} == {
         "sample_rate": 16000, "hop": 80, "n_mels": 80}
     bare = {k: v for k, v in resolved.items() if k != "features"}
-    again, _ = build_model(bare, load_data_spec(bare["data"]))
+    again, _ = build_model(bare, load_data_spec(bare["data"]), get_model_class)
     assert again.state_dict().keys() == model.state_dict().keys()
 
 
@@ -160,7 +161,7 @@ def test_old_names_in_a_user_config_say_what_they_were_renamed_to():
     raw = yaml.safe_load(TOY_NSF.read_text())
     raw["model"]["mel_dim"] = 80
     with pytest.raises(ConfigError, match=r"model.mel_dim: this key was renamed to 'n_mels'"):
-        resolve_config(raw)
+        resolve_config(raw, get_model_class)
     assert "max_frames" not in DataSpec.__dataclass_fields__
 
 
@@ -196,11 +197,11 @@ def test_legacy_model_file_and_checkpoint_still_load(tmp_path):
 
     spec = spec_from_config(config())
     torch.manual_seed(0)
-    model, _ = build_model(upgrade_legacy_config(LEGACY), spec)
+    model, _ = build_model(upgrade_legacy_config(LEGACY), spec, get_model_class)
     path = tmp_path / "model.pt"
     torch.save({"format": FORMAT, "version": VERSION, "config": LEGACY, "state_dict": model.state_dict()},
                path)
-    loaded = load_model(path)
+    loaded = load_model(path, get_model_class)
     x = {"mel": torch.randn(1, 5, 20), "mel_len": torch.tensor([5]), "f0": torch.full((1, 5, 1), 120.0),
          "f0_len": torch.tensor([5])}
     torch.testing.assert_close(loaded.infer(x), model.eval().infer(x))
@@ -237,6 +238,7 @@ def test_score_wavs_reads_the_derived_input_of_a_model_file():
 
     wav_only = {"features": {"sample_rate": 22050, "extractors": {"wav": {"type": "wave"}}},
                 "data": {"inputs": [{"name": "wav"}]}}
-    assert model_input(wav_only) == ("wav", 22050)
+    wave = model_input(wav_only)
+    assert (wave.name, wave.sample_rate) == ("wav", 22050)
     with pytest.raises(UserError, match="reads one waveform"):  # a mel model: dim 20, hop 80 derived
         model_input({"features": FEATURES, "data": {"inputs": [{"name": "mel"}]}})
