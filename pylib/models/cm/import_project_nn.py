@@ -47,8 +47,10 @@ _BACK = {"lstmsum": "lstm", "attention": "attention", "fixed": "fixed"}
 # the seed's data-normalisation parameters: unused by its CM forward pass
 _IGNORED = {"input_mean", "input_std", "output_mean", "output_std"}
 
-# the seed's 01_config.py: one 16 kHz waveform input (wav_samp_rate), no normalisation, no target
-FEATURES = {"sample_rate": 16000, "extractors": {"wav": {"type": "wave", "format": "wav"}}}
+# the seed's 01_config.py: one 16 kHz waveform input (wav_samp_rate), no normalisation, no target;
+# FLOAT: its loader feeds the file's samples as floats, unquantised (score_wavs does the same)
+FEATURES = {"sample_rate": 16000,
+            "extractors": {"wav": {"type": "wave", "format": "wav", "subtype": "FLOAT"}}}
 DATA = {"inputs": [{"name": "wav", "norm": False}], "outputs": []}
 
 

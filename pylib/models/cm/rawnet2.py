@@ -403,8 +403,8 @@ def convert_seed_state_dict(sd, where="checkpoint"):
         )
     model = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "sample_rate"}  # a data fact
     config = {
-        "features": {"sample_rate": cfg.sample_rate,
-                     "extractors": {"wav": {"type": "wave", "format": "wav"}}},
+        "features": {"sample_rate": cfg.sample_rate,  # FLOAT: the seed feeds unquantised samples
+                     "extractors": {"wav": {"type": "wave", "format": "wav", "subtype": "FLOAT"}}},
         "data": {"inputs": [{"name": "wav", "norm": False}], "outputs": []},
         "model": {"name": "rawnet2", **model},
     }
