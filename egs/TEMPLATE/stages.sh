@@ -76,8 +76,10 @@ stages_setup() {
   for n in "$stage" "$stop_stage" "$nj"; do
     [[ "$n" =~ ^[0-9]+$ ]] || { echo "$0: --stage, --stop-stage and --nj take whole numbers, not '$n'" >&2; exit 2; }
   done
-  [ -n "$conf" ] || { echo "$0: --conf FILE is required (the recipe config, e.g. conf/debug.yaml)" >&2; exit 2; }
-  [ -f "$conf" ] || { echo "$0: --conf $conf: no such file (run it from the recipe folder)" >&2; exit 2; }
+  if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 1 ]; then  # some stage of voc.sh/cm.sh will read it
+    [ -n "$conf" ] || { echo "$0: --conf FILE is required (the recipe config, e.g. conf/debug.yaml)" >&2; exit 2; }
+    [ -f "$conf" ] || { echo "$0: --conf $conf: no such file (run it from the recipe folder)" >&2; exit 2; }
+  fi
   if [ -n "$num_threads" ] && [ "$num_threads" != 0 ]; then
     export OMP_NUM_THREADS=$num_threads MKL_NUM_THREADS=$num_threads
   fi
