@@ -2,9 +2,9 @@
 # What voc1/voc.sh (vocoders) and cm1/cm.sh (countermeasures) share: the settings every stage
 # script takes, their --help lines, and the stage bodies that are the same for both task families.
 # Sourced by both before their options are parsed (and so by a run.sh that sources voc.sh or cm.sh
-# for its settings); they run in the recipe folder, so data/, dump/ and exp/ are below it. Shell only orchestrates: every stage is one
-# `python -m pylib.bin.<tool>` per set, launched through ${cmd}/${train_cmd} of cmd.sh, each with
-# its log. The stages and the files they pass on: docs/DESIGN.md.
+# for its settings); they run in the recipe folder, so data/, dump/ and exp/ are below it. Shell
+# only orchestrates: every stage is one `python -m pylib.bin.<tool>` per set, launched through
+# ${cmd}/${train_cmd} of cmd.sh, each with its log. The stages and their files: docs/DESIGN.md.
 
 . ./path.sh || exit 1    # the repository's venv and pylib (utils/env.sh)
 . ./cmd.sh               # the launchers ${cmd} and ${train_cmd}: local processes or a cluster
@@ -54,6 +54,7 @@ $(stage_help)"
 # require_data FILE...: stage 0's end in a recipe template: every set's data/<set>/ holds FILE...
 require_data() {
   local set f
+  echo "Stage 0: checking that data/{${train_set},${dev_set},${eval_sets// /,}} hold $*"
   for set in $train_set $dev_set $eval_sets; do
     for f in "$@"; do
       [ -s data/"$set"/"$f" ] || { echo "$0: data/$set/$f is missing: stage 0 of run.sh must write it (see its comments)" >&2; exit 2; }

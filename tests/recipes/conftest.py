@@ -117,10 +117,12 @@ QUICK = ("--conf", "conf/debug.yaml", "--nj", "1", "--num-threads", "1")
 
 @pytest.fixture(scope="session")
 def toy_nsf_run(tmp_path_factory):
+    """Stages 0-2 only: stages 3-5 with this config on toy wavs are the worked example's run
+    (test_stage_scripts.py), so they are not run twice."""
     return run_once(tmp_path_factory, "toy/nsf", *QUICK, "--num-utts", "8", "--num-test-utts", "3",
-                    "--max-plots", "1")
+                    "--stop-stage", "2")
 
 
 @pytest.fixture(scope="session")
 def toy_lcnn_run(tmp_path_factory):
-    return run_once(tmp_path_factory, "toy/lcnn", *QUICK, "--num-utts", "8", "--num-test-utts", "4")
+    return run_once(tmp_path_factory, "toy/lcnn", *QUICK, "--num-utts", "4", "--num-test-utts", "2")

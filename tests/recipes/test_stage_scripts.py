@@ -4,18 +4,29 @@
 - every recipe links the stage script of its family and the shared utils/;
 - the templates' stage 0 names the data file that is missing;
 - the worked example of docs/recipes.md, "a new vocoder recipe for corpus X", made from the template
-  exactly as the page says and run through stages 0-5 with the toy debug config.
+  exactly as the page says and run through stages 0-5 with the toy debug config (the only run of
+  stages 3-5 with that config), and stage 3 of it rerun alone.
 """
 
 import re
 import shutil
 
 import pytest
+import torch
 
 from pylib.bin import make_toy_corpus
 from pylib.io import read_table
 from tests.conftest import ROOT
-from tests.recipes.conftest import assert_stages, copy_recipe, is_finite, read_json, run_once, run_script
+from tests.recipes.conftest import (
+    assert_stages,
+    clone,
+    copy_recipe,
+    is_finite,
+    read_json,
+    run_once,
+    run_recipe,
+    run_script,
+)
 
 TEMPLATE = ROOT / "egs" / "TEMPLATE"
 FAMILIES = {"voc": TEMPLATE / "voc1" / "voc.sh", "cm": TEMPLATE / "cm1" / "cm.sh"}
@@ -117,7 +128,10 @@ def main(argv=None):
 if __name__ == "__main__":
     run(main)
 '''
-STAGE0_X = '  ${cmd} data/log/prepare.log python local/prepare_data.py --db "$db" --out data\n'
+STAGE0_X = """\
+  echo "Stage 0: data preparation from $db -> data/; log: data/log/prepare.log"
+  ${cmd} data/log/prepare.log python local/prepare_data.py --db "$db" --out data
+"""
 
 
 def make_recipe_x(recipe):
@@ -132,23 +146,60 @@ def make_recipe_x(recipe):
     (recipe / "run.sh").write_text(run_sh.replace(marker, STAGE0_X + marker))
 
 
-@pytest.mark.slow
-def test_worked_example_new_vocoder_recipe(tmp_path_factory):
+@pytest.fixture(scope="module")
+def example_run(tmp_path_factory):
+    """Corpus X from the toy generator (4 speakers x 4 files), the recipe made from the template by
+    make_recipe_x, and stages 0-5 with the toy debug config."""
     corpus = tmp_path_factory.mktemp("corpus_x")
-    assert make_toy_corpus.main(["--out", str(corpus / "toy"), "--num-utts", "12", "--seed", "7",
+    assert make_toy_corpus.main(["--out", str(corpus / "toy"), "--num-utts", "16", "--seed", "7",
                                  "--no-progress"]) == 0
     db = corpus / "X"
     db.mkdir()
     for wav in (corpus / "toy" / "wavs").glob("*.wav"):  # the toy names are <speaker>_<number>
         shutil.copy2(wav, db / wav.name)
-    run = run_once(tmp_path_factory, "TEMPLATE/voc1", "--db", str(db), "--conf", "conf/debug.yaml",
-                   "--nj", "1", "--num-threads", "1", "--max-plots", "1", name="x", prepare=make_recipe_x)
-    assert_stages(run.out)
-    sets = {n: read_table(run.recipe / "data" / n / "utt2spk") for n in ("train", "dev", "eval")}
+    return run_once(tmp_path_factory, "TEMPLATE/voc1", "--db", str(db), "--conf", "conf/debug.yaml",
+                    "--nj", "1", "--num-threads", "1", "--max-plots", "1", name="x", prepare=make_recipe_x)
+
+
+@pytest.mark.slow
+def test_worked_example_new_vocoder_recipe(example_run):
+    recipe = example_run.recipe
+    assert_stages(example_run.out)
+    sets = {n: read_table(recipe / "data" / n / "utt2spk") for n in ("train", "dev", "eval")}
     speakers = sorted(set(sets["train"].values()))
-    assert len(speakers) == 4 and sum(len(s) for s in sets.values()) == 12
+    assert len(speakers) == 4 and sum(len(s) for s in sets.values()) == 16
     assert sorted(sets["dev"].values()) == sorted(sets["eval"].values()) == speakers  # one each
-    infer = run.exp / "infer_eval"
-    assert sorted(p.stem for p in infer.glob("*.wav")) == sorted(sets["eval"])
+    eval_ids = sorted(sets["eval"])
+    assert (recipe / "dump" / "train" / "stats" / "mel.mean").is_file()
+
+    exp = example_run.exp
+    assert (exp / "checkpoint_best.pt").is_file() and (exp / "config.yaml").is_file()
+    infer = exp / "infer_eval"
+    assert sorted(p.stem for p in infer.glob("*.wav")) == eval_ids
     res = read_json(infer / "results.json")
-    assert res["num_utts"] == 4 and is_finite(res["mean"]["mel_l1"]) and (infer / "index.html").is_file()
+    assert res["num_utts"] == 4 and res["sample_rate"] == 16000
+    for key in ("mel_l1", "mcd_db", "f0_rmse_cents", "vuv_error"):
+        assert is_finite(res["mean"][key]), (key, res["mean"])
+    assert res["mean"]["mcd_db"] > 0 and 0 <= res["mean"]["vuv_error"] <= 1
+    assert set(res["per_utt"]) == set(eval_ids)
+    assert [p.stem for p in (infer / "plots").glob("*.png")] == eval_ids[:1]  # --max-plots 1
+    assert (infer / "plots" / f"{eval_ids[0]}.png").stat().st_size > 1000
+    page = (infer / "index.html").read_text()
+    assert all(f"{u}.wav" in page for u in eval_ids) and "plots/" in page
+
+
+def _step(path):
+    return torch.load(path, map_location="cpu", weights_only=True)["step"]
+
+
+@pytest.mark.slow
+def test_stage_3_alone_resumes(example_run, tmp_path):
+    """A middle stage reruns alone from its inputs: stage 3 continues the finished run's checkpoint
+    to a higher step limit (train.max_steps may change on resume), and no other stage runs."""
+    recipe = clone(example_run, tmp_path / "recipe")
+    last = recipe / "exp" / "debug" / "checkpoint_last.pt"
+    assert _step(last) == 6  # conf/debug.yaml: train.max_steps
+    out = run_recipe(recipe, *example_run.args, "--stage", "3", "--stop-stage", "3",
+                     "--train-opts", "--set train.max_steps=7")
+    assert_stages(out, [3])
+    assert _step(last) == 7

@@ -20,6 +20,7 @@ stages_setup
 
 if stage_on 0; then
   # The corpus' own preparation goes here, e.g.
+  #   echo "Stage 0: data preparation from $db -> data/; log: data/log/prepare.log"
   #   ${cmd} data/log/prepare.log python local/prepare_data.py --db "$db" --out data
   # It writes data/<set>/ for every set in $train_set $dev_set $eval_sets, each file sorted by
   # utterance id, one line per utterance (stage 1 checks them with pylib.bin.validate_data_dir):

@@ -5,7 +5,7 @@
 # Stages (docs/DESIGN.md): 0 toy corpus + spoofs (here), then cm.sh, the stages every countermeasure
 # recipe shares: 1 waveforms, 2 lists with labels, 3 training, 4 scores of eval, 5 EER / per-attack
 # EER (L1 is the held-out one) / DET curve.
-# Quick check (the suite's test): ./run.sh --conf conf/debug.yaml --num-utts 8 --num-test-utts 4 --nj 1
+# Quick check (as the suite's test): ./run.sh --conf conf/debug.yaml --num-utts 4 --num-test-utts 2 --nj 1
 # Every stage can be rerun alone: ./run.sh --stage 3 --stop-stage 3
 
 . ./cm.sh                # the settings of stages 1-5 and their defaults (./cm.sh --help); this recipe's:

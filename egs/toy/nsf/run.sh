@@ -3,7 +3,7 @@
 # synthesis of the eval set scored against the natural waveforms. Stages (docs/DESIGN.md): 0 toy
 # corpus (here), then voc.sh, the stages every vocoder recipe shares: 1 mel + F0 + wav, 2 lists and
 # statistics, 3 training, 4 inference, 5 scoring.
-# Quick check (the suite's test): ./run.sh --conf conf/debug.yaml --num-utts 12 --num-test-utts 4 --nj 1
+# Quick check (as the suite's test): ./run.sh --conf conf/debug.yaml --num-utts 8 --num-test-utts 3 --nj 1
 # Every stage can be rerun alone: ./run.sh --stage 3 --stop-stage 3
 
 . ./voc.sh               # the settings of stages 1-5 and their defaults (./voc.sh --help); this recipe's:
