@@ -24,7 +24,7 @@ if stage_on 0; then
   #   ${cmd} data/log/prepare.log python local/prepare_data.py --db "$db" --out data
   # It writes data/<set>/ for every set in $train_set $dev_set $eval_sets, each file sorted by
   # utterance id, one line per utterance (stage 1 checks them with pylib.bin.validate_data_dir):
-  #   wav.scp   <utt-id> <path of a wav or flac file>  (any rate: the config's features resample)
+  #   wav.scp   <utt-id> <path of a wav or flac file>  (at features.sample_rate, or set features.resample)
   #   utt2spk   <utt-id> <speaker-id>
   require_data wav.scp utt2spk
 fi
