@@ -65,6 +65,14 @@ def test_recipe_links_the_shared_scripts(recipe):
     assert "docs/DESIGN.md" in text and f"run_stages ./{RECIPES[recipe]}.sh" in text
 
 
+@pytest.mark.parametrize("recipe", [*sorted(RECIPES), "TEMPLATE/voc1", "TEMPLATE/cm1"])
+def test_run_sh_help_lists_every_setting(recipe):
+    folder = ROOT / "egs" / recipe
+    r = run_script(folder, "run.sh", "--help")
+    options = set(re.findall(r"^  (--[a-z-]+)", r.stdout, re.M))
+    assert {"--" + n.replace("_", "-") for n in settings(folder / "run.sh")} <= options, r.stdout
+
+
 def test_bad_options_are_refused(tmp_path):
     recipe = copy_recipe(ROOT / "egs" / "toy" / "nsf", tmp_path / "nsf")
     r = run_script(recipe, "voc.sh", "--stage", "1", check=False)

@@ -25,6 +25,7 @@ help_message="Usage: $0 [options]
   --dev-ids IDS      dev prompts per speaker, ranges or commas (default $dev_ids)
   --test-ids IDS     test prompts per speaker (default $test_ids)
   --download-dir DIR stage 0 without --db: where the archives go (default $download_dir)
+  --base-url URL     stage 0 without --db: where the archives come from (default $base_url)
 $(stage_help)"
 
 . utils/parse_options.sh

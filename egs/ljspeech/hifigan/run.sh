@@ -22,7 +22,9 @@ eval_sets="test"         # sets to run inference on and score, separated by spac
 help_message="Usage: $0 [options]
   --db DIR           LJSpeech-1.1/ with metadata.csv and wavs/ (default: download to $download_dir)
   --download-dir DIR stage 0 without --db: where the archive goes (default $download_dir)
-  --num-dev N        dev utterances (default $num_dev); --num-test N: test utterances (default $num_test)
+  --url URL          stage 0 without --db: the archive (default $url)
+  --num-dev N        dev utterances, just before the test set in id order (default $num_dev)
+  --num-test N       test utterances, the last ids (default $num_test)
 $(stage_help)"
 
 . utils/parse_options.sh
