@@ -117,7 +117,7 @@ stage_lists() {
     if [ "${1:-}" = labels ]; then labels=(--utt2label data/"$set"/utt2label); fi
     echo "Stage 2: list of $set -> dump/$set/$set.lst; log: dump/$set/log/make_lists.log"
     ${cmd} dump/"$set"/log/make_lists.log \
-      python -m pylib.bin.make_lists --conf "$conf" --data-dir dump --set "$set" \
+      python -m pylib.bin.make_lists --conf "$conf" --data-dir dump --subset "$set" \
         --ids-from data/"$set"/wav.scp "${labels[@]}"
   done
 }
@@ -137,6 +137,6 @@ stage_infer() {
     echo "Stage 4: $1 of $set -> $exp/infer_$set; log: $exp/log/infer_$set.log"
     ${train_cmd} "$exp"/log/infer_"$set".log \
       python -m pylib.bin.infer --exp-dir "$exp" --checkpoint "$checkpoint" --data-dir dump \
-        --set "$set" --out-dir "$exp"/infer_"$set"
+        --subset "$set" --out-dir "$exp"/infer_"$set"
   done
 }

@@ -32,7 +32,7 @@ if stage_on 2; then
   # Statistics: the mean/std per dim of the training set's features, for the model's normalisation.
   echo "Stage 2: statistics of $train_set -> dump/$train_set/stats; log: dump/$train_set/log/compute_stats.log"
   ${cmd} dump/"$train_set"/log/compute_stats.log \
-    python -m pylib.bin.compute_stats --conf "$conf" --data-dir dump --set "$train_set"
+    python -m pylib.bin.compute_stats --conf "$conf" --data-dir dump --subset "$train_set"
 fi
 
 stage_on 3 && stage_train
