@@ -1,5 +1,5 @@
 """Shell scripts: every *.sh parses (`bash -n`), scripts with a shebang are executable, and the
-TEMPLATE recipe's plumbing (options, path.sh checks, the utils link) works."""
+TEMPLATE vocoder recipe's plumbing (options, path.sh checks, the utils and voc.sh links) works."""
 
 import os
 import shutil
@@ -10,7 +10,7 @@ import pytest
 from tests.conftest import ROOT
 
 SKIP_DIRS = {".git", "venv", "__pycache__", ".pytest_cache", ".ruff_cache", "node_modules"}
-TEMPLATE = ROOT / "egs" / "TEMPLATE"
+TEMPLATE = ROOT / "egs" / "TEMPLATE" / "voc1"
 
 
 def _walk(top):
@@ -26,7 +26,7 @@ SHELL_FILES = sorted(p for p in _walk(ROOT) if p.endswith(".sh"))
 
 def test_shell_files_found():
     names = {os.path.relpath(p, ROOT) for p in SHELL_FILES}
-    assert {"utils/parse_options.sh", "egs/TEMPLATE/run.sh", "egs/TEMPLATE/path.sh"} <= names
+    assert {"utils/parse_options.sh", "egs/TEMPLATE/voc1/run.sh", "egs/TEMPLATE/voc1/path.sh"} <= names
 
 
 @pytest.mark.parametrize("path", SHELL_FILES, ids=lambda p: os.path.relpath(p, ROOT))
@@ -58,9 +58,9 @@ def test_launchers_use_env_python3_shebang():
 
 def test_template_layout():
     link = TEMPLATE / "utils"
-    assert link.is_symlink() and os.readlink(link) == "../../utils"
+    assert link.is_symlink() and os.readlink(link) == "../../../utils"
     assert (link / "parse_options.sh").is_file()
-    assert (TEMPLATE / "local" / ".gitkeep").is_file()
+    assert (TEMPLATE / "voc.sh").is_file() and (TEMPLATE.parent / "stages.sh").is_file()
     assert len((TEMPLATE / "run.sh").read_text().splitlines()) < 150
 
 
@@ -86,6 +86,7 @@ def test_path_sh_says_to_run_make(tmp_path):
     recipe.mkdir(parents=True)
     for name in ("path.sh", "cmd.sh", "run.sh"):
         shutil.copy(TEMPLATE / name, recipe / name)
+    os.symlink(TEMPLATE / "voc.sh", recipe / "voc.sh")
     shutil.copytree(ROOT / "utils", fake / "utils")
     os.symlink("../../../utils", recipe / "utils")
     r = _run_template("--stage", "6", cwd=recipe)

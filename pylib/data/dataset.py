@@ -8,19 +8,17 @@ soundfile read.
 """
 
 import logging
-import math
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 import torch
 from torch.utils.data import Dataset
 
 from pylib.data.lengths import LengthCache, align
-from pylib.data.rawwav import read_raw, read_wav_rows
+from pylib.data.rawwav import read_rows
 from pylib.data.spec import as_corpora, frame_step
 from pylib.errors import ConfigError, DataError
-from pylib.io import check_finite_array, read_list, read_utt2label
+from pylib.io import read_list, read_utt2label
 
 log = logging.getLogger(__name__)
 
@@ -40,40 +38,6 @@ def corpus_paths(corpus, data_dir, features):
         f.name: (data_dir / corpus.dirs[f.name] if f.name in corpus.dirs else root / f.name) for f in features
     }
     return root, lst, dirs
-
-
-def read_rows(path, feat, start, stop, layout=None, check=True):
-    """Rows [start, stop) of one feature file -> float32 (stop - start, dim); DataError naming the file.
-
-    `<f4` rows are read with one pread at their offset (cheaper than setting up a memmap, or
-    np.fromfile's stdio, for every item); `layout` (from the length cache) lets a plain wav skip
-    libsndfile. check=False skips the NaN/Inf scan (for files stage 2 has scanned already).
-    """
-    n = stop - start
-    try:
-        if layout is not None:  # only audio has a layout
-            data = read_wav_rows(path, layout, start, stop)[:, None]
-        elif feat.is_audio:
-            data = sf.read(str(path), start=start, stop=stop, dtype="float32", always_2d=True)[0]
-            if data.shape[1] != 1:
-                raise DataError(f"{path}: has {data.shape[1]} channels; nnsp expects mono")
-        else:
-            data = read_raw(path, "<f4", start * feat.dim * 4, n * feat.dim)
-            data = data[: data.size // feat.dim * feat.dim].reshape(-1, feat.dim)
-    except DataError:
-        raise
-    except Exception as e:
-        raise DataError(f"{path}: could not be read ({str(e).strip()}); re-extract it (stage 1)") from None
-    if data.shape[0] != n:
-        raise DataError(
-            f"{path}: expected frames {start}..{stop} but the file holds fewer; it changed after the "
-            f"lists were made. Rerun stage 2 (make_lists)"
-        )
-    # min and max propagate NaN/Inf and cost far less than a boolean isfinite array;
-    # the slow scan runs only to name the first bad value
-    if check and data.size and not (math.isfinite(data.min()) and math.isfinite(data.max())):
-        check_finite_array(data, path)
-    return data
 
 
 class SpeechDataset(Dataset):

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from pylib.data.dataset import read_rows
 from pylib.data.lengths import LengthCache, align
+from pylib.data.rawwav import read_rows
 from pylib.errors import DataError
 from pylib.io import (
     check_not_input,

@@ -1,16 +1,21 @@
 """egs/asvspoof2019_la/lcnn end to end on a tiny fake LA folder in the official layout and formats."""
 
-import os
-import shutil
-import subprocess
-
 import pytest
 
 from pylib.data.asvspoof import la_part_paths, protocol_to_data_dir
 from pylib.errors import DataError
 from pylib.io import read_table, read_utt2label, write_wav
 from tests.conftest import ROOT, noise, rng, sine
-from tests.recipes.common import TIMEOUT_S, finite_numbers, is_finite, read_json, run_recipe
+from tests.recipes.conftest import (
+    QUICK,
+    assert_stages,
+    copy_recipe,
+    finite_numbers,
+    is_finite,
+    read_json,
+    run_once,
+    run_script,
+)
 
 RECIPE = ROOT / "egs" / "asvspoof2019_la" / "lcnn"
 PARTS = {"train": ("T", "trn"), "dev": ("D", "trl"), "eval": ("E", "trl")}
@@ -48,24 +53,16 @@ def make_fake_la(root, per_set=8, seed=0):
     return la
 
 
-def copy_recipe(tmp_path):
-    dst = tmp_path / "lcnn"
-    dst.mkdir()
-    for f in ("run.sh", "path.sh", "cmd.sh"):
-        shutil.copy2(RECIPE / f, dst / f)
-    for d in ("conf", "local"):
-        shutil.copytree(RECIPE / d, dst / d)
-    os.symlink(ROOT / "utils", dst / "utils")
-    return dst
+@pytest.fixture(scope="module")
+def la_run(tmp_path_factory):
+    return run_once(tmp_path_factory, "asvspoof2019_la/lcnn", *QUICK, "--db",
+                    str(make_fake_la(tmp_path_factory.mktemp("la_db"))))
 
 
 @pytest.mark.slow
-def test_asvspoof2019_la_stages_0_to_5(tmp_path):
-    la = make_fake_la(tmp_path)
-    recipe = copy_recipe(tmp_path)
-    out = run_recipe(recipe, "--db", str(la), "--conf", "conf/debug.yaml", "--nj", "1", "--num-threads", "1")
-    for stage in range(6):
-        assert f"Stage {stage}:" in out
+def test_asvspoof2019_la_stages_0_to_5(la_run):
+    recipe, out = la_run.recipe, la_run.out
+    assert_stages(out)
 
     data = recipe / "data"
     for part in PARTS:
@@ -77,7 +74,7 @@ def test_asvspoof2019_la_stages_0_to_5(tmp_path):
         assert {a for lab, a in labels.values() if lab == "spoof"} == set(ATTACKS[part])
     assert (data / "eval" / "asv_scores.txt").is_file() and not (data / "train" / "asv_scores.txt").exists()
 
-    exp = recipe / "exp" / "debug"
+    exp = la_run.exp
     scores = dict(line.split() for line in (exp / "infer_eval" / "scores.txt").read_text().splitlines())
     assert set(scores) == set(read_utt2label(data / "eval" / "utt2label"))
     res = read_json(exp / "infer_eval" / "results.json")
@@ -88,12 +85,10 @@ def test_asvspoof2019_la_stages_0_to_5(tmp_path):
 
 
 def test_stage0_errors_name_what_is_missing(tmp_path):
-    recipe = copy_recipe(tmp_path)
-    env = {**os.environ, "NNSP_ROOT": str(ROOT)}
+    recipe = copy_recipe(RECIPE, tmp_path / "lcnn")
 
     def stage0(*args):
-        return subprocess.run(["./run.sh", "--stop-stage", "0", *args], cwd=recipe, env=env,
-                              capture_output=True, text=True, timeout=TIMEOUT_S)
+        return run_script(recipe, "run.sh", "--stop-stage", "0", *args, check=False)
 
     r = stage0()
     assert r.returncode != 0 and "needs --db" in r.stderr

@@ -8,7 +8,6 @@ stage 0 gets `--db`.
 import importlib.util
 import os
 import re
-import shutil
 import subprocess
 
 import numpy as np
@@ -20,25 +19,13 @@ from pylib.features.extractors import build_extractors, parse_features
 from pylib.features.toy_corpus import make_speakers, synth_utterance
 from pylib.io import read_f4, read_table, read_wav, write_wav
 from tests.conftest import ROOT
-from tests.recipes.common import is_finite, read_json, run_recipe
+from tests.recipes.conftest import QUICK, assert_stages, is_finite, read_json, run_once
 
 RECIPE = ROOT / "egs" / "cmu_arctic" / "nsf"
 SPEAKERS = ("slt", "bdl", "rms", "clb")
 PROMPTS = {"train": "arctic_a0001", "dev": "arctic_b0464", "test": "arctic_b0474"}  # one per set
 ALL_PROMPTS = tuple(PROMPTS.values())
 SR = 16000
-
-
-def copy_recipe(tmp_path):
-    """The recipe without data/, dump/, exp/ and downloads/, its utils link pointing at the real utils/."""
-    dst = tmp_path / "recipe"
-    dst.mkdir()
-    for f in ("run.sh", "path.sh", "cmd.sh"):
-        shutil.copy2(RECIPE / f, dst / f)
-    for d in ("conf", "local"):
-        shutil.copytree(RECIPE / d, dst / d)
-    os.symlink(ROOT / "utils", dst / "utils")
-    return dst
 
 
 def fake_arctic(root, speakers=SPEAKERS, prompts=ALL_PROMPTS, seconds=0.6):
@@ -60,13 +47,17 @@ def load_prepare():
     return mod
 
 
+@pytest.fixture(scope="module")
+def arctic_run(tmp_path_factory):
+    db = fake_arctic(tmp_path_factory.mktemp("arctic_db"))
+    return run_once(tmp_path_factory, "cmu_arctic/nsf", *QUICK, "--db", str(db), "--max-plots", "1"), db
+
+
 @pytest.mark.slow
-def test_cmu_arctic_stages_0_to_5(tmp_path):
-    db = fake_arctic(tmp_path / "db")
-    recipe = copy_recipe(tmp_path)
-    out = run_recipe(recipe, "--db", str(db), "--conf", "conf/debug.yaml", "--nj", "1", "--num-threads", "1")
-    for stage in range(6):
-        assert f"Stage {stage}:" in out
+def test_cmu_arctic_stages_0_to_5(arctic_run):
+    run, db = arctic_run
+    recipe = run.recipe
+    assert_stages(run.out)
     assert not (recipe / "downloads").exists()  # --db: nothing downloaded
 
     # stage 0: the split and the ids, sorted tables pointing at the corpus
@@ -93,7 +84,7 @@ def test_cmu_arctic_stages_0_to_5(tmp_path):
     assert read_f4(recipe / "dump" / "train" / "stats" / "mel.mean", 80).shape == (1, 80)
 
     # stages 3-5: a checkpoint, one generated wav per test utterance, scores
-    exp = recipe / "exp" / "debug"
+    exp = run.exp
     assert (exp / "checkpoint_best.pt").is_file() and (exp / "config.yaml").is_file()
     infer = exp / "infer_test"
     assert sorted(p.stem for p in infer.glob("*.wav")) == test_ids

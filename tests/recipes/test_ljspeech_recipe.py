@@ -7,7 +7,6 @@ six short toy utterances at 22.05 kHz. Nothing downloads: stage 0 gets `--db`.
 import importlib.util
 import os
 import re
-import shutil
 import subprocess
 
 import numpy as np
@@ -19,23 +18,11 @@ from pylib.features.extractors import build_extractors, parse_features
 from pylib.features.toy_corpus import make_speakers, synth_utterance
 from pylib.io import read_f4, read_table, read_wav, write_wav
 from tests.conftest import ROOT
-from tests.recipes.common import is_finite, read_json, run_recipe
+from tests.recipes.conftest import QUICK, assert_stages, is_finite, read_json, run_once
 
 RECIPE = ROOT / "egs" / "ljspeech" / "hifigan"
 IDS = ["LJ001-0001", "LJ001-0002", "LJ001-0003", "LJ002-0001", "LJ002-0002", "LJ002-0003"]
 SR, HOP = 22050, 256
-
-
-def copy_recipe(tmp_path):
-    """The recipe without data/, dump/, exp/ and downloads/, its utils link pointing at the real utils/."""
-    dst = tmp_path / "recipe"
-    dst.mkdir()
-    for f in ("run.sh", "path.sh", "cmd.sh"):
-        shutil.copy2(RECIPE / f, dst / f)
-    for d in ("conf", "local"):
-        shutil.copytree(RECIPE / d, dst / d)
-    os.symlink(ROOT / "utils", dst / "utils")
-    return dst
 
 
 def fake_ljspeech(parent, ids=IDS, seconds=0.6):
@@ -59,14 +46,19 @@ def load_prepare():
     return mod
 
 
+@pytest.fixture(scope="module")
+def ljspeech_run(tmp_path_factory):
+    db = fake_ljspeech(tmp_path_factory.mktemp("ljspeech_db"))
+    run = run_once(tmp_path_factory, "ljspeech/hifigan", *QUICK, "--db", str(db.parent), "--num-dev", "1",
+                   "--num-test", "2", "--max-plots", "1")
+    return run, db
+
+
 @pytest.mark.slow
-def test_ljspeech_stages_0_to_5(tmp_path):
-    db = fake_ljspeech(tmp_path / "db")
-    recipe = copy_recipe(tmp_path)
-    out = run_recipe(recipe, "--db", str(db.parent), "--conf", "conf/debug.yaml", "--nj", "1",
-                     "--num-threads", "1", "--num-dev", "1", "--num-test", "2")
-    for stage in range(6):
-        assert f"Stage {stage}:" in out
+def test_ljspeech_stages_0_to_5(ljspeech_run):
+    run, db = ljspeech_run
+    recipe = run.recipe
+    assert_stages(run.out)
     assert not (recipe / "downloads").exists()
 
     # stage 0: the last 2 ids are the test set, the one before them the dev set
@@ -88,7 +80,7 @@ def test_ljspeech_stages_0_to_5(tmp_path):
     assert read_f4(recipe / "dump" / "train" / "stats" / "mel.std", 80).shape == (1, 80)
 
     # stages 3-5: GAN training picks the best checkpoint by mel L1; generated wavs; scores
-    exp = recipe / "exp" / "debug"
+    exp = run.exp
     assert (exp / "checkpoint_best.pt").is_file()
     assert load_yaml(exp / "config.yaml")["train"]["best_metric"] == "mel_l1"
     infer = exp / "infer_test"

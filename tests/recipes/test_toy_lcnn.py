@@ -1,28 +1,24 @@
-"""egs/toy/lcnn end to end with conf/debug.yaml: toy corpus + spoofs, training, scores, EER."""
+"""egs/toy/lcnn through cm.sh with conf/debug.yaml: toy corpus + spoofs, training, scores, EER."""
 
 import pytest
 
 from pylib.io import read_utt2label
-from tests.recipes.common import copy_recipe, finite_numbers, is_finite, read_json, run_recipe
-
-ARGS = ["--conf", "conf/debug.yaml", "--num-utts", "8", "--num-test-utts", "4", "--nj", "1"]
+from tests.recipes.conftest import assert_stages, finite_numbers, is_finite, read_json
 
 
 @pytest.mark.slow
-def test_toy_lcnn_stages_0_to_5(tmp_path):
-    recipe = copy_recipe("lcnn", tmp_path)
-    out = run_recipe(recipe, *ARGS)
-    for stage in range(6):
-        assert f"Stage {stage}:" in out
+def test_toy_lcnn_stages_0_to_5(toy_lcnn_run):
+    recipe, out = toy_lcnn_run.recipe, toy_lcnn_run.out
+    assert_stages(out)
 
     train = read_utt2label(recipe / "data" / "train" / "utt2label")
     evl = read_utt2label(recipe / "data" / "eval" / "utt2label")
     assert {a for _, a in train.values()} == {"-", "W1", "G1"}  # L1 is held out of training
     assert {a for _, a in evl.values()} == {"-", "W1", "G1", "L1"}
-    assert sum(lab == "bonafide" for lab, _ in evl.values()) == 4 and len(evl) == 16
+    assert sum(lab == "bonafide" for lab, _ in evl.values()) == 2 and len(evl) == 8  # 2 x (1 + 3 attacks)
     assert (recipe / "dump" / "train" / "utt2label").is_file()
 
-    exp = recipe / "exp" / "debug"
+    exp = toy_lcnn_run.exp
     scores = (exp / "infer_eval" / "scores.txt").read_text().split("\n")
     scored = {line.split()[0]: float(line.split()[1]) for line in scores if line}
     assert set(scored) == set(evl)
