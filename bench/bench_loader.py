@@ -1,6 +1,6 @@
 """Loader throughput on a synthetic dump against a plain np.fromfile loop over the same files.
 
-500 utterances of 1-6 s: 80-dim log-mel and F0 at reso 80 (`<f4`) and the 16 kHz waveform (16-bit
+500 utterances of 1-6 s: 80-dim log-mel and F0 at hop 80 (`<f4`) and the 16 kHz waveform (16-bit
 wav). (a) np.fromfile of every file (the wav read raw as int16, header included: the same bytes),
 (b) the loader delivering whole utterances (num_workers 0), (c) 1 s training crops in batches of 8
 (num_workers 0 and 2). Target: (b)/(a) >= 0.7 in utt/s. (a') is (a) without its per-file pathlib
@@ -25,10 +25,10 @@ SR = 16000
 SPEC = {
     "sample_rate": SR,
     "inputs": [
-        {"name": "mel", "ext": ".f4", "dim": 80, "reso": 80},
-        {"name": "f0", "ext": ".f4", "dim": 1, "reso": 80, "f0": True},
+        {"name": "mel", "ext": ".f4", "dim": 80, "hop": 80},
+        {"name": "f0", "ext": ".f4", "dim": 1, "hop": 80, "f0": True},
     ],
-    "outputs": [{"name": "wav", "ext": ".wav", "dim": 1, "reso": 1}],
+    "outputs": [{"name": "wav", "ext": ".wav", "dim": 1, "hop": 1}],
     "truncate": SR,
     "batch_size": 8,
 }

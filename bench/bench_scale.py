@@ -64,7 +64,7 @@ FEATURES = {
 }
 DATA = {
     "sample_rate": SR,
-    "inputs": [{"name": "mel", "ext": ".f4", "dim": DIM, "reso": HOP, "norm": True}],
+    "inputs": [{"name": "mel", "ext": ".f4", "dim": DIM, "hop": HOP, "norm": True}],
     "outputs": [],
     "min_len": 0,
     "batch_size": 2,

@@ -51,7 +51,7 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from pylib.config import load_yaml  # noqa: E402
 from pylib.engine.build import build_model  # noqa: E402
-from pylib.engine.data import get_data_factory  # noqa: E402
+from pylib.engine.data import spec_for  # noqa: E402
 from pylib.models.catalogue import get_model_class  # noqa: E402
 from tests.parity import peers  # noqa: E402
 
@@ -143,7 +143,7 @@ def interleaved(fns, sizes):
 def nnsp_model(conf):
     """(model, DataSpec) of a shipped conf, built the way training builds it (seeded)."""
     cfg = load_yaml(conf)
-    spec = get_data_factory().spec(cfg["data"])
+    spec, _ = spec_for(cfg)
     torch.manual_seed(0)
     model, _ = build_model(cfg, spec, get_model_class)
     return model, spec
@@ -152,19 +152,19 @@ def nnsp_model(conf):
 def nnsp_batch(spec, lengths, gen, labels=None):
     """A loader-style batch for `spec`: utterances of `lengths` samples, zero-padded.
 
-    Frame-rate features get `samples // reso` frames: F0 features a voiced contour in Hz with an
+    Frame-rate features get `samples // hop` frames: F0 features a voiced contour in Hz with an
     unvoiced start, other features standard normal values; sample-rate features low-level noise."""
     batch = {}
     top = max(lengths)
     for f in [*spec.inputs, *spec.outputs]:
-        n = [n // f.reso for n in lengths]
-        x = torch.zeros(len(lengths), top // f.reso, f.dim)
+        n = [n // f.hop for n in lengths]
+        x = torch.zeros(len(lengths), top // f.hop, f.dim)
         for i, m in enumerate(n):
             if f.f0:
                 t = torch.linspace(0.0, 6.0, m)
                 x[i, :m] = (120.0 + 20.0 * torch.sin(t))[:, None]
                 x[i, : m // 10] = 0.0
-            elif f.reso == 1:
+            elif f.hop == 1:
                 x[i, :m] = 0.1 * torch.randn(m, f.dim, generator=gen)
             else:
                 x[i, :m] = torch.randn(m, f.dim, generator=gen)
@@ -220,7 +220,7 @@ def bench_nsf_pair(seed_name, conf, sizes, rows, notes):
     """Train step and inference RTF of the seed's project/01-nsf/<seed_name> and nnsp's `conf`."""
     model, spec = nnsp_model(conf)
     n = int(sizes.nsf_seconds * spec.sample_rate)
-    n -= n % spec.inputs[0].reso
+    n -= n % spec.inputs[0].hop
     batch = nnsp_batch(spec, [n], torch.Generator().manual_seed(0))
     x, y = _split_nsf(spec, batch)
     smod = peers.load_seed_model_module(f"01-nsf/{seed_name}/model.py")
@@ -260,8 +260,8 @@ def bench_nsf_gan(sizes, rows, notes):
         notes.append(note)
         return
     model, spec = nnsp_model(conf)
-    reso = spec.inputs[0].reso
-    n = int(sizes.nsf_gan_seconds * spec.sample_rate) // reso * reso
+    hop = spec.inputs[0].hop
+    n = int(sizes.nsf_gan_seconds * spec.sample_rate) // hop * hop
     batch = nnsp_batch(spec, [n], torch.Generator().manual_seed(0))
     x, y = _split_nsf(spec, batch)
     smod = peers.load_seed_model_module("01-nsf/hn-sinc-nsf-hifigan/model.py")
@@ -293,7 +293,7 @@ def bench_nsf_gan(sizes, rows, notes):
     add_row(rows, Row("NSF", f"hn-sinc-nsf-hifigan GAN step (D then G, {n / spec.sample_rate:g} s, B=1)", "s",
                       "seed", t_seed, t_nnsp))
 
-    n = int(sizes.nsf_seconds * spec.sample_rate) // reso * reso
+    n = int(sizes.nsf_seconds * spec.sample_rate) // hop * hop
     batch = nnsp_batch(spec, [n], torch.Generator().manual_seed(1))
     x, _ = _split_nsf(spec, batch)
     gen.eval()
@@ -418,9 +418,9 @@ def bench_hifigan(sizes, rows, notes):
         h = jm["env"].AttrDict(json.load(f))
     mel_fn = jik876_mel_spectrogram()
     model, spec = nnsp_model(HIFIGAN_CONF)
-    reso = spec.inputs[0].reso
-    if reso != h.hop_size or spec.sample_rate != h.sampling_rate:
-        raise ValueError(f"{HIFIGAN_CONF.name}: hop {reso} at {spec.sample_rate} Hz, jik876 V1: "
+    hop = spec.inputs[0].hop
+    if hop != h.hop_size or spec.sample_rate != h.sampling_rate:
+        raise ValueError(f"{HIFIGAN_CONF.name}: hop {hop} at {spec.sample_rate} Hz, jik876 V1: "
                          f"{h.hop_size} at {h.sampling_rate} Hz")
     torch.manual_seed(0)
     with warnings.catch_warnings():  # jik876 uses the old, deprecated torch.nn.utils.weight_norm
@@ -431,7 +431,7 @@ def bench_hifigan(sizes, rows, notes):
     optim_g = torch.optim.AdamW(gen.parameters(), h.learning_rate, betas=betas)
     optim_d = torch.optim.AdamW([*msd.parameters(), *mpd.parameters()], h.learning_rate, betas=betas)
 
-    n = sizes.gan_samples - sizes.gan_samples % reso
+    n = sizes.gan_samples - sizes.gan_samples % hop
     batch = nnsp_batch(spec, [n], torch.Generator().manual_seed(0))
     mel_name, wav_name = spec.inputs[0].name, spec.outputs[0].name
     x, y = batch[mel_name].transpose(1, 2), batch[wav_name].transpose(1, 2)  # (1, 80, N), (1, 1, T)
@@ -464,7 +464,7 @@ def bench_hifigan(sizes, rows, notes):
     add_row(rows, Row("HiFi-GAN", f"V1 GAN step (D then G, {n} samples, B=1)", "s", "jik876", t_ref, t_nnsp))
 
     # inference as jik876's inference.py: eval, weight norm removed, no grad, to a numpy array
-    n = int(sizes.gan_rtf_seconds * spec.sample_rate) // reso * reso
+    n = int(sizes.gan_rtf_seconds * spec.sample_rate) // hop * hop
     batch = nnsp_batch(spec, [n], torch.Generator().manual_seed(1))
     x = batch[mel_name].transpose(1, 2)
     gen.eval()

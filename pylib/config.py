@@ -238,6 +238,13 @@ def from_dict(cls, data, where="config"):
         raise ConfigError(f"{where}: expected a mapping, got {data!r}")
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(data) - set(fields), key=str)
+    renamed = [k for k in unknown if k in getattr(cls, "RENAMED", {})]
+    if renamed:
+        new = cls.RENAMED[renamed[0]]
+        raise ConfigError(
+            f"{where}.{renamed[0]}: this key was renamed to {new!r} (one name per quantity across "
+            f"features, data and models); write {where}.{new} instead"
+        )
     if unknown:
         hint = did_you_mean(unknown[0], fields)
         raise ConfigError(
@@ -262,3 +269,98 @@ def from_dict(cls, data, where="config"):
 def to_dict(obj):
     """Dataclass (nested) -> plain dict, ready for yaml."""
     return dataclasses.asdict(obj)
+
+
+def take_fact(cfg, key, value, origin, where="model", mine_origin=None):
+    """Fill `cfg.<key>` with a fact declared elsewhere (the features section or a dump's
+    features.yaml, see pylib.data.spec), or check a restated value against it.
+
+    None in `cfg` takes `value`; the same value is accepted; another value is a ConfigError naming
+    both places, e.g. `features.extractors.mel.hop = 256 vs model.hop = 200`.
+    """
+    mine = getattr(cfg, key)
+    if mine is None:
+        setattr(cfg, key, value)
+    elif value is not None and mine != value:
+        if mine_origin is not None:  # both values come from the data: two features disagree
+            raise ConfigError(
+                f"{origin} = {value!r} vs {mine_origin} = {mine!r}: {where} needs one {key} for both; "
+                "make them agree in the features section and rerun stage 1"
+            )
+        raise ConfigError(
+            f"{origin} = {value!r} vs {where}.{key} = {mine!r}: the {key} is declared once, in the "
+            f"features section, and {where} takes it from there; remove {where}.{key} from the config "
+            f"(or make the two agree)"
+        )
+    return getattr(cfg, key)
+
+
+def take_facts(cfg, spec, pairs, defaults, where="model"):
+    """Fill or check a model Config's facts from the data spec the engine passes (see take_fact).
+
+    pairs: (Config key, Config key naming the feature or None for the sample rate, fact: "dim",
+    "hop" or "ext"), e.g. ("n_mels", "mel", "dim"); a None Config key only checks that the named
+    feature exists. Without a spec (a model built by hand) an unset
+    key takes `defaults[key]`."""
+    filled = {}  # key -> origin of the value this call filled in
+    for key, feature_key, fact in pairs:
+        if spec is None and key is None:
+            continue
+        if spec is None:
+            if getattr(cfg, key) is None:
+                setattr(cfg, key, defaults.get(key))
+            continue
+        name = None if feature_key is None else getattr(cfg, feature_key)
+        if name is None:
+            value = getattr(spec, "sample_rate", None)
+            origin = getattr(spec, "origins", {}).get("sample_rate", "data.sample_rate")
+        else:
+            feats = list(getattr(spec, "inputs", [])) + list(getattr(spec, "outputs", []))
+            feats = {f.name: f for f in feats}
+            if name not in feats:
+                raise ConfigError(
+                    f"{where}.{feature_key} = {name!r} is not a feature of the data section (it has "
+                    f"{', '.join(sorted(feats)) or 'none'}); set {where}.{feature_key} to one of them"
+                )
+            if key is None:  # the feature must exist; the model takes nothing from it
+                continue
+            value = getattr(feats[name], fact)
+            origin = getattr(spec, "origins", {}).get(f"{name}.{fact}", f"data feature {name!r} {fact}")
+        if getattr(cfg, key) is None:
+            filled[key] = origin
+        take_fact(cfg, key, value, origin, where, filled.get(key))
+
+
+# Keys renamed so that one quantity has one name across features, data and models:
+# {section path: {old key: new key}}; "data.inputs[]" stands for every entry of the list.
+LEGACY_RENAMES = {
+    "data": {"max_frames": "max_samples"},
+    "data.inputs[]": {"reso": "hop"},
+    "data.outputs[]": {"reso": "hop"},
+    "model": {"mel_dim": "n_mels"},
+}
+
+
+def upgrade_legacy_config(config):
+    """A config stored by an earlier release (a checkpoint's or model.pt's `config`) in today's
+    key names (LEGACY_RENAMES), as a new dict; today's configs pass through unchanged."""
+    if not isinstance(config, dict):
+        return config
+    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in config.items()}
+
+    def rename(node, table):
+        if not isinstance(node, dict):
+            return node
+        return {table.get(k, k) if table.get(k, k) not in node else k: v for k, v in node.items()}
+
+    for path, table in LEGACY_RENAMES.items():
+        section, _, entry = path.partition(".")
+        if not isinstance(out.get(section), dict):
+            continue
+        if not entry:
+            out[section] = rename(out[section], table)
+            continue
+        items = out[section].get(entry[:-2])
+        if isinstance(items, list):
+            out[section][entry[:-2]] = [rename(item, table) for item in items]
+    return out

@@ -10,7 +10,7 @@ from pylib.bin import _cli
 from pylib.bin._cli import config_file, run
 from pylib.config import apply_overrides, load_config
 from pylib.data import stats
-from pylib.data.spec import load_data_spec
+from pylib.data.spec import spec_from_config
 from pylib.errors import UserError
 
 log = logging.getLogger("compute_stats")
@@ -34,7 +34,7 @@ def main(argv=None):
     args = _cli.parse(build_parser(), argv)
     with config_file(args.conf):
         cfg = apply_overrides(load_config(args.conf), args.overrides)
-        spec = load_data_spec(cfg.get("data"))
+        spec = spec_from_config(cfg, args.data_dir, [args.subset] if args.subset else [])
     if not stats.norm_features(spec):
         print("no feature has norm: true; nothing to compute")
         return 0

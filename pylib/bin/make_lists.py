@@ -11,7 +11,7 @@ from pylib.bin import _cli
 from pylib.bin._cli import config_file, run
 from pylib.config import apply_overrides, load_config
 from pylib.data.lists import make_list
-from pylib.data.spec import load_data_spec
+from pylib.data.spec import spec_from_config
 from pylib.errors import DataError
 
 log = logging.getLogger("make_lists")
@@ -61,7 +61,7 @@ def main(argv=None):
     args = _cli.parse(build_parser(), argv)
     with config_file(args.conf):
         cfg = apply_overrides(load_config(args.conf), args.overrides)
-        spec = load_data_spec(cfg.get("data"))
+        spec = spec_from_config(cfg, args.data_dir, [args.subset] if args.subset else [])
     feats = spec.features if args.with_outputs else list(spec.inputs)
     good, dropped, short = make_list(
         spec,
@@ -90,7 +90,7 @@ def main(argv=None):
         example = f" e.g. {first[0]}: {first[1]};" if first else ""
         raise DataError(
             f"{set_dir / (name + '.dropped.txt')}: no utterance of {args.subset} passed the checks "
-            f"({len(dropped)} dropped);{example} fix the cause (a wrong dim or reso in the config, "
+            f"({len(dropped)} dropped);{example} fix the cause (a wrong dim or hop in the features section, "
             f"missing or damaged features: rerun stage 1) and rerun stage 2"
         )
     return 0

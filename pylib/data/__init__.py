@@ -1,6 +1,6 @@
 """pylib.data: feature specs, the dataset, the length-bucketing sampler, collate, statistics.
 
-spec = load_data_spec(cfg["data"])
+spec = spec_from_config(cfg, "dump")   # dims, hops and the rate derived from the features section
 loader = build_loader(spec, "dump", spec.train, train=True, seed=1)
 for epoch in range(n):
     loader.batch_sampler.set_epoch(epoch)
@@ -25,6 +25,7 @@ _WHERE = {
     "as_corpora": "spec",
     "frame_step": "spec",
     "load_data_spec": "spec",
+    "spec_from_config": "spec",
     "RunningStats": "stats",
     "load_feature_stats": "stats",
 }
@@ -54,4 +55,5 @@ __all__ = [
     "frame_step",
     "load_data_spec",
     "load_feature_stats",
+    "spec_from_config",
 ]

@@ -179,7 +179,7 @@ class SpeechDataset(Dataset):
         out = {"utt_id": self.utt_ids[u], "start": start}
         stop = start + length
         for f, path, (layout, check) in zip(self.features, self.paths[u], self.read_info[u]):
-            a, b = start // f.reso, stop // f.reso
+            a, b = start // f.hop, stop // f.hop
             out[f.name] = torch.from_numpy(read_rows(path, f, a, b, layout, check))
             out[f"{f.name}_len"] = b - a
         if self.has_labels:

@@ -101,22 +101,22 @@ def align(lengths, features, tolerance, paths=None):
     """Common length in samples of one utterance's features, on the features' common frame grid.
 
     lengths: frames per feature (same order as `features`). Lengths that disagree (in samples,
-    frames x reso) by more than `tolerance` frames of the coarsest feature raise DataError naming
+    frames x hop) by more than `tolerance` frames of the coarsest feature raise DataError naming
     the two files; otherwise the result is the shortest rounded down to a multiple of the lcm of the
-    resos, so each feature i covers exactly result / reso_i frames of the same region.
+    hops, so each feature i covers exactly result / hop_i frames of the same region.
     """
     from pylib.data.spec import frame_step
 
-    samples = [n * f.reso for n, f in zip(lengths, features)]
+    samples = [n * f.hop for n, f in zip(lengths, features)]
     lo = min(range(len(samples)), key=samples.__getitem__)
     hi = max(range(len(samples)), key=samples.__getitem__)
-    coarse = max(f.reso for f in features)
+    coarse = max(f.hop for f in features)
     if samples[hi] - samples[lo] > tolerance * coarse:
         where = (lambda i: str(paths[i])) if paths else (lambda i: features[i].name)
         raise DataError(
-            f"length mismatch: {where(lo)} has {lengths[lo]} frames ({samples[lo]} samples at reso "
-            f"{features[lo].reso}) but {where(hi)} has {lengths[hi]} frames ({samples[hi]} samples at reso "
-            f"{features[hi].reso}); more than data.length_tolerance = {tolerance} frames of {coarse} "
+            f"length mismatch: {where(lo)} has {lengths[lo]} frames ({samples[lo]} samples at hop "
+            f"{features[lo].hop}) but {where(hi)} has {lengths[hi]} frames ({samples[hi]} samples at hop "
+            f"{features[hi].hop}); more than data.length_tolerance = {tolerance} frames of {coarse} "
             f"samples. "
             f"Re-extract the features (stage 1), or set data.on_mismatch: skip to drop such utterances"
         )

@@ -52,7 +52,7 @@ def build_loader(
     sampler = BucketBatchSampler(
         ds.lengths(),
         batch_size=batch_size or spec.batch_size,
-        max_frames=spec.max_frames,
+        max_samples=spec.max_samples,
         shuffle=train,
         seed=seed,
         rank=rank,

@@ -10,7 +10,7 @@ import numpy as np
 class BucketBatchSampler:
     """Batches of item indices, similar lengths together.
 
-    lengths: (N,) samples per item. Either a fixed `batch_size`, or `max_frames`: the most padded
+    lengths: (N,) samples per item. Either a fixed `batch_size`, or `max_samples`: the most padded
     samples (batch size x longest item) per batch (an item longer than the budget is a batch alone).
     shuffle=True: each epoch permutes the items from (seed, epoch), sorts them by length inside
     buckets of `bucket_batches` batches, and shuffles the batches. shuffle=False: longest first,
@@ -25,7 +25,7 @@ class BucketBatchSampler:
         lengths,
         *,
         batch_size=8,
-        max_frames=None,
+        max_samples=None,
         shuffle=True,
         seed=0,
         rank=0,
@@ -40,7 +40,7 @@ class BucketBatchSampler:
         if balanced and labels is None:
             raise ValueError("balanced sampling needs labels (corpora with labels: true)")
         self.batch_size = int(batch_size)
-        self.max_frames = max_frames
+        self.max_samples = max_samples
         self.shuffle = shuffle
         self.seed = int(seed)
         self.rank, self.world_size = int(rank), int(world_size)
@@ -99,10 +99,10 @@ class BucketBatchSampler:
         out, cur, longest = [], [], 0
         for i in order:
             n = int(self.lengths[i])
-            if self.max_frames is None:
+            if self.max_samples is None:
                 full = len(cur) == self.batch_size
             else:
-                full = bool(cur) and (len(cur) + 1) * max(longest, n) > self.max_frames
+                full = bool(cur) and (len(cur) + 1) * max(longest, n) > self.max_samples
             if full:
                 out.append(cur)
                 cur, longest = [], 0
@@ -118,7 +118,7 @@ class BucketBatchSampler:
             return self._cache[1]
         order = self._order()
         if self.shuffle:
-            per = (self.batch_size if self.max_frames is None else 8) * self.bucket_batches
+            per = (self.batch_size if self.max_samples is None else 8) * self.bucket_batches
             batches = []
             for s in range(0, len(order), per):
                 chunk = order[s : s + per]

@@ -17,7 +17,7 @@ from pylib.contracts import check_model_class
 from pylib.engine import checkpoint as ckpt
 from pylib.engine import ddp
 from pylib.engine.config import parse_optim, parse_train
-from pylib.engine.data import get_data_factory
+from pylib.engine.data import get_data_factory, spec_for
 from pylib.engine.lock import LOCK_NAME, lock_dir
 from pylib.errors import ConfigError, UserError
 from pylib.io.atomic import move_aside
@@ -49,10 +49,12 @@ def build_model(config, spec, model_class):
     return cls(mcfg, spec), {"name": name, **plain(to_dict(mcfg))}
 
 
-def resolve_config(raw, model_class, overrides=(), seed=None, device=None):
+def resolve_config(raw, model_class, overrides=(), seed=None, device=None, data_dir=None):
     """Apply overrides and check every engine section; returns (config dict, spec, model, optim, train).
 
-    model_class: name -> model class, as for `build_model`."""
+    model_class: name -> model class, as for `build_model`. The data facts are derived from the
+    features section and the dumps under data_dir (when given) and stored in the resolved data and
+    model sections."""
     cfg = apply_overrides(copy.deepcopy(raw), overrides)
     if overrides:
         check_sections(cfg, "--set")
@@ -65,12 +67,13 @@ def resolve_config(raw, model_class, overrides=(), seed=None, device=None):
     if device is not None:
         train_sec["device"] = device
     tcfg = parse_train(train_sec)
-    spec = get_data_factory().spec(cfg["data"])
+    spec, data = spec_for(cfg, data_dir)
     torch.manual_seed(tcfg.seed)
     model, msec = build_model(cfg, spec, model_class)
     optim = parse_optim(cfg.get("optim"), model.param_groups().keys())
     resolved = {
         **cfg,
+        "data": plain(data),
         "model": msec,
         "optim": {g: plain(to_dict(c)) for g, c in optim.items()},
         "train": plain(to_dict(tcfg)),
@@ -209,7 +212,8 @@ def run_training(
     exp_dir = Path(exp_dir)
     raw = load_config(conf)
     resolved, spec, model, optim, tcfg = resolve_config(
-        raw, model_class, overrides, seed=seed, device=None if device == "auto" else device
+        raw, model_class, overrides, seed=seed, device=None if device == "auto" else device,
+        data_dir=data_dir,
     )
     if print_config:
         import yaml

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pylib.config import upgrade_legacy_config
 from pylib.errors import DataError, UserError
 from pylib.io.atomic import atomic_path
 
@@ -185,6 +186,8 @@ def load_checkpoint(path, map_location="cpu", state=None):
         raise UserError(
             f"{path}: checkpoint version {state['version']} is newer than this nnsp ({VERSION}); update nnsp"
         )
+    if isinstance(state.get("config"), dict):  # key names of an earlier release, e.g. data reso -> hop
+        state["config"] = upgrade_legacy_config(state["config"])
     return state
 
 

@@ -4,6 +4,10 @@ The default factory calls the loader API of `pylib.data`. A module given to `pyl
 --import` may install another one with `set_data_factory` (the engine tests use in-memory data
 this way; a custom pipeline could too). The loaders must follow the `pylib.data` protocol: a
 DataLoader whose `batch_sampler` has set_epoch / state_dict / load_state_dict.
+
+`spec_for(config, data_dir)` is how the engine gets a spec: the facts (sample rate, each feature's
+dim/hop/ext) are derived from the features section and the dumps (pylib.data.spec.derive_facts)
+before the factory parses the data section.
 """
 
 
@@ -36,6 +40,19 @@ class DataFactory:
 
 
 _factory = DataFactory()
+
+
+def spec_for(config, data_dir=None, roots=()):
+    """-> (spec, data section with the derived facts) of a whole recipe config; the section is what
+    the resolved config stores, so a model can be rebuilt without the dump. data_dir and roots: the
+    dumps whose features.yaml must agree (the config's train/dev roots and `roots`)."""
+    from pylib.data.spec import derive_facts
+
+    data, origins = derive_facts(config, data_dir, roots)
+    spec = _factory.spec(data)
+    if hasattr(spec, "origins"):
+        spec.origins = origins
+    return spec, data
 
 
 def set_data_factory(factory):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from pylib.config import upgrade_legacy_config
 from pylib.engine import checkpoint as ckpt
 from pylib.errors import UserError
 from pylib.io.atomic import atomic_path
@@ -53,6 +54,8 @@ def check_model_file(path, blob):
         )
     if blob.get("version", 0) > VERSION:
         raise UserError(f"{path}: model file version {blob['version']} is newer than this nnsp; update nnsp")
+    if isinstance(blob.get("config"), dict):  # key names of an earlier release, e.g. model mel_dim -> n_mels
+        blob["config"] = upgrade_legacy_config(blob["config"])
     return blob
 
 
@@ -62,9 +65,9 @@ def build_from_config(config, state_dict, model_class, device="cpu"):
     model_class: name -> model class (`get_model_class` of the model catalogue for nnsp's models);
     the caller hands it in, the engine never imports model code."""
     from pylib.engine.build import build_model
-    from pylib.engine.data import get_data_factory
+    from pylib.engine.data import spec_for
 
-    spec = get_data_factory().spec(config["data"])
+    spec, _ = spec_for(config)
     model, _ = build_model(config, spec, model_class)
     model.load_state_dict(state_dict)
     return model.to(device).eval()

@@ -367,7 +367,7 @@ def infer_set(
     """Stage 4 end to end: model from exp_dir, loader over `set_name`, outputs into out_dir.
 
     model_class: name -> model class (the entry point hands in the model catalogue's lookup)."""
-    from pylib.engine.data import get_data_factory
+    from pylib.engine.data import get_data_factory, spec_for
 
     check_not_input(out_dir, data_dir, set_name)
     model, config, source = model_and_config(
@@ -380,7 +380,7 @@ def infer_set(
         )
     source = {**source, "data_dir": str(Path(data_dir).resolve()), "set": set_name}
     fac = get_data_factory()
-    spec = fac.spec(config["data"])
+    spec, _ = spec_for(config, data_dir, [set_name])
     loader = fac.infer_loader(spec, data_dir, set_name)
     with DirLock(out_dir, "inference"):
         prepare_out_dir(out_dir, source, overwrite)

@@ -117,13 +117,15 @@ def make_batch(ids, waves, key="wav"):
 
 def model_input(config, where="model"):
     """The loader (`ModelWave`) of a waveform countermeasure's one-file config; else a UserError."""
-    data = config.get("data") or {}
+    from pylib.data.spec import derive_facts
+
+    data, _ = derive_facts(config)  # dims, hops and the rate as the features section declares them
     inputs = data.get("inputs") or []
-    if len(inputs) != 1 or int(inputs[0].get("reso", 1)) != 1 or int(inputs[0].get("dim", 1)) != 1:
+    if len(inputs) != 1 or int(inputs[0].get("hop", 1)) != 1 or int(inputs[0].get("dim", 1)) != 1:
         names = [i.get("name") for i in inputs]
         raise UserError(
             f"{where}: score_wavs needs a model that reads one waveform (data.inputs with dim 1, "
-            f"reso 1), but this one reads {names}; score its features with `pylib.bin.infer` instead"
+            f"hop 1), but this one reads {names}; score its features with `pylib.bin.infer` instead"
         )
     return ModelWave(config, inputs[0]["name"], where)
 

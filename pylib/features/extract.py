@@ -53,13 +53,24 @@ def job_chunk(ids, job, num_jobs):
 
 
 def settings_dict(cfg, extractors):
-    """What features.yaml holds: the parsed features section plus each output's dim/reso/ext."""
+    """What features.yaml holds: the parsed features section plus each output's dim/hop/ext."""
     return {
         "sample_rate": cfg.sample_rate,
         "resample": cfg.resample,
         "extractors": cfg.extractors,
-        "outputs": {n: {"dim": int(e.dim), "reso": int(e.reso), "ext": e.ext} for n, e in extractors.items()},
+        "outputs": {n: {"dim": int(e.dim), "hop": int(e.hop), "ext": e.ext} for n, e in extractors.items()},
     }
+
+
+def upgrade_settings(settings):
+    """features.yaml of an earlier release (`reso` for `hop`) in today's names."""
+    outputs = settings.get("outputs")
+    if isinstance(outputs, dict):
+        settings = {**settings, "outputs": {
+            n: ({("hop" if k == "reso" else k): v for k, v in o.items()} if isinstance(o, dict) else o)
+            for n, o in outputs.items()
+        }}
+    return settings
 
 
 def _diff(old, new, prefix=""):
@@ -78,7 +89,7 @@ def _diff(old, new, prefix=""):
 def _check_existing_settings(out_dir, settings, overwrite):
     path = out_dir / SETTINGS_FILE
     if path.is_file() and not overwrite:
-        old = load_yaml(path)
+        old = upgrade_settings(load_yaml(path))
         d = _diff(old, settings)
         if d:
             raise ConfigError(
@@ -88,8 +99,11 @@ def _check_existing_settings(out_dir, settings, overwrite):
 
 
 def settings_hash(settings):
-    """Short content hash of the features settings (what every record names)."""
-    blob = json.dumps(settings, sort_keys=True, default=str).encode()
+    """Short content hash of the features settings (what every record names). The outputs are hashed
+    under the previous release's key name `reso` for `hop`, so that dumps it made stay up to date."""
+    outputs = {n: {("reso" if k == "hop" else k): v for k, v in o.items()}
+               for n, o in (settings.get("outputs") or {}).items()}
+    blob = json.dumps({**settings, "outputs": outputs}, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
@@ -368,7 +382,7 @@ def merge_jobs(out_dir, num_jobs):
 
 
 def _spec_features(spec):
-    """[(name, dim, reso, ext)] from a data spec object or dict with `inputs`/`outputs`."""
+    """[(name, dim, hop, ext)] from a data spec object or dict with `inputs`/`outputs`."""
     get = (
         (lambda o, k, d=None: o.get(k, d))
         if isinstance(spec, dict)
@@ -377,7 +391,7 @@ def _spec_features(spec):
     out = []
     for f in list(get(spec, "inputs", None) or []) + list(get(spec, "outputs", None) or []):
         g = (lambda k, f=f: f.get(k)) if isinstance(f, dict) else (lambda k, f=f: getattr(f, k, None))
-        out.append((g("name"), g("dim"), g("reso"), g("ext")))
+        out.append((g("name"), g("dim"), g("hop"), g("ext")))
     return out
 
 
@@ -386,13 +400,13 @@ def check_features_match(dump_dir, expected):
 
     expected: a FeaturesConfig or `features:` dict (every extractor key, sample rate and resample
     compared), or a data spec (object or dict with `inputs`/`outputs` entries carrying name, dim,
-    reso, ext, and optionally `sample_rate`): each named feature must exist in the dump with the
-    same dim, reso and ext.
+    hop, ext, and optionally `sample_rate`): each named feature must exist in the dump with the
+    same dim, hop and ext.
     """
     path = Path(dump_dir) / SETTINGS_FILE
     if not path.is_file():
         raise DataError(f"{path}: not found; run feature extraction (stage 1) for {dump_dir}")
-    dump = load_yaml(path)
+    dump = upgrade_settings(load_yaml(path))
     how = "rerun feature extraction (stage 1) with --overwrite, or fix the config"
     is_spec = hasattr(expected, "inputs") or (isinstance(expected, dict) and "inputs" in expected)
     if not is_spec:
@@ -412,13 +426,13 @@ def check_features_match(dump_dir, expected):
             f"{path}: sample_rate is {dump.get('sample_rate')} in the dump but {sr} in the data config; {how}"
         )
     outputs = dump.get("outputs", {})
-    for name, dim, reso, ext in _spec_features(expected):
+    for name, dim, hop, ext in _spec_features(expected):
         if name not in outputs:
             raise ConfigError(
                 f"{path}: feature {name!r} is not in this dump (it has {', '.join(outputs)}); add an "
                 f"extractor named {name!r} to the features section and rerun stage 1"
             )
-        for key, val in (("dim", dim), ("reso", reso), ("ext", ext)):
+        for key, val in (("dim", dim), ("hop", hop), ("ext", ext)):
             if val is not None and str(val) != str(outputs[name][key]):
                 raise ConfigError(
                     f"{path}: feature {name!r} has {key} {outputs[name][key]!r} in the dump but "

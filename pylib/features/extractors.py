@@ -2,7 +2,8 @@
 `FEATURES` (the `type:` of an extractor -> its class) and the yaml `features:` section.
 
 Each extractor follows docs/INTERFACES.md "Feature extractors": a `Config` dataclass (its yaml
-keys minus `type`), `ext`, `dim`, `reso`, and `__call__(wave (T,)) -> (N, dim) float32`.
+keys minus `type`), `ext`, `dim`, `hop`, and `__call__(wave (T,)) -> (N, dim) float32`; optionally
+`FACT_KEYS` ({"dim"/"hop": the Config key that sets it}, for error messages).
 """
 
 import dataclasses
@@ -36,7 +37,7 @@ FEATURES = Catalogue(
 @dataclasses.dataclass
 class LogMelConfig:
     n_fft: int = 1024  # FFT size (samples)
-    hop: int = 80  # frame shift (samples); also the feature's reso
+    hop: int = 80  # frame shift (samples); also the feature's hop
     win_length: int = 320  # Hann window length (samples), <= n_fft
     n_mels: int = 80  # mel bands (the feature's dim)
     fmin: float = 0.0  # lowest filter edge (Hz)
@@ -50,6 +51,7 @@ class LogMelExtractor:
 
     Config = LogMelConfig
     ext = ".f4"
+    FACT_KEYS = {"dim": "n_mels", "hop": "hop"}
 
     def __init__(self, cfg, sample_rate):
         _check_positive(cfg, ("n_fft", "hop", "win_length", "n_mels"))
@@ -61,7 +63,7 @@ class LogMelExtractor:
                 f"logmel: need 0 <= fmin < fmax <= sample_rate/2 ({sample_rate / 2:g}), "
                 f"got fmin={cfg.fmin}, fmax={fmax}"
             )
-        self.cfg, self.dim, self.reso = cfg, cfg.n_mels, cfg.hop
+        self.cfg, self.dim, self.hop = cfg, cfg.n_mels, cfg.hop
         self.module = LogMel(
             sample_rate,
             cfg.n_fft,
@@ -98,6 +100,7 @@ class F0Extractor:
     Config = F0Config
     ext = ".f4"
     dim = 1
+    FACT_KEYS = {"hop": "hop"}
 
     def __init__(self, cfg, sample_rate):
         _check_positive(cfg, ("hop",))
@@ -105,7 +108,7 @@ class F0Extractor:
             raise ConfigError(
                 f"f0: need 0 < fmin < fmax < sample_rate/2, got fmin={cfg.fmin}, fmax={cfg.fmax}"
             )
-        self.cfg, self.sample_rate, self.reso = cfg, sample_rate, cfg.hop
+        self.cfg, self.sample_rate, self.hop = cfg, sample_rate, cfg.hop
 
     def __call__(self, wave):
         kw = {}
@@ -133,7 +136,8 @@ class WaveExtractor:
 
     Config = WaveConfig
     dim = 1
-    reso = 1
+    hop = 1
+    FACT_KEYS = {"ext": "format"}
 
     def __init__(self, cfg, sample_rate):
         self.cfg = cfg
@@ -201,4 +205,22 @@ def build_extractors(cfg):
             out[name] = cls(sub, cfg.sample_rate)
         except ConfigError as e:
             raise ConfigError(f"features.extractors.{name}: {e}") from None
+    return out
+
+
+def describe_outputs(cfg):
+    """What each extractor of a FeaturesConfig outputs, without running it: {name: {"dim", "hop",
+    "ext", "origins": {key: the features key that declares it}}}. This is what stage 1 records in
+    features.yaml and what the data spec derives its dims from."""
+    out = {}
+    for name, ex in build_extractors(cfg).items():
+        keys = getattr(ex, "FACT_KEYS", {})
+        here, kind = f"features.extractors.{name}", cfg.extractors[name]["type"]
+        out[name] = {
+            "dim": int(ex.dim),
+            "hop": int(ex.hop),
+            "ext": str(ex.ext),
+            "origins": {k: f"{here}.{keys[k]}" if k in keys else f"{here} (type {kind})"
+                        for k in ("dim", "hop", "ext")},
+        }
     return out

@@ -239,6 +239,7 @@ class LfccExtractor:
 
     Config = LfccConfig
     ext = ".f4"
+    FACT_KEYS = {"hop": "hop"}
 
     def __init__(self, cfg: LfccConfig, sample_rate: int):
         if cfg.win_length > cfg.n_fft or cfg.hop < 1:
@@ -249,7 +250,7 @@ class LfccExtractor:
             raise ConfigError(f"lfcc: n_ceps must be in 1..n_filters={cfg.n_filters}, got {cfg.n_ceps}")
         self.cfg = cfg
         self.sample_rate = sample_rate
-        self.reso = cfg.hop
+        self.hop = cfg.hop
         base = (cfg.n_ceps or cfg.n_filters) if cfg.dct else cfg.n_filters
         self.dim = base * (3 if cfg.deltas else 1)
         self.fb = linear_filterbank(cfg.n_fft, sample_rate, cfg.n_filters, cfg.fmin, cfg.fmax)

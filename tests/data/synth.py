@@ -1,7 +1,7 @@
 """Tiny synthetic dumps whose values encode their position, so crops can be checked exactly.
 
-mel[k, :] = k + 0.25 * d (reso 80), f0[k] = k (reso 160; voiced everywhere unless zeroed),
-wav[t] = t as `<f4` (reso 1); frame counts follow the stage-1 convention N = T // hop + 1.
+mel[k, :] = k + 0.25 * d (hop 80), f0[k] = k (hop 160; voiced everywhere unless zeroed),
+wav[t] = t as `<f4` (hop 1); frame counts follow the stage-1 convention N = T // hop + 1.
 """
 
 import numpy as np
@@ -16,10 +16,10 @@ def spec_dict(**kw):
     d = {
         "sample_rate": 16000,
         "inputs": [
-            {"name": "mel", "ext": ".f4", "dim": MEL_DIM, "reso": 80, "norm": True},
-            {"name": "f0", "ext": ".f4", "dim": 1, "reso": 160, "norm": True, "f0": True},
+            {"name": "mel", "ext": ".f4", "dim": MEL_DIM, "hop": 80, "norm": True},
+            {"name": "f0", "ext": ".f4", "dim": 1, "hop": 160, "norm": True, "f0": True},
         ],
-        "outputs": [{"name": "wav", "ext": ".f4", "dim": 1, "reso": 1}],
+        "outputs": [{"name": "wav", "ext": ".f4", "dim": 1, "hop": 1}],
         "truncate": 1600,
         "min_len": 800,
         "length_tolerance": 2,

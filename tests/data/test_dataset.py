@@ -160,7 +160,7 @@ def test_wav_outputs_are_read_partially(tmp_path):
     write_utt(root, "a", T)
     write_wav(root / "wav" / "a.wav", 16000, wave, subtype="FLOAT")
     write_list(root / "train.lst", ["a"])
-    spec = make_spec(outputs=[{"name": "wav", "ext": ".wav", "dim": 1, "reso": 1}])
+    spec = make_spec(outputs=[{"name": "wav", "ext": ".wav", "dim": 1, "hop": 1}])
     ds = SpeechDataset(spec, tmp_path, "train", train=True, seed=1)
     it = ds[(0, 5)]
     s = it["start"]
@@ -195,7 +195,7 @@ def test_bad_inputs_name_the_file(dump):
 def test_labels_and_collate(tmp_path):
     make_set(tmp_path, "cm", {"a": 3200, "b": 1760, "c": 2400})
     write_table(tmp_path / "cm" / "utt2label", {"a": "bonafide", "b": "spoof A01", "c": "spoof A02"})
-    spec = make_spec(truncate=None, inputs=[{"name": "mel", "dim": MEL_DIM, "reso": 80}], outputs=[])
+    spec = make_spec(truncate=None, inputs=[{"name": "mel", "dim": MEL_DIM, "hop": 80}], outputs=[])
     ds = SpeechDataset(spec, tmp_path, [{"root": "cm", "labels": True}], train=False, with_outputs=False)
     batch = collate([ds[0], ds[1]])
     assert batch["utt_id"] == ["a", "b"] and set(batch) >= {"mel", "mel_len", "mel_mask", "label", "attack"}
@@ -232,7 +232,7 @@ def test_wav_fast_path_matches_soundfile(tmp_path, subtype, ext, fast):
     (root / "wav" / "a.f4").unlink()
     write_wav(root / "wav" / f"a{ext}", 16000, ref, subtype=subtype)
     write_list(root / "train.lst", ["a"])
-    spec = make_spec(outputs=[{"name": "wav", "ext": ext, "dim": 1, "reso": 1}])
+    spec = make_spec(outputs=[{"name": "wav", "ext": ext, "dim": 1, "hop": 1}])
     it = SpeechDataset(spec, tmp_path, "train", train=True, seed=0)[(0, 1)]
     s = it["start"]
     np.testing.assert_array_equal(it["wav"][:, 0].numpy(), ref[s : s + 1600])

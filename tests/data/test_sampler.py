@@ -50,12 +50,12 @@ def test_ddp_shards_are_disjoint_and_equal(world):
     assert sorted(flat(all_batches)) == sorted(flat(full) + flat(full[:pad]))
 
 
-def test_max_frames_budget():
-    s = BucketBatchSampler(LENS, max_frames=12000, seed=0)
+def test_max_samples_budget():
+    s = BucketBatchSampler(LENS, max_samples=12000, seed=0)
     for b in s.epoch_batches():
         assert len(b) == 1 or len(b) * LENS[b].max() <= 12000
     assert sorted(flat(s.epoch_batches())) == list(range(len(LENS)))
-    assert BucketBatchSampler([20000, 5], max_frames=1000, shuffle=False).epoch_batches() == [[0], [1]]
+    assert BucketBatchSampler([20000, 5], max_samples=1000, shuffle=False).epoch_batches() == [[0], [1]]
 
 
 def test_eval_order_is_fixed_longest_first():

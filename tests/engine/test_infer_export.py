@@ -80,7 +80,7 @@ def test_infer_waves_of_a_vocoder_skip_and_redo(trained, tmp_path):
     assert whole["written"] == 6 and not (tmp_path / "w_out" / SCORES).exists()
     for f in sorted((tmp_path / "w_out").glob("*.wav")):
         sr, a = read_wav(f)
-        assert sr == 8000 and len(a) % 4 == 0 and len(a) > 24  # frames x reso samples
+        assert sr == 8000 and len(a) % 4 == 0 and len(a) > 24  # frames x hop samples
     (tmp_path / "w_out" / "utt000.wav").unlink()
     w = tmp_path / "w"
     assert infer_set(w, "unused", "eval", tmp_path / "w_out") == {"written": 1, "skipped": 5, "bad": 0}

@@ -26,7 +26,7 @@ DIM = 4
 @dataclasses.dataclass
 class ToyFeat:
     name: str
-    reso: int
+    hop: int
 
 
 @dataclasses.dataclass
@@ -40,7 +40,7 @@ class ToySpec:
     batch_size: int = 4
     vary: bool = True  # utterance lengths vary (frames + i % 3)
     sample_rate: int = 8000
-    reso: int = 4
+    hop: int = 4
     inputs: list = dataclasses.field(default_factory=lambda: [ToyFeat("x", 4)])
 
     @property
@@ -188,7 +188,7 @@ class _ToyNet(nn.Module, LossModel):
     def __init__(self, cfg, spec):
         super().__init__()
         self.cfg = cfg
-        self.reso = spec.reso
+        self.hop = spec.hop
         self.norm = nn.ModuleDict({"x": FeatureNorm(DIM)})
         self.net = nn.Sequential(
             nn.Linear(DIM, cfg.hidden), nn.Tanh(), nn.Dropout(cfg.dropout), nn.Linear(cfg.hidden, 1)
@@ -218,11 +218,11 @@ class ToyLinear(_ToyNet, Countermeasure):
 
 
 class ToyLinearWave(_ToyNet, Vocoder):
-    """The same net as a vocoder: its "waveform" is each frame's prediction repeated reso times."""
+    """The same net as a vocoder: its "waveform" is each frame's prediction repeated hop times."""
 
     def infer(self, batch):
         pred = self._pred(batch)
-        return [pred[b, :n].repeat_interleave(self.reso).numpy().astype(np.float32) * 0.1
+        return [pred[b, :n].repeat_interleave(self.hop).numpy().astype(np.float32) * 0.1
                 for b, n in enumerate(batch["x_len"].tolist())]
 
 

@@ -66,7 +66,7 @@ def test_split_jobs_and_merge_equal_one_job(corpus, tmp_path):
         assert read_f4(one / "f0" / f"{utt}.f4", 1).shape == (n, 1)
         assert read_utt2num_frames(one / "wav" / "utt2num_frames")[utt] == wave.size
     settings = yaml.safe_load((one / "features.yaml").read_text())
-    assert settings["outputs"]["mel"] == {"dim": 20, "reso": 80, "ext": ".f4"}
+    assert settings["outputs"]["mel"] == {"dim": 20, "hop": 80, "ext": ".f4"}
     assert settings["extractors"]["f0"]["fmin"] == 60.0  # defaults are recorded
 
 
@@ -158,7 +158,7 @@ def test_unreadable_and_empty_wavs_error_or_skip(corpus, tmp_path):
 class _Feat:
     name: str
     dim: int
-    reso: int
+    hop: int
     ext: str
 
 
@@ -184,9 +184,9 @@ def test_check_features_match_names_the_key(corpus, tmp_path):
     check_features_match(tmp_path, good)
     with pytest.raises(ConfigError, match="'mel' has dim 20 in the dump but 80"):
         check_features_match(tmp_path, dataclasses.replace(good, inputs=[_Feat("mel", 80, 80, ".f4")]))
-    with pytest.raises(ConfigError, match="reso"):
+    with pytest.raises(ConfigError, match="hop"):
         check_features_match(
-            tmp_path, {"sample_rate": 16000, "inputs": [{"name": "f0", "dim": 1, "reso": 160}]}
+            tmp_path, {"sample_rate": 16000, "inputs": [{"name": "f0", "dim": 1, "hop": 160}]}
         )
     with pytest.raises(ConfigError, match="'lfcc' is not in this dump"):
         check_features_match(tmp_path, {"inputs": [{"name": "lfcc", "dim": 60}]})
@@ -239,12 +239,12 @@ class _EnergyConfig:
 
 
 class _FrameEnergy:
-    """A stand-in for an extractor outside nnsp (named `module:Class`): instance-level ext/dim/reso."""
+    """A stand-in for an extractor outside nnsp (named `module:Class`): instance-level ext/dim/hop."""
 
     Config = _EnergyConfig
 
     def __init__(self, cfg, sample_rate):
-        self.hop, self.reso, self.dim, self.ext = cfg.hop, cfg.hop, 2, ".f4"
+        self.hop, self.dim, self.ext = cfg.hop, 2, ".f4"
 
     def __call__(self, wave):
         n = wave.size // self.hop + 1
@@ -258,4 +258,17 @@ def test_an_extractor_outside_nnsp_works(corpus, tmp_path):
     frames = read_utt2num_frames(tmp_path / "energy" / "utt2num_frames")
     utt, n = next(iter(frames.items()))
     assert read_f4(tmp_path / "energy" / f"{utt}.f4", 2).shape == (n, 2)
-    check_features_match(tmp_path, {"inputs": [{"name": "energy", "dim": 2, "reso": 160, "ext": ".f4"}]})
+    check_features_match(tmp_path, {"inputs": [{"name": "energy", "dim": 2, "hop": 160, "ext": ".f4"}]})
+
+
+def test_a_dump_of_the_previous_release_stays_up_to_date(corpus, tmp_path):
+    """features.yaml used to say `reso` for `hop`: a rerun neither stops nor redoes any file."""
+    extract_job(_features(), corpus / "wav.scp", tmp_path, progress=False)
+    settings = tmp_path / "features.yaml"
+    old = yaml.safe_load(settings.read_text())
+    for out in old["outputs"].values():
+        out["reso"] = out.pop("hop")
+    settings.write_text(yaml.safe_dump(old))
+    counts = extract_job(_features(), corpus / "wav.scp", tmp_path, progress=False)
+    assert counts["extracted"] == 0 and counts["skipped"] == 5
+    assert yaml.safe_load(settings.read_text())["outputs"]["mel"] == {"dim": 20, "hop": 80, "ext": ".f4"}

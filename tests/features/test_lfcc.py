@@ -93,7 +93,7 @@ def test_module_and_extractor():
     cls = FEATURES.get("lfcc")
     ext = cls(from_dict(cls.Config, {"n_filters": 30, "hop": 80, "win_length": 200}), 16000)
     out = ext(x)
-    assert ext.ext == ".f4" and ext.reso == 80 and ext.dim == 90
+    assert ext.ext == ".f4" and ext.hop == 80 and ext.dim == 90
     assert out.dtype == np.float32 and out.shape == (len(x) // 80 + 1, 90)
     with pytest.raises(ConfigError, match="unknown key"):
         from_dict(cls.Config, {"n_mels": 20})

@@ -21,7 +21,7 @@ FEATURES = {
 
 
 def _config(features, name="wav"):
-    inputs = [{"name": name, "dim": 1, "reso": 1, "ext": ".f4"}]
+    inputs = [{"name": name, "dim": 1, "hop": 1, "ext": ".f4"}]
     return {"features": features, "data": {"sample_rate": features["sample_rate"], "inputs": inputs}}
 
 

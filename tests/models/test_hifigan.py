@@ -267,7 +267,7 @@ def test_registered_and_config_errors():
     assert get_model_class("hifigan") is Hifigan and get_model_class("nsf_hifigan") is NsfHifigan
     with pytest.raises(ConfigError, match="unknown key"):
         make_config(upsample_rate=[4, 4])
-    with pytest.raises(ConfigError, match="model.hop"):
+    with pytest.raises(ConfigError, match="not the mel's hop 32"):
         Hifigan(make_config(hop=32))
     with pytest.raises(ConfigError, match="not 1 or 2"):
         Hifigan(make_config(resblock=3))
@@ -275,11 +275,11 @@ def test_registered_and_config_errors():
         Hifigan(make_config(resblock_dilation_sizes=[[1], []]))
     with pytest.raises(ConfigError, match="even"):
         Hifigan(make_config(upsample_kernel_sizes=[7, 8]))
-    spec = DataSpec(sample_rate=SR, inputs=[FeatureSpec(name="mel", dim=N_MELS, reso=80)],
-                    outputs=[FeatureSpec(name="wav", ext=".wav", dim=1, reso=1)])
+    spec = DataSpec(sample_rate=SR, inputs=[FeatureSpec(name="mel", dim=N_MELS, hop=80)],
+                    outputs=[FeatureSpec(name="wav", ext=".wav", dim=1, hop=1)])
     with pytest.raises(ConfigError, match="'mel'"):
         Hifigan(make_config(), spec)
-    spec.inputs[0].reso = HOP
+    spec.inputs[0].hop = HOP
     Hifigan(make_config(), spec)
     with pytest.raises(ConfigError, match="f0"):
         NsfHifigan(make_config(NsfHifiganConfig), spec)
@@ -373,7 +373,7 @@ def test_jik876_conversion_takes_weight_norm_removed_generators():
 def make_nsf_gan(**kw):
     from pylib.models.vocoder.nsf_gan import HnSincNsfHifigan, HnSincNsfHifiganConfig
 
-    base = dict(mel_dim=N_MELS, hop=HOP, sample_rate=SR, filter_channels=8, cond_channels=8,
+    base = dict(n_mels=N_MELS, hop=HOP, sample_rate=SR, filter_channels=8, cond_channels=8,
                 cond_lstm_units=8, filter_layers=2, harmonic_blocks=1, mpd_periods=[2, 3],
                 mpd_channels=[4, 8], msd_scales=2, msd_channels=TOY_MSD,
                 aux_resolutions=[[64, 16, 64], [32, 8, 32]])

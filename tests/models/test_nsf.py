@@ -34,7 +34,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 def make_nsf_config(name, **kw):
     """Toy-width config: 8 mel bins, hop 16, one short block per branch, small STFTs."""
-    keys = dict(mel_dim=8, hop=HOP, num_harmonics=3, cond_lstm_units=8, cond_channels=8, filter_channels=8,
+    keys = dict(n_mels=8, hop=HOP, num_harmonics=3, cond_lstm_units=8, cond_channels=8, filter_channels=8,
                 filter_layers=3, harmonic_blocks=2, noise_blocks=1, noise_layers=2,
                 stft_resolutions=[[64, 16, 32], [32, 8, 16]])
     if name != "hn_nsf":
@@ -278,19 +278,19 @@ def test_registered_and_config_checks():
 class _Spec:
     sample_rate = 16000
 
-    def __init__(self, mel_dim=8, reso=HOP, names=("mel", "f0")):
-        self.inputs = [FeatureSpec(name=names[0], dim=mel_dim, reso=reso),
-                       FeatureSpec(name=names[1], dim=1, reso=reso, f0=True)]
+    def __init__(self, n_mels=8, hop=HOP, names=("mel", "f0")):
+        self.inputs = [FeatureSpec(name=names[0], dim=n_mels, hop=hop),
+                       FeatureSpec(name=names[1], dim=1, hop=hop, f0=True)]
         self.outputs = [FeatureSpec(name="wav", ext=".wav")]
 
 
 def test_data_section_mismatches_are_config_errors():
     cls = get_model_class("hn_sinc_nsf")
     cls(make_nsf_config("hn_sinc_nsf"), _Spec())  # consistent: builds
-    with pytest.raises(ConfigError, match="mel_dim"):
-        cls(make_nsf_config("hn_sinc_nsf"), _Spec(mel_dim=80))
-    with pytest.raises(ConfigError, match="reso"):
-        cls(make_nsf_config("hn_sinc_nsf"), _Spec(reso=80))
+    with pytest.raises(ConfigError, match=r"data feature 'mel' dim = 80 vs model.n_mels = 8"):
+        cls(make_nsf_config("hn_sinc_nsf"), _Spec(n_mels=80))
+    with pytest.raises(ConfigError, match=r"data feature 'mel' hop = 80 vs model.hop = 16"):
+        cls(make_nsf_config("hn_sinc_nsf"), _Spec(hop=80))
     with pytest.raises(ConfigError, match="'lf0'"):
         cls(make_nsf_config("hn_sinc_nsf", f0="lf0"), _Spec())
 

@@ -139,7 +139,7 @@ def test_config_and_input_errors():
 
 def _write_set(dump, name, n, seconds):
     from pylib.data.lists import make_list
-    from pylib.data.spec import load_data_spec
+    from pylib.data.spec import spec_from_config
     from pylib.io import write_table, write_wav
 
     labels = {}
@@ -150,7 +150,7 @@ def _write_set(dump, name, n, seconds):
         labels[utt] = "bonafide -" if i % 2 else "spoof A01"
     labels_in = dump.parent / "data" / name / "utt2label"  # as a recipe: data/<set> in, dump/<set> out
     write_table(labels_in, labels)
-    spec = load_data_spec(load_yaml(CONF)["data"])
+    spec = spec_from_config(load_yaml(CONF))
     kept, dropped, _ = make_list(spec, dump, name, spec.features, utt2label=labels_in)
     assert len(kept) == n and not dropped
 

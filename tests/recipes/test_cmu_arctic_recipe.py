@@ -107,7 +107,7 @@ def test_cmu_arctic_configs(name):
     extractors = build_extractors(parse_features(raw["features"]))
     resolved, spec, model, _, _ = resolve_config(raw, get_model_class)
     for f in spec.inputs + spec.outputs:
-        assert (extractors[f.name].dim, extractors[f.name].reso) == (f.dim, f.reso), f.name
+        assert (extractors[f.name].dim, extractors[f.name].hop) == (f.dim, f.hop), f.name
     assert spec.sample_rate == raw["features"]["sample_rate"] == SR
     # the debug run's dump is the full run's dump: the features sections are identical
     assert raw["features"] == load_yaml(RECIPE / "conf" / "hn_sinc_nsf.yaml")["features"]

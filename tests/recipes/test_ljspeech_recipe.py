@@ -102,7 +102,7 @@ def test_ljspeech_configs(name):
     extractors = build_extractors(parse_features(raw["features"]))
     resolved, spec, model, _, _ = resolve_config(raw, get_model_class)
     for f in spec.inputs + spec.outputs:
-        assert (extractors[f.name].dim, extractors[f.name].reso) == (f.dim, f.reso), f.name
+        assert (extractors[f.name].dim, extractors[f.name].hop) == (f.dim, f.hop), f.name
     assert spec.sample_rate == raw["features"]["sample_rate"] == SR
     assert resolved["train"]["best_metric"] == "mel_l1"
     # one dump serves every config: the features sections are identical

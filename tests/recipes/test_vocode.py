@@ -18,12 +18,13 @@ from tests.conftest import ROOT, sine
 def _model_file(tmp_path, drop_features=False):
     """A tiny untrained hn_sinc_nsf from the toy recipe's debug config, saved as a one-file model."""
     config = yaml.safe_load((ROOT / "egs" / "toy" / "nsf" / "conf" / "debug.yaml").read_text())
+    from pylib.engine.data import spec_for
+
+    spec, config["data"] = spec_for(config)  # the derived facts, as an exported model.pt holds them
     if drop_features:
         del config["features"]
-    from pylib.data import load_data_spec
-
     torch.manual_seed(0)
-    model, msec = build_model(config, load_data_spec(config["data"]), get_model_class)
+    model, msec = build_model(config, spec, get_model_class)
     path = tmp_path / "model.pt"
     torch.save({"format": FORMAT, "version": VERSION, "config": {**config, "model": msec},
                 "state_dict": model.state_dict()}, path)

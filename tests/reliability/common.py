@@ -38,16 +38,15 @@ FEATURES = {
         "wav": {"type": "wave", "format": "wav"},
     },
 }
-DATA = {
-    "sample_rate": SR,
-    "inputs": [{"name": "mel", "ext": ".f4", "dim": 20, "reso": 80, "norm": True}],
-    "outputs": [{"name": "wav", "ext": ".wav", "dim": 1, "reso": 1}],
+DATA = {  # sample rate, dims and hops: from FEATURES
+    "inputs": [{"name": "mel", "norm": True}],
+    "outputs": [{"name": "wav"}],
     "truncate": 1600,
     "min_len": 0,
     "batch_size": 2,
     "train": [{"root": "train"}],
 }
-MODEL = {"name": "tiny_reg", "dim": 20, "hidden": 8}
+MODEL = {"name": "tiny_reg", "hidden": 8}  # its input dim: from the spec
 OPTIM = {"model": {"type": "adam", "lr": 0.01}}
 TRAIN = {
     "epochs": 3,
@@ -101,7 +100,7 @@ def build_project(root, n=6, sets=("train",)):
     """Sine utterances (0.3-0.55 s), tables, features, lists and statistics, built in-process."""
     from pylib.data import stats
     from pylib.data.lists import make_list
-    from pylib.data.spec import load_data_spec
+    from pylib.data.spec import spec_from_config
     from pylib.features.extract import extract_job
     from pylib.io import write_table, write_wav
 
@@ -121,9 +120,9 @@ def build_project(root, n=6, sets=("train",)):
             proj.data(s) / "utt2label", {u: "bonafide" if i % 2 else "spoof A01" for i, u in enumerate(scp)}
         )
         extract_job(FEATURES, proj.data(s) / "wav.scp", proj.dump(s), progress=False)
-        spec = load_data_spec(DATA)
+        spec = spec_from_config(config(), proj.root / "dump")
         make_list(spec, proj.root / "dump", s, spec.features)
-    spec = load_data_spec(DATA)
+    spec = spec_from_config(config(), proj.root / "dump")
     stats.write_stats(spec, proj.root / "dump", stats.accumulate(spec, proj.root / "dump", spec.train))
     return proj
 

@@ -371,10 +371,24 @@ def test_bad_feature_file_dropped_by_make_lists(proj, case):
 
 @pytest.mark.parametrize("stage", ["make_lists", "compute_stats", "train"])
 def test_wrong_dim_in_config(proj, stage, tmp_path):
+    """The features section changed after stage 1: every stage stops before reading a file, naming
+    the dump's record and the config key (the dims are derived, so no file is read at a wrong dim)."""
     cfg = config()
-    cfg["data"]["inputs"][0]["dim"] = 24  # the dump has 20
-    cfg["model"]["dim"] = 24
+    cfg["features"]["extractors"]["mel"]["n_mels"] = 24  # the dump has 20
     write_yaml(proj.conf, cfg)
+    r = _run(stage, proj, tmp_path / "exp")
+    assert_user_error(r, f"{proj.dump() / 'features.yaml'} outputs.mel.dim = 20",
+                      "features.extractors.mel.n_mels = 24", "rerun stage 1")
+    assert_outputs_valid(proj.dump() / "stats", tmp_path / "exp")
+
+
+@pytest.mark.parametrize("stage", ["make_lists", "compute_stats", "train"])
+def test_wrong_dim_in_a_dump(proj, stage, tmp_path):
+    """A dump whose features.yaml disagrees with its files (a feature folder replaced by hand): the
+    files are refused with the reason, naming the folder."""
+    settings = proj.dump() / "features.yaml"
+    settings.write_text(settings.read_text().replace("dim: 20", "dim: 24"))
+    write_yaml(proj.conf, config(features=None))  # only the dump says the dim
     r = _run(stage, proj, tmp_path / "exp")
     if stage == "make_lists":  # every utterance dropped, each with the reason
         assert_user_error(r, proj.dump() / "train.dropped.txt", "dim 24")

@@ -153,7 +153,7 @@ FEATURE = st.fixed_dictionaries(
     optional={
         "ext": st.sampled_from([".f4", ".wav", "f4", ".flac", 3]),
         "dim": st.integers(-1, 90),
-        "reso": st.integers(-1, 400),
+        "hop": st.integers(-1, 400),
         "norm": st.booleans(),
         "f0": st.one_of(st.booleans(), st.just("yes")),
     },
@@ -175,7 +175,7 @@ def test_fuzz_data_spec(section):
         spec = load_data_spec(section)
     except ConfigError:
         return
-    assert spec.inputs and all(f.dim >= 1 and f.reso >= 1 for f in spec.features)
+    assert spec.inputs and all(f.dim >= 1 and f.hop >= 1 for f in spec.features)
 
 
 @FUZZ
@@ -229,7 +229,7 @@ def test_fuzz_yaml_file(text):
         assert str(path) in str(e)
 
 
-@pytest.mark.parametrize("value", [{"inputs": [{"name": "mel", "dim": 2**40, "reso": 2**40}], "truncate": 3}])
+@pytest.mark.parametrize("value", [{"inputs": [{"name": "mel", "dim": 2**40, "hop": 2**40}], "truncate": 3}])
 def test_huge_values_are_config_errors_or_valid(value):
     try:
         from_dict(DataSpec, value, where="data")

@@ -180,7 +180,7 @@ def test_make_lists_never_overwrites_its_utt2label_input(tmp_path):
     from pylib.data.lists import make_list
     from pylib.data.spec import load_data_spec
 
-    feats = [{"name": "mel", "ext": ".f4", "dim": 2, "reso": 80}]
+    feats = [{"name": "mel", "ext": ".f4", "dim": 2, "hop": 80}]
     spec = load_data_spec({"sample_rate": SR, "inputs": feats})
     label = _write(tmp_path / "dump" / "train" / "utt2label", "a bonafide\n")
     with pytest.raises(DataError, match="overwrite the input"):

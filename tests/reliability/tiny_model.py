@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from pylib.config import take_facts
 from pylib.contracts import Countermeasure, LossModel
 from pylib.nn.norm import FeatureNorm
 
@@ -16,7 +17,7 @@ from pylib.nn.norm import FeatureNorm
 @dataclass
 class TinyConfig:
     input: str = "mel"  # batch key of the input feature
-    dim: int = 20  # its dim
+    dim: int | None = None  # its dim: taken from the data spec
     hidden: int = 8  # width of the one hidden layer
     dropout: float = 0.2  # so the RNG state matters on resume
     infer_sleep: float = 0.0  # seconds per inference batch: gives a kill test time to strike
@@ -28,6 +29,7 @@ class TinyReg(nn.Module, LossModel, Countermeasure):
     def __init__(self, cfg, spec=None):
         super().__init__()
         self.cfg = cfg
+        take_facts(cfg, spec, (("dim", "input", "dim"),), {"dim": 20})
         self.norm = nn.ModuleDict({cfg.input: FeatureNorm(cfg.dim)})
         self.net = nn.Sequential(
             nn.Linear(cfg.dim, cfg.hidden), nn.Tanh(), nn.Dropout(cfg.dropout), nn.Linear(cfg.hidden, 1)

@@ -47,11 +47,11 @@ _BACK = {"lstmsum": "lstm", "attention": "attention", "fixed": "fixed"}
 # the seed's data-normalisation parameters: unused by its CM forward pass
 _IGNORED = {"input_mean", "input_std", "output_mean", "output_std"}
 
-DATA = {  # the seed's 01_config.py: one 16 kHz waveform input, no normalisation, no target
-    "sample_rate": 16000,
-    "inputs": [{"name": "wav", "ext": ".wav", "dim": 1, "reso": 1, "norm": False}],
-    "outputs": [],
-}
+# the seed's 01_config.py: one 16 kHz waveform input (wav_samp_rate), no normalisation, no target;
+# FLOAT: its loader feeds the file's samples as floats, unquantised (score_wavs does the same)
+FEATURES = {"sample_rate": 16000,
+            "extractors": {"wav": {"type": "wave", "format": "wav", "subtype": "FLOAT"}}}
+DATA = {"inputs": [{"name": "wav", "norm": False}], "outputs": []}
 
 
 def split_name(name):
@@ -66,7 +66,7 @@ def seed_config(name):
     """The `lcnn` model keys (a dict, `name: lcnn` included) of seed folder `name`."""
     front, back, head = split_name(name)
     cfg = dict(
-        name="lcnn", input="wav", sample_rate=16000, n_fft=512, hop=160, win_length=320,
+        name="lcnn", input="wav", n_fft=512, hop=160, win_length=320,
         window="hamming", preemphasis=0.97, center=True, pad_mode="constant", width=64, dropout=0.7,
         back_end=_BACK[back], head=_HEAD[head],
     )
@@ -171,7 +171,7 @@ def convert_seed(sd, name, where="checkpoint"):
             f"{where}: does not match seed architecture {name}: unexpected keys {unknown[:5]}, "
             f"missing {missing[:5]}; pick the --arch (seed folder) the checkpoint was trained in"
         )
-    config = {"data": dict(DATA), "model": seed_config(name)}
+    config = {"features": dict(FEATURES), "data": dict(DATA), "model": seed_config(name)}
     return config, new
 
 

@@ -14,6 +14,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from pylib.config import take_facts
 from pylib.contracts import Countermeasure, LossModel
 from pylib.errors import ConfigError
 from pylib.features.lfcc import FLOAT32_EPS
@@ -24,7 +25,7 @@ from pylib.models.cm.layers import AttentionBackEnd, FixedBackEnd, FrontEnd, Lst
 @dataclass
 class LcnnConfig:
     input: str = "wav"  # batch key of the waveform (the data section's input name)
-    sample_rate: int = 16000
+    sample_rate: int | None = None  # Hz: taken from the data spec (features.sample_rate); leave it out
     # spec: ln power + trainable linear filterbank; spec2: the seed's log10((power @ W)^2 + eps)
     front_end: Literal["lfcc", "lfb", "spec", "spec2"] = "lfcc"
     n_fft: int = 512
@@ -77,10 +78,7 @@ class LcnnCM(nn.Module, LossModel, Countermeasure):
     def __init__(self, cfg: LcnnConfig, spec=None):
         super().__init__()
         self.cfg = cfg
-        if spec is not None and getattr(spec, "sample_rate", cfg.sample_rate) != cfg.sample_rate:
-            raise ConfigError(
-                f"model.sample_rate {cfg.sample_rate} differs from data.sample_rate {spec.sample_rate}"
-            )
+        take_facts(cfg, spec, (("sample_rate", None, None), (None, "input", None)), {"sample_rate": 16000})
         self.front = FrontEnd(
             cfg.front_end, cfg.sample_rate, cfg.n_fft, cfg.hop, cfg.win_length, cfg.n_filters, cfg.window,
             cfg.preemphasis, cfg.log_floor, cfg.with_energy, cfg.deltas, cfg.center, cfg.pad_mode,

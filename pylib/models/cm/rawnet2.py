@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pylib.config import take_facts
 from pylib.contracts import Countermeasure, LossModel
 from pylib.errors import ConfigError, DataError
 from pylib.models.seed_import import SeedArch, register_seed_arch
@@ -40,7 +41,9 @@ from pylib.models.seed_import import SeedArch, register_seed_arch
 @dataclass
 class RawNet2Config:
     input: str = "wav"  # batch key of the waveform (the data section's input name)
-    sample_rate: int = 16000  # Hz; the sinc cut-offs are mel-spaced over 0 .. sample_rate // 2
+    # Hz, taken from the data spec (features.sample_rate; leave it out): the sinc cut-offs are
+    # mel-spaced over 0 .. sample_rate // 2
+    sample_rate: int | None = None
     # seed: 03-asvspoof-mega/rawnet2/*/model.py m_filter_num = 20, m_filter_len = 1025
     sinc_filters: int = 20  # sinc band-pass filters
     sinc_kernel: int = 1025  # taps per filter; an even value is raised by one (odd, symmetric filters)
@@ -63,7 +66,7 @@ class RawNet2Config:
             raise ConfigError(
                 f"model.res_channels must be a non-empty list of positive widths, got {self.res_channels}"
             )
-        if self.sample_rate < 2:
+        if self.sample_rate is not None and self.sample_rate < 2:
             raise ConfigError(f"model.sample_rate must be >= 2, got {self.sample_rate}")
         if self.seg_len < self.min_samples:
             raise ConfigError(
@@ -186,10 +189,9 @@ class RawNet2CM(nn.Module, LossModel, Countermeasure):
     def __init__(self, cfg: RawNet2Config, spec=None):
         super().__init__()
         self.cfg = cfg
-        if spec is not None and getattr(spec, "sample_rate", cfg.sample_rate) != cfg.sample_rate:
-            raise ConfigError(
-                f"model.sample_rate {cfg.sample_rate} differs from data.sample_rate {spec.sample_rate}"
-            )
+        take_facts(cfg, spec, (("sample_rate", None, None), (None, "input", None)), {"sample_rate": 16000})
+        if cfg.sample_rate < 2:
+            raise ConfigError(f"features.sample_rate must be >= 2 for rawnet2, got {cfg.sample_rate}")
         filters = mel_sinc_filters(cfg.sinc_filters, cfg.kernel, cfg.sample_rate)
         self.sinc = nn.Parameter(filters.unsqueeze(1), requires_grad=cfg.sinc_trainable)  # (F, 1, K)
         self.sinc_bn = nn.BatchNorm1d(cfg.sinc_filters)
@@ -399,13 +401,12 @@ def convert_seed_state_dict(sd, where="checkpoint"):
             f"{where}: does not match the seed's rawnet2: unexpected keys {unknown[:5]}, missing "
             f"{missing[:5]}; pass the --arch the checkpoint was trained with"
         )
+    model = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "sample_rate"}  # a data fact
     config = {
-        "data": {
-            "sample_rate": cfg.sample_rate,
-            "inputs": [{"name": "wav", "ext": ".wav", "dim": 1, "reso": 1, "norm": False}],
-            "outputs": [],
-        },
-        "model": {"name": "rawnet2", **dataclasses.asdict(cfg)},
+        "features": {"sample_rate": cfg.sample_rate,  # FLOAT: the seed feeds unquantised samples
+                     "extractors": {"wav": {"type": "wave", "format": "wav", "subtype": "FLOAT"}}},
+        "data": {"inputs": [{"name": "wav", "norm": False}], "outputs": []},
+        "model": {"name": "rawnet2", **model},
     }
     return config, new
 

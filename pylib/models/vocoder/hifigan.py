@@ -24,6 +24,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import weight_norm
 
+from pylib.config import take_facts
 from pylib.contracts import GanModel, Vocoder
 from pylib.errors import ConfigError
 from pylib.features.mel import LogMel
@@ -181,9 +182,10 @@ class HifiganConfig:
     msd_channels: list[int] = field(default_factory=lambda: list(MSD_CHANNELS))
     mel: str = "mel"  # input feature name (B, N, n_mels), normalised inside the model
     wav: str = "wav"  # target waveform name (B, T, 1)
-    sample_rate: int = 22050
-    hop: int = 256  # samples per mel frame
-    n_mels: int = 80
+    # taken from the data spec (the features section): leave them out of the yaml
+    sample_rate: int | None = None  # Hz: features.sample_rate
+    hop: int | None = None  # samples per mel frame: the mel's hop (= the product of upsample_rates)
+    n_mels: int | None = None  # mel bands: the mel's dim
     loss_n_fft: int = 1024  # the mel of the L1 loss
     loss_win_length: int = 1024
     loss_n_mels: int = 80
@@ -250,34 +252,29 @@ def adversarial_terms(discriminator, y, y_hat):
     return lsgan_g_loss(fake), feature_matching_loss(real_maps, fake_maps)
 
 
-def _check_spec(cfg, spec, names):
-    """The data section must agree with the model's keys (rate, feature dims and resolutions)."""
-    if spec is None:
-        return
-    if spec.sample_rate != cfg.sample_rate:
-        raise ConfigError(f"model.sample_rate {cfg.sample_rate} differs from data.sample_rate "
-                          f"{spec.sample_rate}")
-    for name, dim, reso in names:
-        f = spec.feature(name)
-        if f.dim != dim or f.reso != reso:
-            raise ConfigError(f"data feature {name!r} has dim {f.dim}, reso {f.reso}; the model expects "
-                              f"dim {dim}, reso {reso} (model.hop / model.n_mels)")
+# what a HiFi-GAN takes from the data spec (pylib.config.take_facts), and HiFi-GAN V1's 22.05 kHz
+# values for a model built by hand without one
+SPEC_FACTS = (("sample_rate", None, None), ("n_mels", "mel", "dim"), ("hop", "mel", "hop"),
+              (None, "wav", None))
+SPEC_DEFAULTS = {"sample_rate": 22050, "hop": 256, "n_mels": 80}
 
 
 class Hifigan(nn.Module, GanModel, Vocoder):
     """HiFi-GAN: groups "discriminator" (MPD + MSD) then "generator"; see the module docstring."""
 
     Config = HifiganConfig
+    SPEC_FACTS = SPEC_FACTS
     uses_source = False
 
     def __init__(self, cfg, spec=None):
         super().__init__()
         self.cfg = cfg
+        take_facts(cfg, spec, self.SPEC_FACTS, SPEC_DEFAULTS)
         gk = cfg.generator_kwargs()
         if math.prod(gk["upsample_rates"]) != cfg.hop:
             raise ConfigError(f"model.upsample_rates {gk['upsample_rates']} multiply to "
-                              f"{math.prod(gk['upsample_rates'])}, not model.hop {cfg.hop}")
-        _check_spec(cfg, spec, self._spec_features())
+                              f"{math.prod(gk['upsample_rates'])}, not the mel's hop {cfg.hop}; choose "
+                              "upsample rates whose product is the hop of features.extractors.<mel>")
         self.norm = nn.ModuleDict({cfg.mel: FeatureNorm(cfg.n_mels)})
         self.generator = HifiganGenerator(cfg.n_mels, **gk, source=self.uses_source)
         self.discriminator = HifiganDiscriminator(cfg.mpd_periods, cfg.mpd_channels, cfg.msd_scales,
@@ -288,9 +285,6 @@ class Hifigan(nn.Module, GanModel, Vocoder):
         self.loss_mel = mel_cls(cfg.sample_rate, cfg.loss_n_fft, cfg.hop, cfg.loss_win_length,
                                 cfg.loss_n_mels, cfg.loss_fmin, cfg.loss_fmax, cfg.loss_log_floor)
         self.stft_loss = MultiResolutionSTFTLoss(cfg.stft_resolutions) if cfg.lambda_stft > 0 else None
-
-    def _spec_features(self):
-        return [(self.cfg.mel, self.cfg.n_mels, self.cfg.hop), (self.cfg.wav, 1, 1)]
 
     def param_groups(self):
         gen = [p for n, p in self.named_parameters() if not n.startswith("discriminator.")]
@@ -364,15 +358,13 @@ class NsfHifigan(Hifigan):
     """HiFi-GAN generator driven by an NSF sine excitation as well as the mel (extra input `f0`)."""
 
     Config = NsfHifiganConfig
+    SPEC_FACTS = SPEC_FACTS + (("hop", "f0", "hop"),)
     uses_source = True
 
     def __init__(self, cfg, spec=None):
         super().__init__(cfg, spec)
         # NSF's merge: a linear mix of the fundamental and its harmonics, squashed by tanh.
         self.source_merge = nn.Linear(cfg.num_harmonics + 1, 1)
-
-    def _spec_features(self):
-        return super()._spec_features() + [(self.cfg.f0, 1, self.cfg.hop)]
 
     def excitation(self, f0, generator=None):
         """f0 (B, N, 1) Hz -> merged excitation (B, 1, N*hop); `generator` seeds the source's noise."""

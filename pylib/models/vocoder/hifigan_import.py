@@ -88,15 +88,13 @@ def jik876_config(h, where="config.json"):
         "resblock": int(h["resblock"]),
         "resblock_kernel_sizes": [int(v) for v in h["resblock_kernel_sizes"]],
         "resblock_dilation_sizes": [[int(d) for d in ds] for ds in h["resblock_dilation_sizes"]],
-        "sample_rate": sr, "hop": hop, "n_mels": int(h["num_mels"]),
         "loss_n_fft": int(h["n_fft"]), "loss_win_length": int(h["win_size"]),
         "loss_n_mels": int(h["num_mels"]),
         "loss_fmin": float(h["fmin"]), "loss_fmax": h["fmax_for_loss"], "loss_mel_framing": "hifigan",
     }
-    data = {
-        "sample_rate": sr,
-        "inputs": [{"name": "mel", "ext": ".f4", "dim": int(h["num_mels"]), "reso": hop, "norm": True}],
-        "outputs": [{"name": "wav", "ext": ".wav", "dim": 1, "reso": 1, "norm": False}],
+    data = {  # sample rate, dims and hops: from the features section
+        "inputs": [{"name": "mel", "norm": True}],
+        "outputs": [{"name": "wav", "norm": False}],
         "truncate": int(h.get("segment_size", 8192)),
         "batch_size": int(h.get("batch_size", 16)),
     }
@@ -153,7 +151,7 @@ def import_jik876(checkpoint, config, out, discriminator=None):
     or to fine-tune the generator with a fresh discriminator. Returns the built model (eval mode).
     """
     from pylib.engine.build import build_model
-    from pylib.engine.data import get_data_factory
+    from pylib.engine.data import spec_for
     from pylib.engine.export import FORMAT, VERSION
     from pylib.io.atomic import atomic_path
     from pylib.models.catalogue import get_model_class
@@ -169,7 +167,7 @@ def import_jik876(checkpoint, config, out, discriminator=None):
         mpd, msd = _load_jik876(discriminator, ("mpd", "msd"), "discriminator checkpoint")
     with torch.random.fork_rng(devices=[]):  # the fresh discriminator, when there is one, is seeded
         torch.manual_seed(0)
-        model, _ = build_model(cfg, get_data_factory().spec(cfg["data"]), get_model_class)
+        model, _ = build_model(cfg, spec_for(cfg)[0], get_model_class)
     model.load_state_dict(jik876_state(model, gen, mpd, msd, where=str(checkpoint)))  # strict: it loads
     model.eval()
     cfg["imported_from"] = {"toolkit": "jik876/hifi-gan", "checkpoint": str(checkpoint),

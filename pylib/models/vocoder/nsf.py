@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from pylib.config import take_facts
 from pylib.contracts import LossModel, Vocoder
 from pylib.errors import ConfigError
 from pylib.losses.stft import NSF_RESOLUTIONS, MultiResolutionSTFTLoss
@@ -56,12 +57,15 @@ SEED = "project-NN-Pytorch-scripts project/01-nsf"
 class NsfConfig:
     """Keys shared by every NSF model; defaults are the seed's 16 kHz setting (model.py of each)."""
 
-    mel: str = "mel"  # input feature name of the spectral condition (B, N, mel_dim)
+    RENAMED = {"mel_dim": "n_mels"}
+
+    mel: str = "mel"  # input feature name of the spectral condition (B, N, n_mels)
     f0: str = "f0"  # input feature name of F0 in Hz, 0 = unvoiced (B, N, 1)
     wav: str = "wav"  # output feature name of the natural waveform (B, T, 1)
-    mel_dim: int = 80  # mel channels (checked against the data section when given)
-    hop: int = 80  # waveform samples per frame (upsampling factor)
-    sample_rate: int = 16000  # Hz (checked against the data section when given)
+    # taken from the data spec (the features section): leave them out of the yaml
+    n_mels: int | None = None  # mel channels: the mel feature's dim
+    hop: int | None = None  # waveform samples per frame (upsampling factor): the mel's and f0's hop
+    sample_rate: int | None = None  # Hz: features.sample_rate
     # source
     num_harmonics: int = 7  # harmonics above the fundamental in the sine source
     sine_amp: float = 0.1  # amplitude of each sine
@@ -97,7 +101,7 @@ class NsfConfig:
                               f"({self.filter_channels}): the condition is added to every filter layer")
         if self.filter_kernel < 1 or self.cond_kernel < 1:
             raise ConfigError("model.filter_kernel and model.cond_kernel must be >= 1")
-        if self.hop < 1 or self.num_harmonics < 0:
+        if (self.hop is not None and self.hop < 1) or self.num_harmonics < 0:
             raise ConfigError("model.hop must be >= 1 and model.num_harmonics >= 0")
         if self.cond_module not in COND_MODULES:
             raise ConfigError(f"model.cond_module must be one of {', '.join(COND_MODULES)}, "
@@ -148,24 +152,11 @@ class CycNoiseNsfConfig(HnSincNsfConfig):
     masked_loss: bool = True  # add the sine-masked STFT loss on every harmonic block's output
 
 
-def _check_spec(cfg, spec):
-    """Cross-check the model keys with the data section, when the engine passes one."""
-    if spec is None:
-        return
-    feats = {f.name: f for f in list(getattr(spec, "inputs", [])) + list(getattr(spec, "outputs", []))}
-    for name in (cfg.mel, cfg.f0, cfg.wav):
-        if feats and name not in feats:
-            raise ConfigError(f"model: feature {name!r} is not in the data section (has {sorted(feats)}); "
-                              f"set model.mel/f0/wav to the data feature names")
-    if cfg.mel in feats and feats[cfg.mel].dim != cfg.mel_dim:
-        raise ConfigError(f"model.mel_dim is {cfg.mel_dim} but data feature {cfg.mel!r} has dim "
-                          f"{feats[cfg.mel].dim}")
-    for name in (cfg.mel, cfg.f0):
-        if name in feats and feats[name].reso != cfg.hop:
-            raise ConfigError(f"model.hop is {cfg.hop} but data feature {name!r} has reso {feats[name].reso}")
-    rate = getattr(spec, "sample_rate", cfg.sample_rate)
-    if rate != cfg.sample_rate:
-        raise ConfigError(f"model.sample_rate is {cfg.sample_rate} but data.sample_rate is {rate}")
+# what an NSF model takes from the data spec (pylib.config.take_facts), and the seed's 16 kHz values
+# for a model built by hand without one
+SPEC_FACTS = (("n_mels", "mel", "dim"), ("hop", "mel", "hop"), ("hop", "f0", "hop"),
+              ("sample_rate", None, None), (None, "wav", None))
+SPEC_DEFAULTS = {"n_mels": 80, "hop": 80, "sample_rate": 16000}
 
 
 class _Nsf(nn.Module, LossModel, Vocoder):
@@ -177,10 +168,10 @@ class _Nsf(nn.Module, LossModel, Vocoder):
 
     def __init__(self, cfg, spec=None):
         super().__init__()
-        _check_spec(cfg, spec)
+        take_facts(cfg, spec, SPEC_FACTS, SPEC_DEFAULTS)
         self.cfg = cfg
-        self.norm = nn.ModuleDict({cfg.mel: FeatureNorm(cfg.mel_dim), cfg.f0: FeatureNorm(1)})
-        self.cond = ConditionModule(cfg.mel_dim + 1, self._cond_channels(), cfg.hop, cfg.cond_module,
+        self.norm = nn.ModuleDict({cfg.mel: FeatureNorm(cfg.n_mels), cfg.f0: FeatureNorm(1)})
+        self.cond = ConditionModule(cfg.n_mels + 1, self._cond_channels(), cfg.hop, cfg.cond_module,
                                     cfg.cond_lstm_units, cfg.cond_kernel, cfg.cond_cnn_layers,
                                     cfg.cond_smooth, cfg.cond_smooth_pad)
         self._build_source()

@@ -67,14 +67,13 @@ def _frame_widths(sd, cond, where):
     return hop, cut_frames
 
 
-def _model_section(sd, arch, cond, hop, cut_frames):
-    """The nnsp `model` config of the seed checkpoint (sizes read off the weights' shapes)."""
-    in_dim = sd["input_mean"].numel()
+def _model_section(sd, arch, cond, cut_frames):
+    """The nnsp `model` config of the seed checkpoint (sizes read off the weights' shapes; its mel
+    dim, hop and rate are facts of the data section)."""
     blk = "m_filter.l_har_blocks.0."
     C = sd[blk + "l_ff_1.weight"].shape[0]
     kernel = sd[blk + "l_convs.0.weight"].shape[-1]
     model = {
-        "mel_dim": in_dim - 1, "hop": hop, "sample_rate": 16000,
         "cond_channels": C, "filter_channels": C, "filter_kernel": kernel,
         "filter_layers": _count(sd, blk + "l_convs."),
         "harmonic_blocks": _count(sd, "m_filter.l_har_blocks."),
@@ -148,14 +147,15 @@ def _convert(arch):
         cond = "m_condition" if arch == "hn-nsf" else "m_cond"
         hop, cut_frames = _frame_widths(sd, cond, where)
         in_dim = sd["input_mean"].numel()
-        config = {
+        config = {  # no features section: the seed extracts its features with its own tools, so the
+            # data section states the facts (16 kHz: the seed's config.py wav_samp_rate)
             "data": {
                 "sample_rate": 16000,
-                "inputs": [{"name": "mel", "ext": ".f4", "dim": in_dim - 1, "reso": hop, "norm": True},
-                           {"name": "f0", "ext": ".f4", "dim": 1, "reso": hop, "norm": True, "f0": True}],
-                "outputs": [{"name": "wav", "ext": ".wav", "dim": 1, "reso": 1, "norm": False}],
+                "inputs": [{"name": "mel", "ext": ".f4", "dim": in_dim - 1, "hop": hop, "norm": True},
+                           {"name": "f0", "ext": ".f4", "dim": 1, "hop": hop, "norm": True, "f0": True}],
+                "outputs": [{"name": "wav", "ext": ".wav", "dim": 1, "hop": 1, "norm": False}],
             },
-            "model": _model_section(sd, arch, cond, hop, cut_frames),
+            "model": _model_section(sd, arch, cond, cut_frames),
         }
         return config, _state(sd, cond, where)
 
