@@ -531,6 +531,8 @@ def test_data_stages_scale_linearly_quick():
     assert set(result) == set(bench.STAGES)
     assert all(0 < a < b for a, b, _ in result.values()), result  # it timed the work
     limit = bench.limit_for(bench.QUICK_SIZES)
+    small, large = bench.QUICK_SIZES
+    assert large / small < limit < 0.5 * (large / small) ** 2  # n log n passes, quadratic stays far above
     print(f"ratios {bench.QUICK_SIZES[1]}/{bench.QUICK_SIZES[0]} utterances (limit {limit:g}):",
           {s: round(r, 2) for s, (_, _, r) in result.items()})
     slow = {s: round(r, 1) for s, (_, _, r) in result.items() if r > limit}
