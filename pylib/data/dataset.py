@@ -16,28 +16,11 @@ from torch.utils.data import Dataset
 
 from pylib.data.lengths import LengthCache, align
 from pylib.data.rawwav import read_rows
-from pylib.data.spec import as_corpora, frame_step
+from pylib.data.spec import as_corpora, corpus_paths, frame_step
 from pylib.errors import ConfigError, DataError
 from pylib.io import read_list, read_utt2label
 
 log = logging.getLogger(__name__)
-
-
-def corpus_paths(corpus, data_dir, features):
-    """(root folder, list file, {feature name: folder}) of one CorpusSpec."""
-    data_dir = Path(data_dir)
-    root = data_dir / corpus.root
-    lst = data_dir / corpus.list if corpus.list else root / f"{Path(corpus.root).name}.lst"
-    names = {f.name for f in features}
-    unknown = sorted(set(corpus.dirs) - names)
-    if unknown:
-        raise ConfigError(
-            f"corpus {corpus.root!r}: dirs names unknown feature(s) {unknown}; known: {sorted(names)}"
-        )
-    dirs = {
-        f.name: (data_dir / corpus.dirs[f.name] if f.name in corpus.dirs else root / f.name) for f in features
-    }
-    return root, lst, dirs
 
 
 class SpeechDataset(Dataset):

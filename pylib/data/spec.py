@@ -277,3 +277,20 @@ def features_facts(section):
         for k in FACTS:
             facts[f"{name}.{k}"] = (out[k], out["origins"][k])
     return facts
+
+
+def corpus_paths(corpus, data_dir, features):
+    """(root folder, list file, {feature name: folder}) of one CorpusSpec."""
+    data_dir = Path(data_dir)
+    root = data_dir / corpus.root
+    lst = data_dir / corpus.list if corpus.list else root / f"{Path(corpus.root).name}.lst"
+    names = {f.name for f in features}
+    unknown = sorted(set(corpus.dirs) - names)
+    if unknown:
+        raise ConfigError(
+            f"corpus {corpus.root!r}: dirs names unknown feature(s) {unknown}; known: {sorted(names)}"
+        )
+    dirs = {
+        f.name: (data_dir / corpus.dirs[f.name] if f.name in corpus.dirs else root / f.name) for f in features
+    }
+    return root, lst, dirs

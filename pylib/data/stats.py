@@ -11,8 +11,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from pylib.data.dataset import corpus_paths
-from pylib.data.spec import as_corpora
+from pylib.data.spec import as_corpora, corpus_paths
 from pylib.errors import DataError
 from pylib.io import atomic_path, read_f4, read_list, read_wav, write_f4
 

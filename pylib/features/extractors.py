@@ -10,14 +10,14 @@ import dataclasses
 from typing import Literal
 
 import numpy as np
-import torch
 
 from pylib.config import from_dict
 from pylib.errors import ConfigError
-from pylib.features.f0 import compute_f0
-from pylib.features.mel import LogMel
-from pylib.features.wave import loudness_normalise, peak_normalise
 from pylib.registry import Catalogue
+
+# torch, the F0 tracker and scipy's resampling are imported when an extractor first runs, not here:
+# stage 2 (make_lists, compute_stats) only asks what the extractors output (`describe_outputs`),
+# and importing torch costs a few seconds per process.
 
 # Every extractor type nnsp ships. A new one is a line here; code outside nnsp is named in the
 # config as `type: package.module:Class`.
@@ -64,20 +64,23 @@ class LogMelExtractor:
                 f"got fmin={cfg.fmin}, fmax={fmax}"
             )
         self.cfg, self.dim, self.hop = cfg, cfg.n_mels, cfg.hop
-        self.module = LogMel(
-            sample_rate,
-            cfg.n_fft,
-            cfg.hop,
-            cfg.win_length,
-            cfg.n_mels,
-            cfg.fmin,
-            fmax,
-            cfg.log_floor,
-            center=True,
-            power=cfg.power,
-        )
+        self.sample_rate, self.fmax = sample_rate, fmax
+        self._module = None
+
+    @property
+    def module(self):
+        """The LogMel torch module, built on first use."""
+        if self._module is None:
+            from pylib.features.mel import LogMel
+
+            c = self.cfg
+            self._module = LogMel(self.sample_rate, c.n_fft, c.hop, c.win_length, c.n_mels, c.fmin, self.fmax,
+                                  c.log_floor, center=True, power=c.power)
+        return self._module
 
     def __call__(self, wave):
+        import torch
+
         with torch.no_grad():
             return self.module(torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32))).numpy()
 
@@ -111,6 +114,8 @@ class F0Extractor:
         self.cfg, self.sample_rate, self.hop = cfg, sample_rate, cfg.hop
 
     def __call__(self, wave):
+        from pylib.features.f0 import compute_f0
+
         kw = {}
         if self.cfg.method == "yin":
             c = self.cfg
@@ -145,6 +150,8 @@ class WaveExtractor:
         self.subtype = cfg.subtype
 
     def __call__(self, wave):
+        from pylib.features.wave import loudness_normalise, peak_normalise
+
         wave = np.asarray(wave, dtype=np.float32)
         if self.cfg.norm == "peak":
             wave = peak_normalise(wave, self.cfg.peak)
