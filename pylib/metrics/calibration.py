@@ -92,7 +92,8 @@ def _as_labels(labels, n, what="dev labels"):
 def cross_entropy_bits(llr, is_bonafide, p_target=0.5):
     """Prior-weighted cross-entropy (bits) of natural-log LLRs: Cllr at p_target = 0.5.
 
-    C(P) / log 2 of the module docstring: LLRs that are all 0 score exactly 1 bit at any P.
+    C(P) / log 2 of the module docstring: LLRs that are all 0 score the prior's entropy H(P) bits
+    (1 bit at P = 0.5).
     """
     p = _check_p_target(p_target)
     s = _as_matrix(llr, "llr")
