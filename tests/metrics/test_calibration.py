@@ -185,3 +185,31 @@ def test_align_systems():
     assert utts == ["u1", "u2"] and dropped == 2  # u9 unscored, u3 unlabelled
     with pytest.raises(DataError, match="no utterance is scored in every file"):
         align_systems([{"x": 1.0}, {"y": 2.0}], ["a", "b"], allow_missing=True)
+
+
+def test_fusion_beats_the_seeds_score_averaging():
+    """The seed fuses by averaging scores (project/03-asvspoof-mega/03_fuse_score_evaluate.py); equal
+    weights are one linear fusion, so the trained one is no worse on dev than the calibrated mean."""
+    x, y = _toy(n=300, seed=7)
+    mean = x.mean(axis=1)
+    averaged = apply_fusion(mean, *train_fusion(mean, y))
+    fused = apply_fusion(x, *train_fusion(x, y))
+    assert cross_entropy_bits(fused, y) <= cross_entropy_bits(averaged, y) + 1e-9
+
+
+def test_parity_with_seed_cllr():
+    """cross_entropy_bits at P = 0.5 is the seed's compute_cllr (sandbox/eval_biometric_cllr.py),
+    and a calibrated system's Cllr is never below its min Cllr (PAV, the best monotone calibration)."""
+    from tests.parity.peers import load_seed_module
+
+    seed = load_seed_module("sandbox.eval_biometric_cllr")
+    x, y = _toy(n=200, seed=8)
+    for i in range(2):
+        raw = x[:, i] - 1.0
+        assert cross_entropy_bits(raw, y) == pytest.approx(seed.compute_cllr(raw[y], raw[~y]), rel=1e-12)
+        cal = calibrate(x[:, i], y, x[:, i])
+        c_cal = cross_entropy_bits(cal, y)
+        assert c_cal == pytest.approx(seed.compute_cllr(cal[y], cal[~y]), rel=1e-12)
+        c_min = seed.compute_min_cllr(cal[y], cal[~y])
+        assert c_min <= c_cal + 1e-9
+        assert c_cal - c_min < 0.1  # an affine map is nearly the best monotone one on this toy
