@@ -162,7 +162,13 @@ def train_fusion(dev_scores, labels, p_target=0.5, l2=0.0, max_iter=1000):
     weights = v / std
     offset = c - float(weights @ mean)
     fused = x @ weights + offset
-    if l2 == 0 and fused[y].min() > fused[~y].max():
+    separable = l2 == 0 and fused[y].min() > fused[~y].max()
+    # L-BFGS-B may stop on its line search at round-off level ("ABNORMAL"); judge by the gradient.
+    grad = _objective(res.x, z, y.astype(np.float64), q, logit_p, float(l2))[1]
+    if np.abs(grad).max() > 1e-6 and not separable:
+        log.warning("fusion training stopped before converging (%s, gradient %.2g); the weights may be off",
+                    res.message, np.abs(grad).max())
+    if separable:
         log.warning(
             "the dev scores separate bona fide and spoof perfectly: the fusion weights (%s) grow "
             "without bound and the LLRs are overconfident; a small l2 (e.g. 1e-3) keeps them finite",
