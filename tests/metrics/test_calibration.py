@@ -215,3 +215,19 @@ def test_parity_with_seed_cllr():
         c_min = seed.compute_min_cllr(cal[y], cal[~y])
         assert c_min <= c_cal + 1e-9
         assert c_cal - c_min < 0.1  # an affine map is nearly the best monotone one on this toy
+
+
+def test_l2_on_separable_dev_matches_brute_force_grid():
+    """With l2 the separable toy has a finite optimum: the penalty is on the standardised weight."""
+    x = np.array([-3.0, -2.0, -1.0, 1.0, 2.5, 3.0])
+    y = x > 0
+    l2 = 1e-2
+    w, b = train_fusion(x, y, l2=l2)
+    step = 0.01
+    ws, bs = np.meshgrid(np.arange(-1, 1 + step / 2, step) + w[0], np.arange(-1, 1 + step / 2, step) + b,
+                         indexing="ij")
+    llr = ws.reshape(-1, 1) * x + bs.reshape(-1, 1)
+    values = _objective_bits(llr, y, 0.5) * math.log(2) + l2 * (ws.reshape(-1) * x.std()) ** 2
+    best = np.argmin(values)
+    assert abs(ws.reshape(-1)[best] - w[0]) <= step / 2 + 1e-9
+    assert abs(bs.reshape(-1)[best] - b) <= step / 2 + 1e-9
