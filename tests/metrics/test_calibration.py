@@ -65,11 +65,11 @@ def test_closed_form_two_valued_scores(p_target):
 def test_equal_variance_gaussians_give_the_true_llr():
     """Bona fide ~ N(mu, 1), spoof ~ N(-mu, 1): the true LLR is 2 mu x; the fit approaches it."""
     rng = np.random.default_rng(1)
-    mu, n = 1.0, 20000
+    mu, n = 1.0, 8000
     y = np.arange(n) < n // 4
     x = rng.normal(np.where(y, mu, -mu), 1.0)
     w, b = train_fusion(x, y)
-    assert w[0] == pytest.approx(2 * mu, abs=0.08)
+    assert w[0] == pytest.approx(2 * mu, abs=0.1)
     assert b == pytest.approx(0.0, abs=0.05)
 
 
