@@ -39,12 +39,14 @@ trials get the attack id "-" whatever the file writes there.
 - `in_the_wild`: `release_in_the_wild/meta.csv`, comma-separated with the header `file,speaker,label`,
   label `bona-fide` | `spoof`, e.g. `0.wav,Alec Guinness,spoof`. The utterance id is the file name
   without its extension; condition: speaker. No attack ids ("-" for every trial).
-- `wavefake`: a folder (not a file): each subfolder holding audio is one source. The real-speech
-  folders (`LJSpeech-1.1`, `jsut_ver1.1`, or any name starting `ljspeech-`, `jsut_ver`, `real` or
-  `bonafide`, case-insensitive) are bona fide; every other folder (`ljspeech_melgan`,
-  `jsut_multi_band_melgan`, ...) is spoof with the folder name as attack. The utterance id is the
-  path relative to the folder without the extension (`ljspeech_melgan/LJ001-0001_gen`), as
-  `score_wavs` writes for files whose stems collide. Conditions: source (ljspeech | jsut | other),
+- `wavefake`: a folder (not a file). The real-speech folders (`LJSpeech-1.1`, `jsut_ver1.1`, or any
+  name starting `ljspeech-`, `jsut_ver`, `real` or `bonafide`, case-insensitive) are bona fide (all
+  audio under them); a folder holding audio files itself (`ljspeech_melgan`,
+  `jsut_multi_band_melgan`, ...) is spoof with the folder name as attack; any other folder (the
+  release's `generated_audio/`) is looked into for more of both. Utterance ids are plain names (they
+  become file names in data dirs): the file stem for real speech (`LJ001-0001`, `BASIC5000_0001`),
+  `<vocoder folder>__<stem>` for spoof (`ljspeech_melgan__LJ001-0001_gen`: every vocoder folder
+  holds the same stems). Conditions: source (ljspeech | jsut | other),
   vocoder (the folder name; "-" for bona fide).
 
 `detect_format` names the format from the first line (from the folder for `wavefake`); what it
@@ -250,6 +252,7 @@ def _read_in_the_wild(path):
         name, speaker, label = (c.strip() for c in row)
         if label not in keys:
             raise DataError(f"{path}:{no}: label {label!r} is not bona-fide or spoof")
+        check_name(name, path, no, what="file")
         utt = check_name(Path(name).stem if Path(name).suffix.lower() in AUDIO_EXTS else name, path, no)
         trials.append((no, utt, keys[label], "-", {"speaker": speaker}))
     return trials, ("speaker",)
@@ -265,22 +268,31 @@ def _source(folder):
     return "ljspeech" if name.startswith("ljspeech") else "jsut" if name.startswith("jsut") else "other"
 
 
+def _audio_under(folder):
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_EXTS and p.is_file())
+
+
+def _wavefake_sources(folder):
+    """(subfolder, real) of each source under `folder`: a real-speech folder, a folder holding audio
+    files itself (one vocoder), or else a container (generated_audio/) whose subfolders are looked into."""
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+        if _is_real(sub.name):
+            yield sub, True
+        elif any(p.suffix.lower() in AUDIO_EXTS and p.is_file() for p in sub.iterdir()):
+            yield sub, False
+        else:
+            yield from _wavefake_sources(sub)
+
+
 def _read_wavefake(path):
     root = Path(path)
     if not root.is_dir():
         raise DataError(f"{root}: the wavefake format reads a folder (generated_audio/ and the real corpora)")
     trials = []
-    spoof_folders = 0
-    for sub in sorted(p for p in root.iterdir() if p.is_dir()):
-        files = sorted(p for p in sub.rglob("*") if p.suffix.lower() in AUDIO_EXTS and p.is_file())
-        if not files:
-            continue
-        real = _is_real(sub.name)
-        spoof_folders += not real
-        for p in files:
-            rel = p.relative_to(root).with_suffix("")
-            utt = check_name(rel.as_posix(), p, subpath=True)
+    for sub, real in _wavefake_sources(root):
+        for p in _audio_under(sub):
             label, attack = ("bonafide", "-") if real else ("spoof", sub.name)
+            utt = check_name(p.stem if real else f"{sub.name}__{p.stem}", p)
             trials.append((None, utt, label, attack, {"source": _source(sub.name), "vocoder": attack}))
     if not trials:
         raise DataError(f"{root}: no .wav/.flac files in its subfolders; is this the WaveFake folder?")
