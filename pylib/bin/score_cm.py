@@ -150,6 +150,7 @@ def condition_text(tables):
             n_bona, n_spoof = row["n_bonafide"], row["n_spoof"]
             lines.append(f"{value:<{width}} {n_bona:>8d}{star}{n_spoof:>8d} {row['eer_percent']:>9.4f}")
     if lines:
+        lines = ["", "EER per condition (the trials of each value of each protocol column):"] + lines
         lines.append("(* all bona fide trials: the value occurs in spoofed trials only)")
     return "\n".join(lines) + "\n" if lines else ""
 
