@@ -9,7 +9,8 @@ stage 4's record next to the scores (infer_source.json) is checked against the f
 
 --labels takes any protocol of `pylib.data.protocols` (--labels-format names it; default detected).
 Protocols that carry conditions (ASVspoof 2019 PA environment/replay, 2021 LA codec/transmission/
-attack, 2021 DF codec/source/attack/vocoder, ASVspoof 5 codec/attack) add a per-condition table:
+attack, 2021 DF codec/source/attack/vocoder, 2021 PA room/mic/distances, ASVspoof 5 codec/attack)
+add a per-condition table:
 the EER of each value of each condition column, printed and written as "per_condition".
 """
 
@@ -100,7 +101,8 @@ def condition_tables(scores, labels, labels_format=None, subset=None, allow_miss
     "pooled_bonafide"}}}, values sorted; {} when the protocol carries no such column. A value that
     bona fide trials share (a codec) compares the bona fide and spoof trials of that value; a value only
     spoofed trials have (an attack, a vocoder) compares them with all bona fide trials
-    ("pooled_bonafide": true); a value only bona fide trials have ("-") is left out.
+    ("pooled_bonafide": true); a value only bona fide trials have ("-") is left out. These are the
+    "both" and "spoof" factor types of the ASVspoof 2021 eval package (eval-package/config.py).
     """
     import numpy as np
 

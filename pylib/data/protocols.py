@@ -16,21 +16,30 @@ trials get the attack id "-" whatever the file writes there.
   configuration (two letters: attacker-to-talker distance, replay device quality; "-" for bona fide),
   e.g. `PA_0079 PA_T_0000001 aaa - bonafide`, `PA_0079 PA_T_0000009 bbc BA spoof`. Conditions:
   speaker, environment, replay.
-- `asvspoof2021_la`: `keys/LA/CM/trial_metadata.txt` of LA-keys-full.tar.gz (asvspoof.org, described in
-  the README of asvspoof-challenge-2021/eval-package), 8 fields
+- `asvspoof2021_la`: `keys/LA/CM/trial_metadata.txt` of LA-keys-full.tar.gz (asvspoof.org), 8 fields
   `SPEAKER UTT CODEC TRANSMISSION ATTACK KEY TRIM SUBSET`, e.g.
   `LA_0009 LA_E_9332881 alaw ita_tx A07 spoof notrim eval`; bona fide rows write `bonafide` as attack.
+  Column names and meanings as in the organisers' eval package (github.com/asvspoof-challenge/2021,
+  eval-package/config.py: LA `spk trial codec trans attack label trim subset`; DF `speaker trial compr
+  source attack label trim subset vocoder task team gender-pair language`; PA `spk trial asv_room
+  asv_mic dis_to_asv att_room att_mic att_d att_to_spk label trim subset`).
 - `asvspoof2021_df`: `keys/DF/CM/trial_metadata.txt` of DF-keys-full.tar.gz, 13 fields
-  `SPEAKER UTT CODEC SOURCE ATTACK KEY TRIM SUBSET VOCODER TASK TEAM F12 F13`, e.g.
-  `LA_0023 DF_E_2000011 nocodec asvspoof A14 spoof notrim progress traditional_vocoder - - - -` and
+  `SPEAKER UTT CODEC SOURCE ATTACK KEY TRIM SUBSET VOCODER TASK TEAM GENDER_PAIR LANGUAGE`, e.g.
+  `LA_0023 DF_E_2000011 nocodec asvspoof A14 spoof notrim progress traditional_vocoder - - - -`,
   `TEF2 DF_E_2000013 low_m4a vcc2020 Task1-team20 spoof notrim eval neural_vocoder_nonautoregressive
-  Task1 team20 FF E` (lines as quoted in public DF protocol-conversion scripts). SOURCE is the source
-  corpus (asvspoof | vcc2018 | vcc2020); the last two fields are kept as `field12`/`field13`.
-- `asvspoof2021` (any other 2021 key, e.g. the PA key): 6 or more fields, attack in field 5, key in 6,
-  subset in 8 when present.
-  In the 2021 keys the SUBSET field (8th) marks the scoring phase of each trial: `progress` (the
-  leaderboard subset during the challenge), `eval` (the official results) and `hidden_track` (the
-  hidden subsets, e.g. the LA/DF trials with non-speech trimmed, the TRIM field); `subset=` keeps one.
+  Task1 team20 FF E`. SOURCE is the source corpus (asvspoof | vcc2018 | vcc2020), CODEC the
+  compression (the package's `compr`: nocodec, low_mp3, ..., oggm4a).
+- `asvspoof2021_pa`: `keys/PA/CM/trial_metadata.txt`, 12 fields `SPEAKER UTT ASV_ROOM ASV_MIC
+  DIS_TO_ASV ATT_ROOM ATT_MIC ATT_D ATT_TO_SPK KEY TRIM SUBSET` (e.g. `PA_0010 PA_E_1000001 R3 M3 d4 r1
+  m1 s4 c4 spoof notrim eval`, the package's example). No attack column: a spoofed trial's attack id
+  is its attack configuration `ATT_ROOM_ATT_MIC_ATT_D_ATT_TO_SPK` (`r1_m1_s4_c4`).
+- `asvspoof2021` (any other key of that family, e.g. the stage-1 keys): 6 or more fields, attack in
+  field 5, key in 6, subset in 8 when present.
+  In the 2021 keys the SUBSET field marks the scoring phase of each trial: `progress` (the leaderboard
+  subset during the challenge), `eval` (the official results, disjoint from the others) and `hidden`
+  (the hidden subsets: eval-package/config.py lists eval, progress, hidden, with PA's hidden1/hidden2
+  told apart by TRIM notrim/trim); the stage-1 keys wrote `hidden_track` (the phase names of
+  eval-package/LA/package-stage-1/evaluate.py). `subset=` keeps one value.
 - `asvspoof5`: `ASVspoof5.{train,dev,eval}*.tsv` (ASVspoof5_protocols.tar.gz, zenodo 14498691; fields
   separated by whitespace despite the name), 10 fields
   `SPEAKER UTT GENDER CODEC CODEC_Q CODEC_SEED ATTACK_TAG ATTACK KEY TMP`, e.g.
@@ -71,6 +80,7 @@ FORMATS = (
     "asvspoof2019_pa",
     "asvspoof2021_la",
     "asvspoof2021_df",
+    "asvspoof2021_pa",
     "asvspoof2021",
     "asvspoof5",
     "in_the_wild",
@@ -84,6 +94,7 @@ TABLE_COLUMNS = {
     "asvspoof2019_pa": ("environment", "replay"),
     "asvspoof2021_la": ("codec", "transmission", "attack"),
     "asvspoof2021_df": ("codec", "source", "attack", "vocoder"),
+    "asvspoof2021_pa": ("asv_room", "asv_mic", "dis_to_asv", "att_room", "att_mic", "att_d", "att_to_spk"),
     "asvspoof5": ("codec", "attack"),
 }
 
@@ -163,6 +174,8 @@ def detect_format(path):
         return "asvspoof5"
     if len(f) >= 6 and f[5] in LABELS:
         return {8: "asvspoof2021_la", 13: "asvspoof2021_df"}.get(len(f), "asvspoof2021")
+    if len(f) == 12 and f[9] in LABELS:
+        return "asvspoof2021_pa"
     if len(f) == 1:
         hint = "it lists utterance ids only (an unlabelled trial list); use the key file with labels"
     else:
@@ -189,7 +202,11 @@ _COLUMNS = {
     "asvspoof2021_la": (8, 8, 1, 5, 4, {"speaker": 0, "codec": 2, "transmission": 3, "trim": 6, "subset": 7}),
     "asvspoof2021_df": (13, 13, 1, 5, 4, {
         "speaker": 0, "codec": 2, "source": 3, "trim": 6, "subset": 7, "vocoder": 8, "task": 9, "team": 10,
-        "field12": 11, "field13": 12,
+        "gender_pair": 11, "language": 12,
+    }),
+    "asvspoof2021_pa": (12, 12, 1, 9, None, {
+        "speaker": 0, "asv_room": 2, "asv_mic": 3, "dis_to_asv": 4, "att_room": 5, "att_mic": 6, "att_d": 7,
+        "att_to_spk": 8, "trim": 10, "subset": 11,
     }),
     "asvspoof2021": (None, 6, 1, 5, 4, {"speaker": 0}),
     "asvspoof5": (10, 10, 1, 8, 7, {
@@ -216,7 +233,12 @@ def _read_fields(path, fmt):
             cond["replay"] = "-"
         if fmt == "asvspoof2019_pa" and not _PA_ENV.fullmatch(cond["environment"]):
             raise DataError(f"{path}:{no}: environment {cond['environment']!r} is not three letters a|b|c")
-        attack = "-" if key == "bonafide" else f[i_att]
+        if key == "bonafide":
+            attack = "-"
+        elif i_att is None:  # 2021 PA: the attack configuration
+            attack = "_".join(f[5:9])
+        else:
+            attack = f[i_att]
         trials.append((no, check_name(f[i_utt], path, no), key, attack, cond))
     if fmt == "asvspoof2021":
         columns += ("subset",) if trials and all("subset" in t[4] for t in trials) else ()

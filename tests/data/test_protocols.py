@@ -16,7 +16,7 @@ PA_0080 PA_T_0000010 cca AC spoof
 LA2021 = """LA_0009 LA_E_9332881 alaw ita_tx A07 spoof notrim eval
 LA_0009 LA_E_1000001 alaw ita_tx bonafide bonafide notrim eval
 LA_0010 LA_E_1000002 opus ita_tx A10 spoof notrim progress
-LA_0010 LA_E_1000003 none loc_tx A10 spoof trim hidden_track
+LA_0010 LA_E_1000003 none loc_tx A10 spoof trim hidden
 """
 DF2021 = (
     "LA_0023 DF_E_2000011 nocodec asvspoof A14 spoof notrim progress traditional_vocoder - - - -\n"
@@ -24,6 +24,10 @@ DF2021 = (
     "Task1 team20 FF E\n"
     "LA_0023 DF_E_2000012 mp3m4a vcc2020 bonafide bonafide notrim eval bonafide - - - -\n"
 )
+PA2021 = """PA_0010 PA_E_1000001 R3 M3 d4 r1 m1 s4 c4 spoof notrim eval
+PA_0010 PA_E_1000002 R3 M3 d4 - - - - bonafide notrim eval
+PA_0011 PA_E_1000003 R1 M2 d1 r2 m3 s2 c2 spoof trim hidden
+"""
 ASV5 = """T_4850 T_0000000000 F - - - AC3 A05 spoof -
 T_1138 T_0000000001 M - - - - bonafide bonafide -
 E_0001 E_0000000002 F C05 4 1 AC1 A17 spoof -
@@ -58,7 +62,7 @@ def _wavefake(tmp_path):
     "text, fmt",
     [(LA2019, "asvspoof2019_la"), (PA2019, "asvspoof2019_pa"), (LA2021, "asvspoof2021_la"),
      (DF2021, "asvspoof2021_df"), (ASV5, "asvspoof5"), (ITW, "in_the_wild"), ("u spoof A01\n", "utt2label"),
-     ("PA_0082 PA_E_1 x y A01 spoof\n", "asvspoof2021")],
+     ("PA_0082 PA_E_1 x y A01 spoof\n", "asvspoof2021"), (PA2021, "asvspoof2021_pa")],
 )
 def test_detect(tmp_path, text, fmt):
     assert detect_format(_write(tmp_path, "f.txt", text)) == fmt
@@ -89,8 +93,8 @@ def test_asvspoof2021_la_subsets(tmp_path):
     assert p.trials["LA_E_1000001"].attack == "-"
     assert p.table_columns == ("codec", "transmission", "attack")
     assert list(read_labels(path, subset="eval")) == ["LA_E_9332881", "LA_E_1000001"]
-    assert list(read_labels(path, subset="hidden_track")) == ["LA_E_1000003"]
-    with pytest.raises(DataError, match=r"no trial of subset 'x'.*\['eval', 'hidden_track', 'progress'\]"):
+    assert list(read_labels(path, subset="hidden")) == ["LA_E_1000003"]
+    with pytest.raises(DataError, match=r"no trial of subset 'x'.*\['eval', 'hidden', 'progress'\]"):
         read_labels(path, subset="x")
     with pytest.raises(DataError, match="only ASVspoof 2021 keys have subsets"):
         read_labels(_write(tmp_path, "la.txt", LA2019), subset="eval")
@@ -103,9 +107,21 @@ def test_asvspoof2021_df(tmp_path):
     assert t.conditions["vocoder"] == "neural_vocoder_nonautoregressive"
     c = t.conditions
     assert (c["source"], c["codec"], c["task"], c["team"]) == ("vcc2020", "low_m4a", "Task1", "team20")
+    assert (c["gender_pair"], c["language"], c["subset"]) == ("FF", "E", "eval")
     assert p.trials["DF_E_2000012"].attack == "-"
     assert p.table_columns == ("codec", "source", "attack", "vocoder")
     assert list(read_labels(tmp_path / "df.txt", subset="progress")) == ["DF_E_2000011"]
+
+
+def test_asvspoof2021_pa(tmp_path):
+    p = read_protocol(_write(tmp_path, "pa.txt", PA2021))
+    assert p.labels() == {"PA_E_1000001": ("spoof", "r1_m1_s4_c4"), "PA_E_1000002": ("bonafide", "-"),
+                          "PA_E_1000003": ("spoof", "r2_m3_s2_c2")}
+    assert p.trials["PA_E_1000003"].conditions == {
+        "speaker": "PA_0011", "asv_room": "R1", "asv_mic": "M2", "dis_to_asv": "d1", "att_room": "r2",
+        "att_mic": "m3", "att_d": "s2", "att_to_spk": "c2", "trim": "trim", "subset": "hidden"}
+    assert "asv_room" in p.table_columns and "att_to_spk" in p.table_columns
+    assert list(read_labels(tmp_path / "pa.txt", subset="hidden")) == ["PA_E_1000003"]
 
 
 def test_asvspoof5(tmp_path):
