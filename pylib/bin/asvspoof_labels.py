@@ -27,7 +27,7 @@ def build_parser():
     p.add_argument(
         "--key-subset",
         default=None,
-        help="ASVspoof 2021 keys only: keep the trials whose subset field (8th) is this (progress|eval|...)",
+        help="ASVspoof 2021 keys only: keep the trials whose subset field is this (progress|eval|hidden)",
     )
     return p
 

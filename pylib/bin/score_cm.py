@@ -47,7 +47,7 @@ def build_parser():
     p.add_argument(
         "--key-subset",
         default=None,
-        help="ASVspoof 2021 keys only: score the trials whose subset field (8th) is this (e.g. eval)",
+        help="ASVspoof 2021 keys only: score the trials whose subset field is this (progress|eval|hidden)",
     )
     p.add_argument(
         "--tdcf",

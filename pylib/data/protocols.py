@@ -66,8 +66,10 @@ that asks for the format by name.
 import csv
 import io
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
+from typing import NamedTuple
 
 from pylib.errors import DataError
 from pylib.io.names import check_name
@@ -103,12 +105,11 @@ _PA_ENV = re.compile(r"[abc]{3}")
 _REAL_PREFIXES = ("ljspeech-", "jsut_ver", "real", "bonafide")
 
 
-@dataclass(frozen=True)
-class Trial:
+class Trial(NamedTuple):
     utt: str
     label: str  # bonafide | spoof
     attack: str  # attack id; "-" for bona fide and where the protocol has none
-    conditions: dict = field(default_factory=dict)  # column -> value (speaker, codec, subset, ...)
+    conditions: dict  # column -> value (speaker, codec, subset, ...); {} where the protocol has none
 
 
 @dataclass
@@ -215,10 +216,14 @@ _COLUMNS = {
 }
 
 
-def _read_fields(path, fmt):
+def _read_fields(path, fmt, conditions=True):
     n, n_min, i_utt, i_key, i_att, cols = _COLUMNS[fmt]
     trials = []
     columns = tuple(cols)
+    if not conditions:  # labels only: keep the subset (to filter on), skip the rest
+        cols = {c: i for c, i in cols.items() if c == "subset"}
+    names = tuple(cols)
+    pick = itemgetter(*cols.values()) if len(cols) > 1 else None  # a tuple of the fields, fast
     for no, f in _lines(path):
         if (n is not None and len(f) != n) or len(f) < n_min:
             want = n if n is not None else f"{n_min} or more"
@@ -226,13 +231,17 @@ def _read_fields(path, fmt):
         key = f[i_key]
         if key not in LABELS:
             raise DataError(f"{path}:{no}: key {key!r} is not bonafide or spoof ({fmt}, field {i_key + 1})")
-        cond = {c: f[i] for c, i in cols.items()}
+        if pick is not None:
+            cond = dict(zip(names, pick(f)))
+        else:
+            cond = {c: f[i] for c, i in cols.items()}
         if fmt == "asvspoof2021" and len(f) >= 8:
             cond["subset"] = f[7]
-        if fmt == "asvspoof2019_pa" and key == "bonafide":
-            cond["replay"] = "-"
-        if fmt == "asvspoof2019_pa" and not _PA_ENV.fullmatch(cond["environment"]):
-            raise DataError(f"{path}:{no}: environment {cond['environment']!r} is not three letters a|b|c")
+        if fmt == "asvspoof2019_pa":
+            if not _PA_ENV.fullmatch(f[2]):
+                raise DataError(f"{path}:{no}: environment {f[2]!r} is not three letters a|b|c")
+            if key == "bonafide" and conditions:
+                cond["replay"] = "-"
         if key == "bonafide":
             attack = "-"
         elif i_att is None:  # 2021 PA: the attack configuration
@@ -325,8 +334,21 @@ def read_protocol(path, format=None, subset=None):
     """Read a protocol -> Protocol (see the module doc). format None: `detect_format`.
 
     subset: keep only trials whose `subset` condition is this (ASVspoof 2021 keys: progress | eval |
-    hidden_track); a DataError for formats without one or when no trial is left.
+    hidden); a DataError for formats without one or when no trial is left.
     """
+    fmt, columns, rows = _load(path, format, subset, conditions=True)
+    trials = {utt: Trial(utt, label, attack, cond) for utt, label, attack, cond in rows}
+    return Protocol(str(path), fmt, trials, columns)
+
+
+def read_labels(path, subset=None, format=None):
+    """{utt: (label, attack)} of any protocol (as `read_protocol(...).labels()`), in file order."""
+    _, _, rows = _load(path, format, subset, conditions=False)
+    return {utt: (label, attack) for utt, label, attack, _ in rows}
+
+
+def _load(path, format, subset, conditions):
+    """(format, condition columns, [(utt, label, attack, conditions)]) after the subset filter."""
     path = Path(path)
     if format is None:
         fmt = detect_format(path)
@@ -345,27 +367,21 @@ def read_protocol(path, format=None, subset=None):
     elif fmt == "wavefake":
         trials, columns = _read_wavefake(path)
     else:
-        trials, columns = _read_fields(path, fmt)
+        trials, columns = _read_fields(path, fmt, conditions)
     if subset is not None and "subset" not in columns:
         raise DataError(f"{path}: subset={subset!r} given, but only ASVspoof 2021 keys have subsets ({fmt})")
-    out = {}
-    subsets = set()
+    seen = set()
+    out = []
     for no, utt, label, attack, cond in trials:
-        if "subset" in cond:
-            subsets.add(cond["subset"])
-            if subset is not None and cond["subset"] != subset:
-                continue
-        if utt in out:
+        if utt in seen:
             where = f"{path}:{no}" if no is not None else str(path)
             raise DataError(f"{where}: duplicate utterance {utt!r}; each trial must appear once")
-        out[utt] = Trial(utt, label, attack, cond)
+        seen.add(utt)
+        if subset is None or cond.get("subset") == subset:
+            out.append((utt, label, attack, cond))
     if not out:
         if subset is not None:
-            raise DataError(f"{path}: no trial of subset {subset!r}; the file has subsets {sorted(subsets)}")
+            subsets = sorted({t[4].get("subset") for t in trials} - {None})
+            raise DataError(f"{path}: no trial of subset {subset!r}; the file has subsets {subsets}")
         raise DataError(f"{path}: no trials")
-    return Protocol(str(path), fmt, out, columns)
-
-
-def read_labels(path, subset=None, format=None):
-    """{utt: (label, attack)} of any protocol (`read_protocol`), in file order."""
-    return read_protocol(path, format=format, subset=subset).labels()
+    return fmt, columns, out
