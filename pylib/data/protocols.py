@@ -157,7 +157,7 @@ def detect_format(path):
     if not path.is_file():
         raise DataError(f"{path}: label file not found")
     no, line = _first_text_line(path)
-    if line.strip().lower().replace(" ", "") == "file,speaker,label" or path.suffix.lower() == ".csv":
+    if line.strip().lower().replace(" ", "") == "file,speaker,label":
         return "in_the_wild"
     f = line.split()
     if len(f) in (2, 3) and f[1] in LABELS:

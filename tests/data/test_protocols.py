@@ -139,6 +139,9 @@ def test_in_the_wild(tmp_path):
     assert p.format == "in_the_wild"
     assert p.labels() == {"0": ("spoof", "-"), "1": ("bonafide", "-"), "2": ("bonafide", "-")}
     assert p.trials["2"].conditions == {"speaker": "Obama, Barack"}
+    bad = _write(tmp_path, "bad.csv", "name,who,label\n0.wav,A,spoof\n")
+    with pytest.raises(DataError, match=r"bad.csv:1: expected the header `file,speaker,label`"):
+        read_protocol(bad, format="in_the_wild")
 
 
 def test_wavefake(tmp_path):
@@ -183,8 +186,7 @@ def test_wavefake(tmp_path):
         ("f.tsv", ASV5 + ASV5.splitlines()[0] + "\n", r"f.tsv:4: duplicate utterance 'T_0000000000'"),
         ("meta.csv", ITW + "3.wav,Someone\n", r"meta.csv:5: expected 3 comma-separated fields"),
         ("meta.csv", ITW + "3.wav,Someone,fake\n", r"meta.csv:5: label 'fake' is not bona-fide or spoof"),
-        ("meta.csv", "name,who,label\n0.wav,A,spoof\n",
-         r"meta.csv:1: expected the header `file,speaker,label`"),
+        ("meta.csv", "name,who,label\n0.wav,A,spoof\n", r"meta.csv:1: unknown label format.*in_the_wild"),
         ("meta.csv", ITW + "../x.wav,A,spoof\n", r"meta.csv:5: file '../x.wav' contains"),
         ("f.txt", "LA_0039 LA_E_1 abq A11 spoof\n",
          r"f.txt:1: a 5-field protocol line whose third field 'abq'"),
