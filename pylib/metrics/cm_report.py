@@ -13,7 +13,9 @@ from pylib.metrics.cm_io import align, read_asv_scores, read_labels
 DET_LIMITS = (0.001, 0.5)
 
 
-def score_cm_files(scores, labels, asv_scores=None, allow_missing=False, subset=None, legacy=True):
+def score_cm_files(
+    scores, labels, asv_scores=None, allow_missing=False, subset=None, legacy=True, labels_format=None
+):
     """Score a CM score file against a label file (and the ASV scores for the t-DCF).
 
     Returns the results dict written to results.json (rates are fractions; "*_percent" copies for
@@ -21,7 +23,7 @@ def score_cm_files(scores, labels, asv_scores=None, allow_missing=False, subset=
     ASV scores a "tdcf" dict (see `pylib.metrics.cm.min_tdcf`).
     """
     score_map = read_scores(scores)
-    label_map = read_labels(labels, subset=subset)
+    label_map = read_labels(labels, subset=subset, format=labels_format)  # format None: detected
     _, values, is_bona, attacks, report = align(
         score_map, label_map, allow_missing, scores_name=str(scores), labels_name=str(labels)
     )

@@ -29,9 +29,9 @@ def _write(tmp_path, name, text):
 @pytest.mark.parametrize(
     "text, fmt",
     [
-        (P2019, "asvspoof2019"),
-        (K2021_LA, "asvspoof2021"),
-        (K2021_DF, "asvspoof2021"),
+        (P2019, "asvspoof2019_la"),
+        (K2021_LA, "asvspoof2021_la"),
+        (K2021_DF, "asvspoof2021_df"),
         ("u bonafide\n", "utt2label"),
     ],
 )

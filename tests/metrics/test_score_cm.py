@@ -56,6 +56,7 @@ def test_end_to_end(files, tmp_path, capsys):
     assert res["per_attack"]["A01"]["eer"] < res["per_attack"]["A02"]["eer"]
     assert 0 < res["tdcf"]["min_tdcf"] <= 1.0 and res["tdcf"]["legacy"] is True
     assert res["alignment"] == {"n_scored": 100, "missing_scores": 0, "unlabelled_scores": 0}
+    assert "per_condition" not in res and "codec" not in text  # a 2019 LA protocol carries no conditions
     assert det.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(tmp_path.glob(".*.tmp")) and not list(out.parent.glob(".*"))
 
@@ -105,3 +106,64 @@ def test_det_normal_deviates_monotone():
     miss, fa, _ = det_curve(g.normal(1, 1, 30), g.normal(0, 1, 30))
     x, y = det_points_normal(miss, fa)
     assert np.all(np.isfinite(x)) and np.all(np.diff(x) <= 0) and np.all(np.diff(y) >= 0)
+
+
+@pytest.fixture
+def key2021(tmp_path):
+    """Toy ASVspoof 2021 LA key: two codecs (alaw easy, opus hard), two transmissions, two attacks."""
+    g = rng(11)
+    lines_s, lines_k = [], []
+    for i in range(48):
+        codec, trans = ("alaw", "opus")[i % 2], ("ita_tx", "loc_tx")[(i // 2) % 2]
+        bona = i % 3 != 0
+        mean = 2.0 if bona else (-3.0 if codec == "alaw" else 1.0)
+        attack = "bonafide" if bona else ("A07", "A19")[(i // 3) % 2]
+        lines_s.append(f"LA_E_{i:07d} {g.normal(mean, 1.0):.6f}")
+        subset = "eval" if i < 40 else "progress"
+        lines_k.append(f"LA_0009 LA_E_{i:07d} {codec} {trans} {attack} {'bonafide' if bona else 'spoof'} "
+                       f"notrim {subset}")
+    scores = tmp_path / "scores.txt"
+    scores.write_text("\n".join(lines_s) + "\n")
+    key = tmp_path / "trial_metadata.txt"
+    key.write_text("\n".join(lines_k) + "\n")
+    return scores, key
+
+
+def test_per_condition_tables(key2021, tmp_path, capsys):
+    scores, key = key2021
+    out = tmp_path / "results.json"
+    rc = score_cm.main(["--scores", str(scores), "--labels", str(key), "--labels-format", "asvspoof2021_la",
+                        "--key-subset", "eval", "--allow-missing", "--out", str(out)])
+    assert rc == 0
+    text = capsys.readouterr().out
+    res = json.loads(out.read_text())
+    tables = res["per_condition"]
+    assert list(tables) == ["codec", "transmission", "attack"]
+    assert set(tables["codec"]) == {"alaw", "opus"} and set(tables["attack"]) == {"A07", "A19"}
+    # by hand: the eval trials of each codec, bona fide and spoof of that codec
+    s = {u: float(v) for u, v in (line.split() for line in scores.read_text().splitlines())}
+    rows = [line.split() for line in key.read_text().splitlines()]
+    rows = [r for r in rows if r[7] == "eval"]
+    for codec in ("alaw", "opus"):
+        bona = [s[r[1]] for r in rows if r[2] == codec and r[5] == "bonafide"]
+        spoof = [s[r[1]] for r in rows if r[2] == codec and r[5] == "spoof"]
+        row = tables["codec"][codec]
+        assert (row["n_bonafide"], row["n_spoof"]) == (len(bona), len(spoof))
+        assert row["eer"] == pytest.approx(compute_eer(bona, spoof)[0]) and row["pooled_bonafide"] is False
+    assert tables["codec"]["alaw"]["eer"] < tables["codec"]["opus"]["eer"]
+    # an attack occurs in spoofed trials only: its EER is against every bona fide trial (= per_attack)
+    all_bona = [s[r[1]] for r in rows if r[5] == "bonafide"]
+    a07 = tables["attack"]["A07"]
+    assert a07["pooled_bonafide"] is True and a07["n_bonafide"] == len(all_bona)
+    assert a07["eer"] == pytest.approx(res["per_attack"]["A07"]["eer"])
+    assert "codec" in text and "transmission" in text and "loc_tx" in text and "all bona fide trials" in text
+    assert res["n_bonafide"] + res["n_spoof"] == 40
+
+
+def test_labels_format_mismatch_exit_2(key2021, capsys):
+    scores, key = key2021
+    with pytest.raises(SystemExit) as e:
+        run(score_cm.main, ["--scores", str(scores), "--labels", str(key), "--labels-format", "asvspoof5"])
+    assert e.value.code == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "trial_metadata.txt:1: expected 10 fields (asvspoof5), got 8" in err
