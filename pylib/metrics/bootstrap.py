@@ -9,9 +9,9 @@ interval is [alpha/2, 100 - alpha/2] percentiles of the resampled EERs; the seed
 half width.
 
 Speed: a resample's EER depends only on how often each trial was drawn. The trials are sorted once
-(same order as `pylib.metrics.cm.det_curve`: by score, bona fide first among ties); a chunk of
-resamples becomes a (chunk, n) count matrix, and one cumulative sum per row gives every DET point
-of every resample at once. The EER point (the first minimum of |miss - fa|) is found with exact
+(same order as `pylib.metrics.cm.det_curve`: by score, bona fide first among ties); a resample
+becomes a count vector (one bincount of its draws, no sort), and one weighted cumulative sum of
+it locates its EER point. That point (the first minimum of |miss - fa|) is found with exact
 integer arithmetic on the counts and then evaluated in the same floating-point form as
 `compute_eer`, so a resample's EER equals `compute_eer` on the expanded trial list bit for bit.
 """
@@ -20,8 +20,6 @@ import numpy as np
 
 from pylib.errors import DataError
 from pylib.metrics.cm import _scores
-
-_CHUNK_ELEMS = 1 << 17  # count-matrix elements per chunk: small work arrays stay in cache (fastest)
 
 
 def _sorted_trials(scores, is_bonafide):
@@ -41,55 +39,44 @@ def eer_from_counts(counts, is_bona_sorted):
     counts: (B, n) int, how often each trial (in sorted order, see the module docstring) is in
     resample b; is_bona_sorted: (n,) bool. Equal to `compute_eer` on the expanded trial lists.
     """
-    counts = np.asarray(counts, dtype=np.int64)
-    pos = is_bona_sorted.astype(np.int64)
-    n_pos = counts @ pos                                   # (B,)
-    n_neg = counts.sum(axis=1) - n_pos
-    ok = (n_pos > 0) & (n_neg > 0)
-    p_ = np.where(ok, n_pos, 1)[:, None]
-    q_ = np.where(ok, n_neg, 1)[:, None]
-    pos_after = np.cumsum(counts * pos, axis=1)            # positives rejected after trial i
-    all_after = np.cumsum(counts, axis=1)
-    neg_after = all_after - pos_after
-    # miss - fa > 0  <=>  pos/P + neg/Q - 1 > 0  <=>  pos*Q + neg*P > P*Q (exact in integers)
-    crossed = pos_after * q_ + neg_after * p_ > p_ * q_
-    i = np.argmax(crossed, axis=1)                         # first trial whose copies cross
-    rows = np.arange(counts.shape[0])
-    c = counts[rows, i]
-    is_p = pos[i].astype(bool)
-    pos_b = pos_after[rows, i] - np.where(is_p, c, 0)       # before trial i
-    neg_b = neg_after[rows, i] - np.where(is_p, 0, c)
-    p, q = p_[:, 0], q_[:, 0]
-    slack = p * q - pos_b * q - neg_b * p                  # >= 0: room before crossing
-    step = np.where(is_p, q, p)
-    k = np.minimum(slack // step, c - 1)                   # copies of trial i at the last point <= 0
-    pos_k = pos_b + np.where(is_p, k, 0)
-    neg_k = neg_b + np.where(is_p, 0, k)
-    miss0, fa0 = pos_k / p, (q - neg_k) / q
-    miss1 = (pos_k + is_p) / p
-    fa1 = (q - (neg_k + ~is_p)) / q
-    take0 = np.abs(miss0 - fa0) <= np.abs(miss1 - fa1)
-    eer = np.where(take0, (miss0 + fa0) / 2.0, (miss1 + fa1) / 2.0)
-    return np.where(ok, eer, np.nan)
+    counts = np.asarray(counts)
+    is_bona_sorted = np.asarray(is_bona_sorted, dtype=bool)
+    pos_idx = np.flatnonzero(is_bona_sorted)
+    pos_i64 = is_bona_sorted.astype(np.int64)
+    return np.array([_eer_row(np.asarray(row, dtype=np.int64), is_bona_sorted, pos_idx, pos_i64)
+                     for row in counts], dtype=np.float64)
 
 
-def _draw_counts(rng, b, n, group_start, group_size, group_of_sorted_pos, n_groups):
-    """Count matrix (b, n) for b resamples, trials in group-sorted order (see bootstrap_eer)."""
-    if group_start is None:
-        draws = rng.integers(0, n, size=(b, n))
-        mult = None
-    else:
-        gdraw = rng.integers(0, n_groups, size=(b, n_groups))
-        mult = np.zeros((b, n_groups), dtype=np.int64)
-        np.add.at(mult, (np.arange(b)[:, None], gdraw), 1)
-        # for every trial slot of group g, draw a member of g
-        u = rng.random((b, n))
-        draws = group_start[group_of_sorted_pos] + (u * group_size[group_of_sorted_pos]).astype(np.int64)
-    flat = (draws + (np.arange(b) * n)[:, None]).ravel()
-    if mult is None:
-        return np.bincount(flat, minlength=b * n).reshape(b, n)
-    w = mult[:, group_of_sorted_pos].ravel()             # each draw counts as often as its group
-    return np.bincount(flat, weights=w, minlength=b * n).reshape(b, n).astype(np.int64)
+def _eer_row(c, is_pos, pos_idx, pos_i64):
+    """EER of one resample given as counts c (n,) of the sorted trials (see eer_from_counts).
+
+    After the first j expanded trials, miss - fa = pos/P + neg/Q - 1 with pos + neg = j, which
+    grows with j; |miss - fa| is smallest at the last point with pos*Q + neg*P <= P*Q or the next
+    one. The weighted cumulative sum of c * (Q for bona fide, P for spoof) finds that trial
+    exactly (in int64); the copies of it are then stepped in integer arithmetic, and miss, fa and
+    the EER are formed as `compute_eer` forms them.
+    """
+    n_pos = int(c[pos_idx].sum())
+    n_neg = int(c.sum()) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return np.nan
+    weight = pos_i64 * (n_neg - n_pos)
+    weight += n_pos                                            # Q for bona fide, P for spoof
+    weight *= c
+    cum = np.cumsum(weight)
+    pq = n_pos * n_neg
+    i = int(np.searchsorted(cum, pq, side="right"))           # first trial whose copies cross
+    pos_b = int(c[pos_idx[:np.searchsorted(pos_idx, i)]].sum())
+    neg_b = (int(cum[i - 1]) - pos_b * n_neg) // n_pos if i else 0
+    ci, p = int(c[i]), bool(is_pos[i])
+    slack = pq - pos_b * n_neg - neg_b * n_pos                # >= 0: room before crossing
+    k = min(slack // (n_neg if p else n_pos), ci - 1)         # copies at the last point <= 0
+    pos_k, neg_k = pos_b + (k if p else 0), neg_b + (0 if p else k)
+    miss0, fa0 = pos_k / n_pos, (n_neg - neg_k) / n_neg
+    miss1, fa1 = (pos_k + p) / n_pos, (n_neg - (neg_k + (not p))) / n_neg
+    if abs(miss0 - fa0) <= abs(miss1 - fa1):
+        return (miss0 + fa0) / 2.0
+    return (miss1 + fa1) / 2.0
 
 
 def bootstrap_eer(scores, is_bonafide, n_resamples=1000, groups=None, seed=0, alpha=5.0):
@@ -113,30 +100,32 @@ def bootstrap_eer(scores, is_bonafide, n_resamples=1000, groups=None, seed=0, al
     n = order.size
     center = float(eer_from_counts(np.ones((1, n), dtype=np.int64), is_bona_sorted)[0])
     rng = np.random.default_rng(seed)
-    g_start = g_size = g_of = None
-    n_groups = 0
-    if groups is not None:
-        groups = np.asarray(groups).reshape(-1)
-        if groups.shape != (n,):
-            raise ValueError(f"groups has shape {groups.shape}, scores ({n},)")
-        _, gid = np.unique(groups, return_inverse=True)
-        gid = gid[order]
-        n_groups = int(gid.max()) + 1
-        # work in group-sorted order, then map counts back to score-sorted order
-        by_group = np.argsort(gid, kind="stable")
-        g_size = np.bincount(gid, minlength=n_groups)
-        g_start = np.concatenate([[0], np.cumsum(g_size)[:-1]])
-        g_of = gid[by_group]
-    chunk = max(1, _CHUNK_ELEMS // n)
+    pos_idx = np.flatnonzero(is_bona_sorted)
+    pos_i64 = is_bona_sorted.astype(np.int64)
     vals = np.empty(n_resamples)
-    for s in range(0, n_resamples, chunk):
-        b = min(chunk, n_resamples - s)
-        counts = _draw_counts(rng, b, n, g_start, g_size, g_of, n_groups)
-        if groups is not None:
-            back = np.empty_like(counts)
-            back[:, by_group] = counts
-            counts = back
-        vals[s:s + b] = eer_from_counts(counts, is_bona_sorted)
+    if groups is None:
+        for b in range(n_resamples):
+            counts = np.bincount(rng.integers(0, n, n), minlength=n)
+            vals[b] = _eer_row(counts, is_bona_sorted, pos_idx, pos_i64)
+        return _summary(center, vals, alpha)
+    groups = np.asarray(groups).reshape(-1)
+    if groups.shape != (n,):
+        raise ValueError(f"groups has shape {groups.shape}, scores ({n},)")
+    _, gid = np.unique(groups[order], return_inverse=True)   # group of each sorted trial
+    n_groups = int(gid.max()) + 1
+    by_group = np.argsort(gid, kind="stable")                 # sorted-trial index, grouped
+    size = np.bincount(gid, minlength=n_groups)
+    start = np.concatenate([[0], np.cumsum(size)[:-1]])
+    slot_group = gid[by_group]                                # group of each grouped slot
+    slot_start, slot_size = start[slot_group], size[slot_group]
+    for b in range(n_resamples):
+        # draw the groups, then for every slot of a group one member of that group; a group drawn
+        # m times contributes its member draws m times (the seed's np.repeat(..., m))
+        mult = np.bincount(rng.integers(0, n_groups, n_groups), minlength=n_groups)
+        pick = (rng.random(n) * slot_size).astype(np.int64)
+        np.minimum(pick, slot_size - 1, out=pick)            # u * size may round up to size
+        counts = np.bincount(by_group[slot_start + pick], minlength=n) * mult[gid]
+        vals[b] = _eer_row(counts, is_bona_sorted, pos_idx, pos_i64)
     return _summary(center, vals, alpha)
 
 
@@ -150,8 +139,10 @@ def eer_from_indices(scores, is_bonafide, indices):
     n = order.size
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(n)
-    counts = np.stack([np.bincount(rank[np.asarray(ix, dtype=np.int64)], minlength=n) for ix in indices])
-    return eer_from_counts(counts, is_bona_sorted)
+    pos_idx = np.flatnonzero(is_bona_sorted)
+    pos_i64 = is_bona_sorted.astype(np.int64)
+    return np.array([_eer_row(np.bincount(rank[np.asarray(ix, dtype=np.int64)], minlength=n),
+                              is_bona_sorted, pos_idx, pos_i64) for ix in indices], dtype=np.float64)
 
 
 def percentile_ci(values, alpha=5.0):
