@@ -1,4 +1,4 @@
-"""EER with a bootstrap confidence interval, vectorised over resamples.
+"""EER with a bootstrap confidence interval: one sort in all, then O(n) numpy work per resample.
 
 The resampling scheme and the percentile interval are those of the seed's
 `sandbox/eval_conf_inter.py` (`get_bootstrap_indices`, `get_conf_int`, `get_eer_conf`, after
@@ -88,9 +88,12 @@ def bootstrap_eer(scores, is_bonafide, n_resamples=1000, groups=None, seed=0, al
     -> dict(eer, ci_low, ci_high, half_width, n_resamples, n_valid, resampled (B,) EERs).
     The scheme and percentiles are those of `get_eer_conf` in the seed's sandbox/eval_conf_inter.py
     (its random stream is sklearn's per-resample RandomState(i); nnsp draws from one seeded
-    generator, so the draws differ but their distribution is the same; with `eer_from_indices`
-    and the seed's own indices the EERs agree exactly). Resamples that lack a class (possible when
-    resampling by group) give NaN and are left out of the percentiles (n_valid counts the rest).
+    generator, so the draws differ; with `eer_from_indices` and the seed's own indices the EERs
+    agree exactly). Ungrouped, the two schemes have the same distribution. Grouped, the seed
+    restarts RandomState(i) for the group draw and again for every group's member draw, so
+    groups of equal size get the same member positions within a resample; nnsp draws them
+    independently. Resamples that lack a class (possible when resampling by group) give NaN and
+    are left out of the percentiles (n_valid counts the rest).
     """
     if n_resamples < 1:
         raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
