@@ -32,11 +32,11 @@ and its directory lookups can grow with the folder, which is the disk's scaling,
 """
 
 import argparse
-import math
 import contextlib
 import functools
 import gc
 import json
+import math
 import os
 import statistics
 import sys

@@ -1,7 +1,8 @@
-"""Stage 5 for countermeasures: EER, min t-DCF, per-attack EER table, DET plot.
+"""Stage 5 for countermeasures: EER (with a bootstrap CI), Cllr, min t-DCF, t-EER, per-attack EERs, DET.
 
     python -m pylib.bin.score_cm --scores exp/lcnn/infer_eval/scores.txt \
         --labels data/eval/utt2label [--asv-scores ASVspoof2019.LA.asv.eval.gi.trl.scores.txt] \
+        [--bootstrap 1000 [--bootstrap-seed 0]] [--asv-trials trials_with_asv_scores.txt] \
         [--out results.json] [--det det.png] [--exp-dir exp/lcnn --checkpoint best]
 
 With --checkpoint (best/last of --exp-dir, or a path) the scores must come from that checkpoint:
@@ -54,6 +55,22 @@ def build_parser():
         choices=["legacy", "revised"],
         default="legacy",
         help="t-DCF formulation: legacy = ASVspoof 2019 challenge, revised = Kinnunen et al. 2020",
+    )
+    p.add_argument(
+        "--bootstrap",
+        type=int,
+        default=0,
+        metavar="N",
+        help="95%% confidence interval of the EER from N bootstrap resamples of the trials (0 = off)",
+    )
+    p.add_argument("--bootstrap-seed", type=int, default=0, metavar="SEED", help="seed of the resampling")
+    p.add_argument(
+        "--asv-trials",
+        default=None,
+        help="per-trial ASV scores (`... UTT target|nontarget|spoof SCORE`) to compute the t-EER",
+    )
+    p.add_argument(
+        "--teer-rho", type=float, default=0.5, help="spoofing prior rho of the t-EER path (0..1)"
     )
     _cli.add_exp_dir(p, detail="its --checkpoint best/last wrote the scores")
     p.add_argument(
@@ -172,6 +189,15 @@ def add_condition_tables(results, args):
 
 def main(argv=None):
     args = _cli.parse(build_parser(), argv)
+    if args.bootstrap < 0:
+        from pylib.errors import UserError
+
+        raise UserError(f"--bootstrap {args.bootstrap}: give a number of resamples (e.g. 1000), "
+                        f"or 0 for none")
+    if not 0.0 <= args.teer_rho <= 1.0:
+        from pylib.errors import UserError
+
+        raise UserError(f"--teer-rho {args.teer_rho}: the spoofing prior must be in [0, 1]")
     check_checkpoint(args.exp_dir, args.checkpoint, Path(args.scores).parent, "scores")
     results, (bona, spoof) = score_cm_files(
         args.scores,
@@ -181,6 +207,10 @@ def main(argv=None):
         subset=args.key_subset,
         legacy=args.tdcf == "legacy",
         labels_format=args.labels_format,
+        bootstrap=args.bootstrap,
+        bootstrap_seed=args.bootstrap_seed,
+        asv_trials=args.asv_trials,
+        teer_rho=args.teer_rho,
     )
     print(summary_text(results), end="")
     add_condition_tables(results, args)

@@ -4,23 +4,56 @@ import json
 
 import numpy as np
 
+from pylib.errors import DataError
 from pylib.io.atomic import atomic_path, write_text_atomic
-from pylib.io.scores import read_scores
+from pylib.io.scores import finite_score, read_scores, text_lines
+from pylib.metrics.bootstrap import bootstrap_eer
+from pylib.metrics.cllr import cllr, min_cllr
 from pylib.metrics.cm import CostModel, compute_eer, det_curve, min_tdcf, per_attack_eer, split_by_label
-from pylib.metrics.cm_io import align, read_asv_scores, read_labels
+from pylib.metrics.cm_io import ASV_KEYS, align, read_asv_scores, read_labels
+from pylib.metrics.teer import tandem_eer
 
 # Plot range of the DET axes (probabilities), as in the usual DET plots of speaker recognition.
 DET_LIMITS = (0.001, 0.5)
 
 
-def score_cm_files(
-    scores, labels, asv_scores=None, allow_missing=False, subset=None, legacy=True, labels_format=None
-):
+def read_asv_trials(path, cm_scores):
+    """Per-trial ASV scores paired with the CM scores of the same utterances (for the t-EER).
+
+    path: lines `... UTT KEY SCORE` (at least three fields; the last three are read) with KEY in
+    target | nontarget | spoof, as a SASV / ASVspoof 5 trial list with ASV scores; cm_scores:
+    {utt: CM score}. -> {key: ((n,) ASV scores, (n,) CM scores)}.
+    """
+    pairs = {k: ([], []) for k in ASV_KEYS}
+    for no, f in text_lines(path, "ASV trial score"):
+        if len(f) < 3 or f[-2] not in pairs:
+            raise DataError(f"{path}:{no}: expected `... UTT target|nontarget|spoof ASV-SCORE`, "
+                            f"got {' '.join(f)!r}")
+        if f[-3] not in cm_scores:
+            raise DataError(f"{path}:{no}: utterance {f[-3]} has no CM score; the t-EER pairs each "
+                            f"ASV trial with the CM score of its test utterance: score it, or "
+                            f"drop the trial from {path}")
+        pairs[f[-2]][0].append(finite_score(path, no, f[-1]))
+        pairs[f[-2]][1].append(cm_scores[f[-3]])
+    missing = [k for k, (a, _) in pairs.items() if not a]
+    if missing:
+        raise DataError(f"{path}: no {'/'.join(missing)} trials; the t-EER needs target, nontarget "
+                        f"and spoof trials")
+    return {k: (np.asarray(a, dtype=np.float64), np.asarray(c, dtype=np.float64))
+            for k, (a, c) in pairs.items()}
+
+
+def score_cm_files(scores, labels, asv_scores=None, allow_missing=False, subset=None, legacy=True,
+                   labels_format=None, bootstrap=0, bootstrap_seed=0, asv_trials=None, teer_rho=0.5):
     """Score a CM score file against a label file (and the ASV scores for the t-DCF).
 
     Returns the results dict written to results.json (rates are fractions; "*_percent" copies for
-    reading): n_bonafide, n_spoof, eer, eer_percent, eer_threshold, per_attack, alignment, and with
-    ASV scores a "tdcf" dict (see `pylib.metrics.cm.min_tdcf`).
+    reading): n_bonafide, n_spoof, eer, eer_percent, eer_threshold, cllr and min_cllr (bits; the
+    scores taken as natural-log LLRs), per_attack, alignment; with ASV scores a "tdcf" dict (see
+    `pylib.metrics.cm.min_tdcf`); with bootstrap > 0 an "eer_ci" dict (95 % percentile interval
+    over `bootstrap` resamples of the trials, see `pylib.metrics.bootstrap.bootstrap_eer`); with
+    asv_trials (per-trial ASV scores, see `read_asv_trials`) a "teer" dict (concurrent t-EER,
+    `pylib.metrics.teer.tandem_eer`).
     """
     score_map = read_scores(scores)
     label_map = read_labels(labels, subset=subset, format=labels_format)  # format None: detected
@@ -37,6 +70,8 @@ def score_cm_files(
         "eer": eer,
         "eer_percent": 100.0 * eer,
         "eer_threshold": thr,
+        "cllr": cllr(bona, spoof),
+        "min_cllr": min_cllr(bona, spoof),
         "per_attack": per_attack_eer(values, is_bona, attacks),
         "alignment": report,
     }
@@ -48,6 +83,28 @@ def score_cm_files(
         tdcf["asv_scores"] = str(asv_scores)
         tdcf["asv_eer_percent"] = 100.0 * tdcf["asv_eer"]
         results["tdcf"] = tdcf
+    if bootstrap:
+        ci = bootstrap_eer(values, is_bona, int(bootstrap), seed=bootstrap_seed)
+        results["eer_ci"] = {
+            "low": ci["ci_low"], "high": ci["ci_high"], "half_width": ci["half_width"],
+            "low_percent": 100.0 * ci["ci_low"], "high_percent": 100.0 * ci["ci_high"],
+            "confidence_percent": 100.0 - ci["alpha"], "n_resamples": ci["n_resamples"],
+            "seed": int(bootstrap_seed),
+        }
+    if asv_trials is not None:
+        pairs = read_asv_trials(asv_trials, score_map)
+        te = tandem_eer(*pairs["target"], *pairs["nontarget"], *pairs["spoof"], rho=teer_rho)
+        if not np.isfinite(te["concurrent_teer"]):
+            raise DataError(f"{asv_trials}: no ASV threshold reaches the t-EER condition (the ASV "
+                            f"misses more targets than it accepts non-targets and spoofs at every "
+                            f"threshold); check that higher ASV scores mean target")
+        results["teer"] = {
+            "concurrent_teer": te["concurrent_teer"],
+            "concurrent_teer_percent": 100.0 * te["concurrent_teer"],
+            "asv_threshold": float(te["concurrent_thresholds"][0]),
+            "cm_threshold": float(te["concurrent_thresholds"][1]), "rho": float(teer_rho),
+            "asv_trials": str(asv_trials), **{f"n_{k}": int(pairs[k][0].size) for k in ASV_KEYS},
+        }
     return results, (bona, spoof)
 
 
@@ -65,6 +122,14 @@ def summary_text(results):
             f"{al['unlabelled_scores']} scored without label (--allow-missing)"
         )
     lines.append(f"EER:       {results['eer_percent']:.4f} %  (threshold {results['eer_threshold']:.6g})")
+    if "eer_ci" in results:
+        c = results["eer_ci"]
+        lines.append(f"EER CI:    {c['low_percent']:.4f} - {c['high_percent']:.4f} %  "
+                     f"({c['confidence_percent']:g} % bootstrap, {c['n_resamples']} resamples, "
+                     f"seed {c['seed']})")
+    if "cllr" in results:
+        lines.append(f"Cllr:      {results['cllr']:.4f} bits, min Cllr {results['min_cllr']:.4f} bits "
+                     f"(scores taken as LLRs)")
     if "tdcf" in results:
         t = results["tdcf"]
         kind = "legacy ASVspoof 2019" if t["legacy"] else "revised 2020"
@@ -76,6 +141,10 @@ def summary_text(results):
             f"Pmiss {t['Pmiss_asv']:.4f}, Pmiss_spoof {t['Pmiss_spoof_asv']:.4f} "
             f"at threshold {t['asv_threshold']:.6g}"
         )
+    if "teer" in results:
+        t = results["teer"]
+        lines.append(f"t-EER:     {t['concurrent_teer_percent']:.4f} %  (concurrent; ASV threshold "
+                     f"{t['asv_threshold']:.6g}, CM threshold {t['cm_threshold']:.6g}, rho {t['rho']:g})")
     if results["per_attack"]:
         lines.append("")
         lines.append(f"{'attack':<12} {'n_spoof':>8} {'EER (%)':>9}")

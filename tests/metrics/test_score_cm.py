@@ -167,3 +167,78 @@ def test_labels_format_mismatch_exit_2(key2021, capsys):
     assert e.value.code == 2
     err = " ".join(capsys.readouterr().err.split())
     assert "trial_metadata.txt:1: expected 10 fields (asvspoof5), got 8" in err
+
+
+def _asv_trials(tmp_path, scores, seed=3):
+    """Per-trial ASV scores: every bona fide utterance once as target and once as non-target
+    trial, every spoof utterance as a spoof trial (`SPEAKER UTT KEY SCORE`)."""
+    g = rng(seed)
+    utts = [line.split()[0] for line in scores.read_text().splitlines()]
+    lines = []
+    for u in utts:
+        if u.startswith("B"):
+            lines.append(f"LA_0001 {u} target {g.normal(3, 1):.5f}")
+            lines.append(f"LA_0009 {u} nontarget {g.normal(-2, 1):.5f}")
+        else:
+            lines.append(f"LA_0001 {u} spoof {g.normal(1, 2):.5f}")
+    path = tmp_path / "asv_trials.txt"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_bootstrap_cllr_and_teer(files, tmp_path, capsys):
+    from pylib.metrics.bootstrap import bootstrap_eer
+    from pylib.metrics.cllr import cllr, min_cllr
+    from pylib.metrics.teer import tandem_eer
+
+    scores, protocol, _ = files
+    trials = _asv_trials(tmp_path, scores)
+    out = tmp_path / "results.json"
+    argv = ["--scores", str(scores), "--labels", str(protocol), "--bootstrap", "200", "--bootstrap-seed", "3",
+            "--asv-trials", str(trials), "--out", str(out)]
+    assert score_cm.main(argv) == 0
+    text = capsys.readouterr().out
+    assert "EER CI:" in text and "200 resamples, seed 3" in text and "Cllr:" in text and "t-EER:" in text
+    res = json.loads(out.read_text())
+    values = dict(line.split() for line in scores.read_text().splitlines())
+    utts = list(values)
+    s = np.array([float(values[u]) for u in utts])
+    is_bona = np.array([u.startswith("B") for u in utts])
+    assert res["cllr"] == pytest.approx(cllr(s[is_bona], s[~is_bona]))
+    assert res["min_cllr"] == pytest.approx(min_cllr(s[is_bona], s[~is_bona]))
+    assert res["min_cllr"] <= res["cllr"]
+    ci = res["eer_ci"]
+    assert ci["low"] <= res["eer"] <= ci["high"] and ci["n_resamples"] == 200 and ci["seed"] == 3
+    # the resampling does not depend on the trial order in the files, only on the seed
+    ref = bootstrap_eer(s, is_bona, 200, seed=3)
+    assert (ci["low"], ci["high"]) == pytest.approx((ref["ci_low"], ref["ci_high"]))
+    rows = [line.split() for line in trials.read_text().splitlines()]
+    pair = {k: (np.array([float(r[3]) for r in rows if r[2] == k]),
+                np.array([float(values[r[1]]) for r in rows if r[2] == k]))
+            for k in ("target", "nontarget", "spoof")}
+    te = tandem_eer(*pair["target"], *pair["nontarget"], *pair["spoof"], rho=0.5)
+    assert res["teer"]["concurrent_teer"] == pytest.approx(te["concurrent_teer"])
+    assert (res["teer"]["n_target"], res["teer"]["n_nontarget"], res["teer"]["n_spoof"]) == (40, 40, 60)
+    # without the options: no CI, no t-EER, but Cllr
+    assert score_cm.main(["--scores", str(scores), "--labels", str(protocol), "--out", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert "eer_ci" not in res and "teer" not in res and "cllr" in res
+
+
+def test_bootstrap_and_teer_bad_input_exit_2(files, tmp_path, capsys):
+    scores, protocol, _ = files
+    base = ["--scores", str(scores), "--labels", str(protocol)]
+    with pytest.raises(SystemExit) as e:
+        run(score_cm.main, base + ["--bootstrap", "-5"])
+    assert e.value.code == 2 and "--bootstrap -5" in capsys.readouterr().err
+    trials = _asv_trials(tmp_path, scores)
+    trials.write_text(trials.read_text() + "LA_0001 NOT_SCORED spoof 0.1\n")
+    with pytest.raises(SystemExit) as e:
+        run(score_cm.main, base + ["--asv-trials", str(trials)])
+    err = " ".join(capsys.readouterr().err.split())  # the message is wrapped as one paragraph
+    assert e.value.code == 2 and f"{trials}:141: utterance NOT_SCORED has no CM score" in err
+    trials.write_text("LA_0001 B000 target\n")
+    with pytest.raises(SystemExit) as e:
+        run(score_cm.main, base + ["--asv-trials", str(trials)])
+    err = " ".join(capsys.readouterr().err.split())
+    assert e.value.code == 2 and "expected `... UTT target|nontarget|spoof ASV-SCORE`" in err
