@@ -20,6 +20,7 @@ from pathlib import Path
 from pylib.bin import _cli
 from pylib.bin._cli import run
 from pylib.data.protocols import ALIASES, FORMATS
+from pylib.metrics import cm_report
 from pylib.metrics.cm_report import plot_det, score_cm_files, summary_text, write_results_json
 
 
@@ -108,83 +109,16 @@ def check_checkpoint(exp_dir, checkpoint, out_dir, what):
     return check_record(out_dir, checkpoint, what)
 
 
-# --- per-condition tables (issue 14): one block, kept apart from the pooled metrics ---
-
-
-def condition_tables(scores, labels, labels_format=None, subset=None, allow_missing=False):
-    """EER per value of each condition column the protocol tabulates (`Protocol.table_columns`).
-
-    -> {column: {value: {"n_bonafide", "n_spoof", "eer", "eer_percent", "threshold",
-    "pooled_bonafide"}}}, values sorted; {} when the protocol carries no such column. A value that
-    bona fide trials share (a codec) compares the bona fide and spoof trials of that value; a value only
-    spoofed trials have (an attack, a vocoder) compares them with all bona fide trials
-    ("pooled_bonafide": true); a value only bona fide trials have ("-") is left out. These are the
-    "both" and "spoof" factor types of the ASVspoof 2021 eval package (eval-package/config.py).
-    """
-    import numpy as np
-
-    from pylib.data.protocols import read_protocol
-    from pylib.io.scores import read_scores
-    from pylib.metrics.cm import compute_eer
-    from pylib.metrics.cm_io import align
-
-    proto = read_protocol(labels, format=labels_format, subset=subset)
-    if not proto.table_columns:
-        return {}
-    utts, values, is_bona, _, _ = align(
-        read_scores(scores), proto.labels(), allow_missing, scores_name=str(scores), labels_name=str(labels)
-    )
-    out = {}
-    for column in proto.table_columns:
-        col = np.asarray([proto.value(proto.trials[u], column) for u in utts], dtype=str)
-        table = {}
-        for value in sorted(set(col[~is_bona].tolist())):
-            spoof = values[~is_bona & (col == value)]
-            bona_mask = is_bona & (col == value)
-            pooled = not bona_mask.any()
-            bona = values[is_bona] if pooled else values[bona_mask]
-            if bona.size == 0:
-                continue
-            eer, thr = compute_eer(bona, spoof)
-            table[value] = {
-                "n_bonafide": int(bona.size),
-                "n_spoof": int(spoof.size),
-                "eer": eer,
-                "eer_percent": 100.0 * eer,
-                "threshold": thr,
-                "pooled_bonafide": pooled,
-            }
-        out[column] = table
-    return out
-
-
-def condition_text(tables):
-    """The per-condition tables as text (one table per column; '*' marks pooled bona fide)."""
-    lines = []
-    for column, table in tables.items():
-        width = max([len(column)] + [len(v) for v in table])
-        lines += ["", f"{column:<{width}} {'n_bona':>8} {'n_spoof':>8} {'EER (%)':>9}"]
-        for value, row in table.items():
-            star = "*" if row["pooled_bonafide"] else " "
-            n_bona, n_spoof = row["n_bonafide"], row["n_spoof"]
-            lines.append(f"{value:<{width}} {n_bona:>8d}{star}{n_spoof:>8d} {row['eer_percent']:>9.4f}")
-    if lines:
-        lines = ["", "EER per condition (the trials of each value of each protocol column):"] + lines
-        lines.append("(* all bona fide trials: the value occurs in spoofed trials only)")
-    return "\n".join(lines) + "\n" if lines else ""
-
-
 def add_condition_tables(results, args):
     """Add "per_condition" to results and print the tables, when the protocol carries conditions."""
-    tables = condition_tables(
+    tables = cm_report.condition_tables(
         args.scores, args.labels, args.labels_format, args.key_subset, args.allow_missing
     )
     if tables:
         results["per_condition"] = tables
-        print(condition_text(tables), end="")
+        print(cm_report.condition_text(tables), end="")
 
 
-# --- end of the per-condition block ---
 
 
 def main(argv=None):

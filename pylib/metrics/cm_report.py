@@ -108,6 +108,64 @@ def score_cm_files(scores, labels, asv_scores=None, allow_missing=False, subset=
     return results, (bona, spoof)
 
 
+def condition_tables(scores, labels, labels_format=None, subset=None, allow_missing=False):
+    """EER per value of each condition column the protocol tabulates (`Protocol.table_columns`).
+
+    -> {column: {value: {"n_bonafide", "n_spoof", "eer", "eer_percent", "threshold",
+    "pooled_bonafide"}}}, values sorted; {} when the protocol carries no such column. A value that
+    bona fide trials share (a codec) compares the bona fide and spoof trials of that value; a value only
+    spoofed trials have (an attack, a vocoder) compares them with all bona fide trials
+    ("pooled_bonafide": true); a value only bona fide trials have ("-") is left out. These are the
+    "both" and "spoof" factor types of the ASVspoof 2021 eval package (eval-package/config.py).
+    """
+    from pylib.data.protocols import read_protocol
+
+    proto = read_protocol(labels, format=labels_format, subset=subset)
+    if not proto.table_columns:
+        return {}
+    utts, values, is_bona, _, _ = align(
+        read_scores(scores), proto.labels(), allow_missing, scores_name=str(scores), labels_name=str(labels)
+    )
+    out = {}
+    for column in proto.table_columns:
+        col = np.asarray([proto.value(proto.trials[u], column) for u in utts], dtype=str)
+        table = {}
+        for value in sorted(set(col[~is_bona].tolist())):
+            spoof = values[~is_bona & (col == value)]
+            bona_mask = is_bona & (col == value)
+            pooled = not bona_mask.any()
+            bona = values[is_bona] if pooled else values[bona_mask]
+            if bona.size == 0:
+                continue
+            eer, thr = compute_eer(bona, spoof)
+            table[value] = {
+                "n_bonafide": int(bona.size),
+                "n_spoof": int(spoof.size),
+                "eer": eer,
+                "eer_percent": 100.0 * eer,
+                "threshold": thr,
+                "pooled_bonafide": pooled,
+            }
+        out[column] = table
+    return out
+
+
+def condition_text(tables):
+    """The per-condition tables as text (one table per column; '*' marks pooled bona fide)."""
+    lines = []
+    for column, table in tables.items():
+        width = max([len(column)] + [len(v) for v in table])
+        lines += ["", f"{column:<{width}} {'n_bona':>8} {'n_spoof':>8} {'EER (%)':>9}"]
+        for value, row in table.items():
+            star = "*" if row["pooled_bonafide"] else " "
+            n_bona, n_spoof = row["n_bonafide"], row["n_spoof"]
+            lines.append(f"{value:<{width}} {n_bona:>8d}{star}{n_spoof:>8d} {row['eer_percent']:>9.4f}")
+    if lines:
+        lines = ["", "EER per condition (the trials of each value of each protocol column):"] + lines
+        lines.append("(* all bona fide trials: the value occurs in spoofed trials only)")
+    return "\n".join(lines) + "\n" if lines else ""
+
+
 def summary_text(results):
     """A readable summary of `score_cm_files` results (what score_cm prints)."""
     lines = [
