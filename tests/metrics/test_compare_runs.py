@@ -9,7 +9,8 @@ import yaml
 
 from pylib.bin import compare_runs
 from pylib.errors import UserError
-from pylib.io.scores import write_scores
+from pylib.io.scores import read_scores, write_scores
+from pylib.metrics.bootstrap import bootstrap_eer
 from pylib.metrics.cm_report import score_cm_files, write_results_json
 from pylib.metrics.compare import compare
 from pylib.metrics.significance import eer_significance
@@ -75,8 +76,10 @@ def test_report_of_two_systems_by_two_seeds(tmp_path, labels, capsys):
         assert s["best"]["eer"] == min(e1, e2) and s["worst"]["eer"] == max(e1, e2)
         assert s["best"]["name"] == s["runs"][int(np.argmin([e1, e2]))]["name"]
         for r in s["runs"]:  # each run's bootstrap CI, computed here (no eer_ci in results.json)
-            assert r["eer_ci"]["n_resamples"] == 50 and r["eer_ci"]["source"] == "computed"
-            assert r["eer_ci"]["low"] <= r["eer"] <= r["eer_ci"]["high"]
+            values = read_scores(tmp_path / "exp" / r["name"] / "infer_eval" / "scores.txt")
+            ci = bootstrap_eer(list(values.values()), [u.startswith("B") for u in values], 50, seed=0)
+            assert r["eer_ci"] == {"low": ci["ci_low"], "high": ci["ci_high"], "n_resamples": 50,
+                                   "source": "computed"}
     lcnn, rawnet = report["systems"]
     assert lcnn["min_tdcf"]["mean"] == pytest.approx(0.14)
     assert lcnn["min_tdcf"]["ci_half_width"] == pytest.approx(T_975_1 * 0.06 / 2)
