@@ -99,6 +99,8 @@ def load_run(folder, subset="eval", labels=None, labels_format=None, bootstrap=1
     else:
         raise UserError(f"{folder}: no {results_path.relative_to(folder)}; run stage 5 (score_cm) for "
                         f"this run, or pass --labels to score it here")
+    if not isinstance(results, dict) or not isinstance(results.get("eer"), (int, float)):
+        raise DataError(f"{results_path}: has no EER; rerun stage 5 (score_cm) for this run")
     label_path = _labels_path(folder, results, labels)
     label_map = read_labels(label_path, format=labels_format)
     utts, values, is_bona, _, _ = align(read_scores(scores_path), label_map, allow_missing=True,
