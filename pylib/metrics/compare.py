@@ -95,7 +95,7 @@ def load_run(folder, subset="eval", labels=None, labels_format=None, bootstrap=1
         except json.JSONDecodeError as e:
             raise DataError(f"{results_path}: not valid JSON ({e}); rerun stage 5 (score_cm)") from None
     elif labels is not None:
-        results = score_cm_files(scores_path, labels, allow_missing=True, labels_format=labels_format)
+        results, _ = score_cm_files(scores_path, labels, allow_missing=True, labels_format=labels_format)
     else:
         raise UserError(f"{folder}: no {results_path.relative_to(folder)}; run stage 5 (score_cm) for "
                         f"this run, or pass --labels to score it here")
