@@ -268,7 +268,7 @@ def plot_det_overlay(path, systems, title="DET"):
         ax.set_ylabel("miss rate: bona fide rejected (%)")
         ax.set_title(title)
         ax.grid(True, lw=0.4, alpha=0.6)
-        ax.legend(loc="upper right", fontsize="small")
+        ax.legend(loc="lower left", fontsize="small")
         fig.tight_layout()
         with atomic_path(path, suffix=".png") as tmp:
             fig.savefig(tmp, dpi=100)
