@@ -105,6 +105,12 @@ def load_run(folder, subset="eval", labels=None, labels_format=None, bootstrap=1
     label_map = read_labels(label_path, format=labels_format)
     utts, values, is_bona, _, _ = align(read_scores(scores_path), label_map, allow_missing=True,
                                         scores_name=str(scores_path), labels_name=str(label_path))
+    counts = (int(is_bona.sum()), int((~is_bona).sum()))
+    if (results.get("n_bonafide"), results.get("n_spoof")) != counts:
+        raise UserError(f"{results_path}: scored {results.get('n_bonafide')} bona fide and "
+                        f"{results.get('n_spoof')} spoof trials, but its scores and {label_path} give "
+                        f"{counts[0]} and {counts[1]}; rerun stage 5 (score_cm) with these labels, or "
+                        f"pass --labels with the file it was scored with")
     config_key, cfg_seed = _config_key(folder)
     m = SEED_FOLDER.match(folder.resolve().name)
     seed = cfg_seed if cfg_seed is not None else (int(m.group("seed")) if m else None)

@@ -153,6 +153,11 @@ def test_errors_name_the_folder_and_the_fix(tmp_path, labels):
     with pytest.raises(UserError, match=r"a_seed2: scored on a different trial set from .*a_seed1: "
                                         r"5 trials only in"):
         compare([a, b], bootstrap=0)
+    fewer_labels = tmp_path / "fewer_labels"
+    fewer_labels.write_text("".join(line + "\n" for line in labels.read_text().splitlines()[:-10]))
+    with pytest.raises(UserError, match=r"a_seed1/infer_eval/results.json: scored 40 bona fide and 60 "
+                                        r"spoof trials, but .* give 40 and 50; rerun stage 5"):
+        compare([a], labels=fewer_labels, bootstrap=0)
     moved = tmp_path / "moved_labels"
     labels.rename(moved)
     with pytest.raises(UserError, match=r"a_seed1: its results.json names .*utt2label.*pass --labels"):
