@@ -18,7 +18,7 @@ ENTRY_POINTS = sorted(p.stem for p in BIN.glob("*.py") if not p.stem.startswith(
 # The entry points that read a recipe yaml (--conf) and so take --set KEY=VALUE overrides, and
 # those that run over a data set of the dump (--subset).
 READS_CONFIG = {"compute_stats", "extract_features", "make_lists", "train"}
-TAKES_SUBSET = {"compute_stats", "infer", "make_lists"}
+TAKES_SUBSET = {"compare_runs", "compute_stats", "infer", "make_lists"}
 
 
 def _reference_actions():
