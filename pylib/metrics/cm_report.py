@@ -223,6 +223,24 @@ def det_points_normal(miss, fa, limits=DET_LIMITS):
     return ndtri(np.clip(fa, lo, 1 - lo)), ndtri(np.clip(miss, lo, 1 - lo))
 
 
+def style_det_axes(ax, title, limits=DET_LIMITS):
+    """Normal-deviate DET axes between `limits` (probabilities): diagonal, percent ticks, labels, grid."""
+    from scipy.special import ndtri
+
+    ticks = np.array([0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4])
+    ticks = ticks[(ticks >= limits[0]) & (ticks <= limits[1])]
+    lim = ndtri(np.asarray(limits, dtype=float))
+    ax.plot(lim, lim, ":", color="grey", lw=0.8)
+    ax.set_xlim(lim)
+    ax.set_ylim(lim)
+    ax.set_xticks(ndtri(ticks), [f"{100 * t:g}" for t in ticks])
+    ax.set_yticks(ndtri(ticks), [f"{100 * t:g}" for t in ticks])
+    ax.set_xlabel("false alarm rate: spoof accepted (%)")
+    ax.set_ylabel("miss rate: bona fide rejected (%)")
+    ax.set_title(title)
+    ax.grid(True, lw=0.4, alpha=0.6)
+
+
 def plot_det(path, bona, spoof, title="DET", limits=DET_LIMITS):
     """Draw the DET curve of bona fide vs spoof scores to a PNG (normal-deviate axes), atomically."""
     import matplotlib
@@ -234,22 +252,12 @@ def plot_det(path, bona, spoof, title="DET", limits=DET_LIMITS):
     miss, fa, _ = det_curve(bona, spoof)
     eer, _ = compute_eer(bona, spoof)
     x, y = det_points_normal(miss, fa, limits)
-    ticks = np.array([0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4])
-    ticks = ticks[(ticks >= limits[0]) & (ticks <= limits[1])]
     fig, ax = plt.subplots(figsize=(5, 5))
     try:
         ax.plot(x, y, lw=1.5, label=f"CM (EER {100 * eer:.2f} %)")
         e = ndtri(np.clip(eer, 1e-6, 1 - 1e-6))
         ax.plot([e], [e], "o", ms=5, color="k")
-        ax.plot(ndtri(limits), ndtri(limits), ":", color="grey", lw=0.8)
-        ax.set_xlim(ndtri(limits))
-        ax.set_ylim(ndtri(limits))
-        ax.set_xticks(ndtri(ticks), [f"{100 * t:g}" for t in ticks])
-        ax.set_yticks(ndtri(ticks), [f"{100 * t:g}" for t in ticks])
-        ax.set_xlabel("false alarm rate: spoof accepted (%)")
-        ax.set_ylabel("miss rate: bona fide rejected (%)")
-        ax.set_title(title)
-        ax.grid(True, lw=0.4, alpha=0.6)
+        style_det_axes(ax, title, limits)
         ax.legend(loc="upper right")
         if eer < limits[0]:  # (near-)perfect separation: the curve runs outside normal-deviate axes
             msg = f"EER below {100 * limits[0]:g} %:\nthe curve lies outside these axes"

@@ -249,11 +249,9 @@ def plot_det_overlay(path, systems, title="DET"):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from scipy.special import ndtri
 
-    from pylib.metrics.cm_report import DET_LIMITS, det_points_normal
+    from pylib.metrics.cm_report import det_points_normal, style_det_axes
 
-    ticks = np.array([0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4])
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     fig, ax = plt.subplots(figsize=(6, 6))
     try:
@@ -264,16 +262,7 @@ def plot_det_overlay(path, systems, title="DET"):
                 ax.plot(x, y, lw=1.3, color=colours[s % len(colours)],
                         ls=LINE_STYLES[k % len(LINE_STYLES)],
                         label=f"{name}, {_run_label(run)} (EER {100 * run.results['eer']:.2f} %)")
-        lim = ndtri(DET_LIMITS)
-        ax.plot(lim, lim, ":", color="grey", lw=0.8)
-        ax.set_xlim(lim)
-        ax.set_ylim(lim)
-        ax.set_xticks(ndtri(ticks), [f"{100 * t:g}" for t in ticks])
-        ax.set_yticks(ndtri(ticks), [f"{100 * t:g}" for t in ticks])
-        ax.set_xlabel("false alarm rate: spoof accepted (%)")
-        ax.set_ylabel("miss rate: bona fide rejected (%)")
-        ax.set_title(title)
-        ax.grid(True, lw=0.4, alpha=0.6)
+        style_det_axes(ax, title)
         ax.legend(loc="lower left", fontsize="small")
         fig.tight_layout()
         with atomic_path(path, suffix=".png") as tmp:
