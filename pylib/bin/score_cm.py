@@ -109,16 +109,6 @@ def check_checkpoint(exp_dir, checkpoint, out_dir, what):
     return check_record(out_dir, checkpoint, what)
 
 
-def add_condition_tables(results, args):
-    """Add "per_condition" to results and print the tables, when the protocol carries conditions."""
-    tables = cm_report.condition_tables(
-        args.scores, args.labels, args.labels_format, args.key_subset, args.allow_missing
-    )
-    if tables:
-        results["per_condition"] = tables
-        print(cm_report.condition_text(tables), end="")
-
-
 
 
 def main(argv=None):
@@ -147,7 +137,8 @@ def main(argv=None):
         teer_rho=args.teer_rho,
     )
     print(summary_text(results), end="")
-    add_condition_tables(results, args)
+    if "per_condition" in results:
+        print(cm_report.condition_text(results["per_condition"]), end="")
     if args.out:
         write_results_json(args.out, results)
         print(f"wrote {args.out}")

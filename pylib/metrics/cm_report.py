@@ -4,13 +4,14 @@ import json
 
 import numpy as np
 
+from pylib.data.protocols import read_protocol
 from pylib.errors import DataError
 from pylib.io.atomic import atomic_path, write_text_atomic
 from pylib.io.scores import finite_score, read_scores, text_lines
 from pylib.metrics.bootstrap import bootstrap_eer
 from pylib.metrics.cllr import cllr, min_cllr
 from pylib.metrics.cm import CostModel, compute_eer, det_curve, min_tdcf, per_attack_eer, split_by_label
-from pylib.metrics.cm_io import ASV_KEYS, align, read_asv_scores, read_labels
+from pylib.metrics.cm_io import ASV_KEYS, align, read_asv_scores
 from pylib.metrics.teer import tandem_eer
 
 # Plot range of the DET axes (probabilities), as in the usual DET plots of speaker recognition.
@@ -56,9 +57,9 @@ def score_cm_files(scores, labels, asv_scores=None, allow_missing=False, subset=
     `pylib.metrics.teer.tandem_eer`).
     """
     score_map = read_scores(scores)
-    label_map = read_labels(labels, subset=subset, format=labels_format)  # format None: detected
-    _, values, is_bona, attacks, report = align(
-        score_map, label_map, allow_missing, scores_name=str(scores), labels_name=str(labels)
+    proto = read_protocol(labels, format=labels_format, subset=subset)  # format None: detected
+    utts, values, is_bona, attacks, report = align(
+        score_map, proto.labels(), allow_missing, scores_name=str(scores), labels_name=str(labels)
     )
     bona, spoof = split_by_label(values, is_bona)
     eer, thr = compute_eer(bona, spoof)
@@ -83,6 +84,9 @@ def score_cm_files(scores, labels, asv_scores=None, allow_missing=False, subset=
         tdcf["asv_scores"] = str(asv_scores)
         tdcf["asv_eer_percent"] = 100.0 * tdcf["asv_eer"]
         results["tdcf"] = tdcf
+    tables = condition_tables(proto, utts, values, is_bona)
+    if tables:
+        results["per_condition"] = tables
     if bootstrap:
         ci = bootstrap_eer(values, is_bona, int(bootstrap), seed=bootstrap_seed)
         results["eer_ci"] = {
@@ -108,24 +112,17 @@ def score_cm_files(scores, labels, asv_scores=None, allow_missing=False, subset=
     return results, (bona, spoof)
 
 
-def condition_tables(scores, labels, labels_format=None, subset=None, allow_missing=False):
+def condition_tables(proto, utts, values, is_bona):
     """EER per value of each condition column the protocol tabulates (`Protocol.table_columns`).
 
-    -> {column: {value: {"n_bonafide", "n_spoof", "eer", "eer_percent", "threshold",
+    proto: the `read_protocol` result; utts, values, is_bona: the scored trials as `align` returns
+    them. -> {column: {value: {"n_bonafide", "n_spoof", "eer", "eer_percent", "threshold",
     "pooled_bonafide"}}}, values sorted; {} when the protocol carries no such column. A value that
     bona fide trials share (a codec) compares the bona fide and spoof trials of that value; a value only
     spoofed trials have (an attack, a vocoder) compares them with all bona fide trials
     ("pooled_bonafide": true); a value only bona fide trials have ("-") is left out. These are the
     "both" and "spoof" factor types of the ASVspoof 2021 eval package (eval-package/config.py).
     """
-    from pylib.data.protocols import read_protocol
-
-    proto = read_protocol(labels, format=labels_format, subset=subset)
-    if not proto.table_columns:
-        return {}
-    utts, values, is_bona, _, _ = align(
-        read_scores(scores), proto.labels(), allow_missing, scores_name=str(scores), labels_name=str(labels)
-    )
     out = {}
     for column in proto.table_columns:
         col = np.asarray([proto.value(proto.trials[u], column) for u in utts], dtype=str)
