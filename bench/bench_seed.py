@@ -206,14 +206,21 @@ def _split_nsf(spec, batch):
     return x, batch[spec.outputs[0].name]
 
 
-def bench_nsf(sizes, rows, notes):
-    for seed_name, conf_name in NSF_PAIRS:
-        conf = NSF_CONF_DIR / conf_name
+def for_seed_pairs(pairs, conf_dir, notes, bench_pair):
+    """bench_pair(seed folder, nnsp conf) for each (seed folder, conf name) that can run here; a
+    note for each that cannot (see `skip_note`)."""
+    for seed_name, conf_name in pairs:
+        conf = conf_dir / conf_name
         note = skip_note(seed_name, "seed", conf)
         if note:
             notes.append(note)
         else:
-            bench_nsf_pair(seed_name, conf, sizes, rows, notes)
+            bench_pair(seed_name, conf)
+
+
+def bench_nsf(sizes, rows, notes):
+    for_seed_pairs(NSF_PAIRS, NSF_CONF_DIR, notes,
+                   lambda seed_name, conf: bench_nsf_pair(seed_name, conf, sizes, rows, notes))
 
 
 def bench_nsf_pair(seed_name, conf, sizes, rows, notes):
@@ -494,13 +501,8 @@ def bench_cm(sizes, rows, notes):
         protocol = Path(tmp) / "protocol.txt"  # the seed's Model reads its labels from this file
         protocol.write_text("".join(f"LA_0000 {u} - - {'bonafide' if i % 2 else 'spoof'}\n"
                                     for i, u in enumerate(names)))
-        for seed_name, conf_name in CM_PAIRS:
-            conf = CM_CONF_DIR / conf_name
-            note = skip_note(seed_name, "seed", conf)
-            if note:
-                notes.append(note)
-            else:
-                bench_cm_pair(seed_name, conf, protocol, names, gen, sizes, rows)
+        for_seed_pairs(CM_PAIRS, CM_CONF_DIR, notes, lambda seed_name, conf: bench_cm_pair(
+            seed_name, conf, protocol, names, gen, sizes, rows))
 
 
 def bench_cm_pair(seed_name, conf, protocol, names, gen, sizes, rows):
