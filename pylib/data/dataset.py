@@ -31,7 +31,8 @@ class SpeechDataset(Dataset):
     (segments: split). train=False: whole utterances. Index with `i` or `(i, epoch)`; a crop is
     drawn from (seed, epoch, i), so it does not depend on workers or on where training resumed.
     With spec.augment, a training item's inputs (waveforms) are augmented after cropping, every
-    draw from (seed, utterance id, epoch, start) (pylib.data.augment.augment_rng), for the same reason.
+    draw from (seed, utterance id, epoch, start) (pylib.data.augment.augment_rng), for the same reason;
+    with spec.augment_views K, the item also has `<input>_views` (T, K): K more augmented copies.
     """
 
     def __init__(self, spec, data_dir, corpora, *, train, seed=0, with_outputs=True):
@@ -173,6 +174,10 @@ class SpeechDataset(Dataset):
             a, b = start // f.hop, stop // f.hop
             rows = read_rows(path, f, a, b, layout, check)
             if self.augmentation is not None and k < len(self.spec.inputs):
+                if self.augment_views:  # (T, K): K more augmented copies of the same crop
+                    views = self.augmentation.views(rows, self.utt_ids[u], epoch, self.augment_views, start)
+                    out[f"{f.name}_views"] = torch.from_numpy(np.concatenate(views, axis=1))
+                    out[f"{f.name}_views_len"] = b - a
                 rows = self.augmentation(rows, self.utt_ids[u], epoch, start)
             out[f.name] = torch.from_numpy(rows)
             out[f"{f.name}_len"] = b - a

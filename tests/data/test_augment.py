@@ -303,3 +303,17 @@ def test_loader_augments_training_crops_per_epoch_and_repeats_on_rerun(tmp_path)
     assert dev.augmentation is None
     want = _speechlike(4000, seed=20).astype(np.float32)
     np.testing.assert_array_equal(dev[dev.utt_ids.index("u0")]["wav"][:, 0].numpy(), want)
+
+
+def test_multi_view_items_and_batches(tmp_path):
+    _wave_dump(tmp_path, n_utts=2)
+    spec = _spec(augment=[{"type": "mask", "freq_bands": 0, "max_time_width": 0.05}], augment_views=2,
+                 truncate=None)
+    ds = SpeechDataset(spec, tmp_path, spec.train, train=True, seed=3)
+    item = ds[(0, 4)]
+    views, wav = item["wav_views"].numpy(), item["wav"].numpy()
+    assert views.shape == (4000, 2) and item["wav_views_len"] == 4000
+    assert not np.array_equal(views[:, 0], views[:, 1]) and not np.array_equal(views[:, 0], wav[:, 0])
+    np.testing.assert_array_equal(views, ds[(0, 4)]["wav_views"].numpy())
+    batch = next(iter(build_loader(spec, tmp_path, spec.train, train=True, seed=3)))
+    assert batch["wav_views"].shape == (2, 4000, 2) and batch["wav"].shape == (2, 4000, 1)
