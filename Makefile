@@ -10,6 +10,8 @@ all: setup
 
 setup:
 	@tools/setup_venv.sh
+	@command -v ffmpeg >/dev/null || echo "note: ffmpeg not found; only codec augmentation (data.augment"\
+	  "type: codec) needs it: apt-get install ffmpeg (Debian/Ubuntu) or conda install ffmpeg"
 
 test: setup
 	$(PY) -m pytest --durations=10 $(PYTEST_ARGS)

@@ -30,6 +30,9 @@ class SpeechDataset(Dataset):
     spec.truncate each item is a random crop (segments: crop) or one of the consecutive segments
     (segments: split). train=False: whole utterances. Index with `i` or `(i, epoch)`; a crop is
     drawn from (seed, epoch, i), so it does not depend on workers or on where training resumed.
+    With spec.augment, a training item's inputs (waveforms) are augmented after cropping, every
+    draw from (seed, utterance id, epoch, start) (pylib.data.augment.augment_rng), for the same reason;
+    with spec.augment_views K, the item also has `<input>_views` (T, K): K more augmented copies.
     """
 
     def __init__(self, spec, data_dir, corpora, *, train, seed=0, with_outputs=True):
@@ -39,6 +42,12 @@ class SpeechDataset(Dataset):
         self.train = bool(train)
         self.seed = int(seed)
         self.truncate = spec.truncate if train else None
+        self.augmentation = None  # training only: dev/eval data are never augmented
+        if self.train and spec.augment:
+            from pylib.data.augment.pipeline import Augmentation  # scipy, ffmpeg: only when used
+
+            self.augmentation = Augmentation(spec.augment, spec.sample_rate, seed=self.seed)
+        self.augment_views = spec.augment_views if self.augmentation else 0
         self.report = {"mismatch": [], "too_short": []}
         corpora = as_corpora(corpora)
         has_labels = {bool(c.labels) for c in corpora}
@@ -161,9 +170,16 @@ class SpeechDataset(Dataset):
             start = self.crop_start(index, epoch)
         out = {"utt_id": self.utt_ids[u], "start": start}
         stop = start + length
-        for f, path, (layout, check) in zip(self.features, self.paths[u], self.read_info[u]):
+        for k, (f, path, (layout, check)) in enumerate(zip(self.features, self.paths[u], self.read_info[u])):
             a, b = start // f.hop, stop // f.hop
-            out[f.name] = torch.from_numpy(read_rows(path, f, a, b, layout, check))
+            rows = read_rows(path, f, a, b, layout, check)
+            if self.augmentation is not None and k < len(self.spec.inputs):
+                if self.augment_views:  # (T, K): K more augmented copies of the same crop
+                    views = self.augmentation.views(rows, self.utt_ids[u], epoch, self.augment_views, start)
+                    out[f"{f.name}_views"] = torch.from_numpy(np.concatenate(views, axis=1))
+                    out[f"{f.name}_views_len"] = b - a
+                rows = self.augmentation(rows, self.utt_ids[u], epoch, start)
+            out[f.name] = torch.from_numpy(rows)
             out[f"{f.name}_len"] = b - a
         if self.has_labels:
             out["label"] = self.labels[u]

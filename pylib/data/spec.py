@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 from pylib.config import from_dict, load_yaml
+from pylib.data.augment.config import parse_augment
 from pylib.errors import ConfigError
 
 AUDIO_EXTS = (".wav", ".flac")
@@ -91,6 +92,9 @@ class DataSpec:
     stats: str = "train/stats"  # folder of <feat>.mean/.std relative to --data-dir
     train: list[CorpusSpec] = field(default_factory=list)
     dev: list[CorpusSpec] = field(default_factory=list)
+    # training-only waveform augmentation, applied in order after cropping (docs/data.md#augmentation)
+    augment: list[dict] = field(default_factory=list)
+    augment_views: int = 0  # K augmented views per item for multi-view batches (Augmentation.views)
     # where each fact came from, for errors: {"sample_rate" or "<feature>.<dim|hop|ext>": place}
     origins: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -115,6 +119,25 @@ class DataSpec:
                 )
         if self.segments == "split" and self.truncate is None:
             raise ConfigError("data.segments: 'split' needs data.truncate (the segment length in samples)")
+        self._check_augment()
+
+    def _check_augment(self):
+        """data.augment parses into its dataclasses; it needs waveform inputs (dim 1, hop 1)."""
+        self.augment = parse_augment(self.augment, "data.augment")
+        if isinstance(self.augment_views, bool) or self.augment_views < 0:
+            raise ConfigError(f"data.augment_views: {self.augment_views!r} is not a count of views >= 0")
+        if self.augment_views and not self.augment:
+            raise ConfigError(
+                f"data.augment_views = {self.augment_views} needs data.augment (the augmentations "
+                f"each view is drawn from); add entries or set augment_views: 0"
+            )
+        features = [f"{f.name!r} (dim {f.dim}, hop {f.hop})" for f in self.inputs if f.dim != 1 or f.hop != 1]
+        if self.augment and features:
+            raise ConfigError(
+                f"data.augment: augmentation works on waveform inputs only (dim 1, hop 1), but the "
+                f"input(s) {', '.join(features)} are features; remove data.augment, or train a model "
+                f"that reads the waveform (its front end computes the features)"
+            )
 
     @property
     def features(self):
