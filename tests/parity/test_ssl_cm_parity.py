@@ -18,11 +18,18 @@ import torch
 import torch.nn.functional as F
 
 from pylib.config import from_dict
+from pylib.errors import DataError
 from pylib.models.cm import ssl_cm, ssl_cm_seed
 from pylib.models.seed_import import convert_state_dict, detect_arch
-from pylib.errors import DataError
-from tests.parity.peers import (TinySSL, install_ssl_stubs, load_seed_model_module, make_standin_frontend,
-                                require_seed, seed_args, stand_in_config)
+from tests.parity.peers import (
+    TinySSL,
+    install_ssl_stubs,
+    load_seed_model_module,
+    make_standin_frontend,
+    require_seed,
+    seed_args,
+    stand_in_config,
+)
 
 RTOL, ATOL = 1e-5, 1e-9
 DIM = 16  # SSL feature dim of the stand-in (projects 09, 10 read it from the config)
@@ -95,7 +102,8 @@ P07_RUN = ["model-W2V-XLSR-ft-GF", "model-W2V-XLSR-ft-LGF", "model-W2V-XLSR-ft-L
 @pytest.mark.parametrize("name", P07_RUN)
 def test_project07(name, monkeypatch):
     ft = "-ft-" in name
-    mod, seed = seed_model(f"07-asvspoof-ssl/{name}/model.py", [lambda: TinySSL.make(DIM07, layers=1, seed=3)])
+    tiny = [lambda: TinySSL.make(DIM07, layers=1, seed=3)]
+    mod, seed = seed_model(f"07-asvspoof-ssl/{name}/model.py", tiny)
     tiny = (seed.m_ssl if hasattr(seed, "m_ssl") else seed.ssl_model).model.tiny if ft else \
         mod.g_ssl_model.model.tiny
     energy = name.endswith("GF") and "-LGF" not in name and "LLGF" not in name
@@ -209,7 +217,8 @@ def test_b3_distillation(monkeypatch):
     torch.manual_seed(3)
     feat = seed.m_front_end(x[..., None])
     logits, _ = seed.m_back_end(feat)
-    seed_loss = seed.m_ce_loss(logits, label) + seed.m_feat_dis * F.l1_loss(feat, teacher.forward(x[..., None])[0])
+    distill = seed.m_feat_dis * F.l1_loss(feat, teacher.forward(x[..., None])[0])
+    seed_loss = seed.m_ce_loss(logits, label) + distill
     seed_loss.backward()
     torch.manual_seed(3)
     loss, stats = model(batch)
