@@ -174,3 +174,28 @@ def test_unknown_seed_checkpoint():
     assert ssl_cm_seed.identify({"m_rawnet.x": torch.zeros(1)}) == []
     with pytest.raises(DataError, match="not a matrix"):
         ssl_cm_seed.convert_seed({"m_frontend.0.weight": torch.zeros(3)}, "model-W2V-XLSR-fix-GF")
+
+
+def test_shipped_confs(monkeypatch):
+    """egs/asvspoof2019_la/ssl/conf: every key commented, the model builds, one optim entry per
+    parameter group (fine-tuned: ssl and model)."""
+    from pathlib import Path
+
+    import yaml
+
+    confs = sorted((Path(__file__).resolve().parents[2] / "egs/asvspoof2019_la/ssl/conf").glob("*.yaml"))
+    assert len(confs) >= 7
+    for path in confs:
+        text = path.read_text()
+        lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+        bare = [ln for ln in lines if "#" not in ln and not ln.rstrip().endswith(":")]  # leaf keys
+        assert not bare, f"{path.name}: keys without a comment: {bare}"
+        conf = yaml.safe_load(text)
+        keys = {k: v for k, v in conf["model"].items() if k != "name"}
+        assert conf["model"]["name"] == "ssl_cm"
+        if keys.get("frontend") is None:
+            model = build(spec=spec_of(1024), **keys)
+        else:
+            model = build(monkeypatch, **keys)
+        assert list(model.param_groups()) == list(conf["optim"]), path.name
+        assert conf["data"]["inputs"][0]["name"] == keys["input"]
