@@ -199,3 +199,30 @@ def test_shipped_confs(monkeypatch):
             model = build(monkeypatch, **keys)
         assert list(model.param_groups()) == list(conf["optim"]), path.name
         assert conf["data"]["inputs"][0]["name"] == keys["input"]
+
+
+def test_seed_arch_detection():
+    """Keys and shapes tell the seed's SSL back ends apart, except where only training differs."""
+    from pylib.models.cm import ssl_cm_seed
+    from pylib.models.seed_import import detect_arch
+
+    def gf(dim, prefix=None):
+        sd = {"m_frontend.0.weight": torch.zeros(128, dim), "m_frontend.0.bias": torch.zeros(128),
+              "m_output_act.0.weight": torch.zeros(2, 128), "m_output_act.0.bias": torch.zeros(2)}
+        if prefix:
+            sd[prefix + "encoder.layers.0.fc1.weight"] = torch.zeros(4, 4)
+        return sd
+
+    assert detect_arch(gf(1024), "ckpt") == "model-W2V-XLSR-fix-GF"
+    assert detect_arch(gf(1024, "m_ssl.model."), "ckpt") == "model-W2V-XLSR-ft-GF"
+    lgf = {**gf(1024, "m_ssl.model."), "m_before_pooling.0.0.l_blstm.weight_ih_l0": torch.zeros(256, 128)}
+    assert detect_arch(lgf, "ckpt") == "model-W2V-XLSR-ft-LGF"
+    llgf = {**gf(1280), "m_transform.0.0.weight": torch.zeros(64, 1, 5, 5)}
+    assert detect_arch(llgf, "ckpt") == "model-HuBERT-XL-fix-LLGF"
+    llgf = {**gf(1024), "m_transform.0.0.weight": torch.zeros(64, 1, 5, 5)}
+    assert ssl_cm_seed.identify(llgf) == ["model-W2V-XLSR-fix-LLGF", "model-W2V-Large1-fix-LLGF",
+                                          "model-W2V-Large2-fix-LLGF"]
+    b = {"m_back_end.m_feat_compress.weight": torch.zeros(128, 1024),
+         "m_back_end.m_utt_level.weight": torch.zeros(2, 128)}
+    assert ssl_cm_seed.identify(b) == ["model-ID-B1", "model-ID-B3"]
+    assert ssl_cm_seed.identify({**b, "m_front_end.ssl_model2.model.x": torch.zeros(1)}) == ["model-ID-B2"]
