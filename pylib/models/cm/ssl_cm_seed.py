@@ -74,10 +74,15 @@ def ssl_path(file):
 
 def ssl_state(sub_sd, frontend, where):
     """nnsp front-end state of the seed's SSL weights `sub_sd` (keys without the seed's prefix):
-    fairseq's keys mapped by pylib.models.ssl.fairseq (imported on use)."""
-    from pylib.models.ssl.fairseq import seed_ssl_state
+    fairseq's wav2vec 2.0 / HuBERT keys (project 10: inside s3prl's `upstream.model.`) mapped to the
+    transformers model of `frontend` (pylib.models.ssl.fairseq.map_state_dict, imported on use)."""
+    from pylib.models.ssl.fairseq import map_state_dict
 
-    return seed_ssl_state(sub_sd, frontend, where)
+    s3prl = "upstream.model."
+    if all(k.startswith(s3prl) for k in sub_sd):
+        sub_sd = {k[len(s3prl):]: v for k, v in sub_sd.items()}
+    mapped = map_state_dict(sub_sd, frontend.model.config, where)
+    return {f"model.{k}": v for k, v in mapped.items()}
 
 
 def _shape(sd, key):
