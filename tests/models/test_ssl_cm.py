@@ -269,3 +269,33 @@ def test_real_frontend_and_seed_import(tmp_path, monkeypatch):
     _, config, state = convert_state_dict(sd, arch="model-ID-2", where="fabricated")
     model = build_from_config(config, state, get_model_class)
     assert model.infer(batch) == pytest.approx(ref.eval().infer(batch), rel=1e-6)
+
+
+def test_supcon_hook(monkeypatch):
+    """supcon_weight calls pylib.losses.supcon.group_supcon on the frame-level features and on the
+    utterance embeddings of a multi-view batch (one with a `group` key), training only."""
+    import sys
+
+    calls = []
+
+    def group_supcon(emb, batch, **kwargs):
+        calls.append((tuple(emb.shape), kwargs))
+        return emb.sum() * 0.0 + 0.25
+
+    monkeypatch.setitem(sys.modules, "pylib.losses.supcon", types.SimpleNamespace(group_supcon=group_supcon))
+    for frames, want in (("proj", 16), ("ssl", DIM)):
+        calls.clear()
+        model = build(spec=spec_of(DIM), input="ssl", back_end="ff", ff_layers=1, ff_dim=4,
+                      supcon_weight=2.0, supcon_frames=frames).train()
+        g = torch.Generator().manual_seed(0)
+        batch = {"ssl": torch.randn(4, 6, DIM, generator=g, dtype=torch.float64),
+                 "label": torch.tensor([1, 0, 1, 0]), "group": torch.tensor([0, 0, 0, 0]),
+                 "view": torch.tensor([0, 0, 1, 1])}
+        loss, stats = model(batch)
+        assert calls == [((4, 6, want), {"length_norm": True}), ((4, 4), {"length_norm": True})]
+        assert stats["supcon"] == pytest.approx(2.0 * 0.5)
+        assert float(loss) == pytest.approx(stats["ce"] + 1.0)
+        calls.clear()
+        model({k: v for k, v in batch.items() if k not in ("group", "view")})
+        model.eval()(batch)
+        assert calls == []

@@ -28,7 +28,10 @@ over in-distribution rows and lambda * mean(relu(m_out - E)^2) over rows with `b
 E = -T logsumexp(logits / T); plus, optionally, project 10 B3's distillation: `distill_weight` *
 L1(student SSL features, teacher SSL features), the teacher being `teacher` (minus `teacher2`),
 frozen SSL front ends kept outside the model's parameters and state, built at the first training
-step (as the seed's `FrontEndTeacher`).
+step (as the seed's `FrontEndTeacher`); plus, on multi-view batches (a `group` key, pylib.data.views),
+`supcon_weight` x the supervised contrastive loss of project 09 ID-7 and project 10 over each group,
+on the frame-level features (`supcon_frames`: projected, 09; SSL output, 10) and on the utterance
+embeddings, both length-normalised (pylib.losses.supcon.group_supcon).
 
 Score: logit(bona fide) - logit(spoof) (the seed's `_compute_score`; for the project 09/10 models
 the log-odds of the bona fide probability, what the seed's `compute_llr_eps_ale` gives from one
@@ -76,6 +79,10 @@ class SslCmConfig:
     teacher: dict | None = None  # project 10 B3: SSL front end of the distillation teacher
     teacher2: dict | None = None  # B3: second teacher SSL, subtracted from the first
     distill_weight: float = 0.0  # B3: weight of the L1 distillation loss (seed: m_feat_dis = 100)
+    # 09 ID-7, 10 B1-B3: weight of the supervised contrastive loss on multi-view batches (seed:
+    # m_feat = 1.0), on the frame-level features and on the utterance embeddings (before the output layer)
+    supcon_weight: float = 0.0
+    supcon_frames: Literal["proj", "ssl"] = "proj"  # frame-level features: projected (09) or SSL (10)
 
     def __post_init__(self):
         for name in ("proj_dim", "ssl_layers", "ff_layers", "ff_dim"):
@@ -266,21 +273,34 @@ class SslCM(nn.Module, LossModel, Countermeasure):
     # ---- network ---------------------------------------------------------------------------------
 
     def embed_features(self, feats, frames):
-        """(B, N, L, D) SSL features, frame counts (B,) -> utterance embedding (B, E)."""
+        """(B, N, L, D) SSL features, frame counts (B,) -> utterance embedding (B, E), and the
+        projected frames (B, N, proj_dim)."""
         x = self.proj(self.merge_layers(feats))
         frames = frames.clamp(min=1)
         if self.cfg.back_end == "llgf":
-            return self.back(x, frames)
+            return self.back(x, frames), x
         if self.cfg.back_end == "lgf":
-            return masked_mean(blstm_stack(self.lstm, x, frames) + x, frames)
-        if self.cfg.back_end == "ff":
-            x = self.ff(x)
-        return masked_mean(x, frames)
+            return masked_mean(blstm_stack(self.lstm, x, frames) + x, frames), x
+        return masked_mean(self.ff(x) if self.cfg.back_end == "ff" else x, frames), x
 
-    def logits(self, batch):
-        """(B, 2) logits of (spoof, bona fide), and the SSL features they came from."""
+    def logits(self, batch, parts=None):
+        """(B, 2) logits of (spoof, bona fide), and the SSL features they came from. parts: a dict
+        that receives the projected frames ("proj") and the utterance embeddings ("emb")."""
         feats, frames = self.ssl_features(batch)
-        return self.out(self.embed_features(feats, frames)), feats
+        emb, x = self.embed_features(feats, frames)
+        if parts is not None:
+            parts.update(proj=x, emb=emb)
+        return self.out(emb), feats
+
+    def _supcon(self, batch, feats, parts):
+        """The seed's project 09/10 contrastive terms: supcon over each multi-view group of the
+        frame-level features and of the utterance embeddings, both length-normalised
+        (pylib.losses.supcon.group_supcon, imported on use)."""
+        from pylib.losses.supcon import group_supcon
+
+        frames = parts["proj"] if self.cfg.supcon_frames == "proj" else feats[:, :, -1]
+        return self.cfg.supcon_weight * (group_supcon(frames, batch, length_norm=True)
+                                         + group_supcon(parts["emb"], batch, length_norm=True))
 
     def energy(self, logits):
         """The seed's energy -T logsumexp(logits / T) per row."""
@@ -319,7 +339,8 @@ class SslCM(nn.Module, LossModel, Countermeasure):
         """Training loss of `batch` (pylib.contracts.LossModel) and its terms."""
         if "label" not in batch:
             raise ConfigError("the countermeasure needs labels: set `labels: true` on the corpus (utt2label)")
-        logits, feats = self.logits(batch)
+        parts = {}
+        logits, feats = self.logits(batch, parts)
         label = batch["label"].to(logits.device).long()
         ce = F.cross_entropy(logits, label)
         stats = {"ce": float(ce.detach())}
@@ -340,6 +361,10 @@ class SslCM(nn.Module, LossModel, Countermeasure):
                 )
             term = self.cfg.distill_weight * F.l1_loss(student, teacher)
             stats["distill"] = float(term.detach())
+            loss = loss + term
+        if self.cfg.supcon_weight and self.training and "group" in batch:
+            term = self._supcon(batch, feats, parts)
+            stats["supcon"] = float(term.detach())
             loss = loss + term
         stats["loss"] = float(loss.detach())
         return loss, stats
