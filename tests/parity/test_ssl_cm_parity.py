@@ -279,3 +279,43 @@ def test_detect_and_errors(monkeypatch):
     with pytest.raises(DataError, match="does not match seed architecture"):
         nnsp_model("model-ID-2", {**sd, "m_back_end.extra.weight": torch.zeros(2)},
                    {"xlsr_53_56k.pt": tinies[0]}, monkeypatch)
+
+
+@pytest.mark.parametrize("name", ["model-ID-7", "model-ID-B1"])
+def test_multi_view_supcon(name, monkeypatch):
+    """A multi-view batch (2 utterances x (bona fide + 1 vocoded copy) x 2 views): the seed's
+    `__forward_multi_view` (cross entropy + the two contrastive terms) against nnsp's loss with the
+    `group` / `view` keys of pylib.data.views, and every gradient."""
+    pytest.importorskip("pylib.losses.supcon", reason="the contrastive loss (vocoded) is not merged yet")
+    b_model = name.startswith("model-ID-B")
+    project = "10-asvspoof-vocoded-trn-ssl" if b_model else "09-asvspoof-vocoded-trn"
+    tinies = [TinySSL.make(DIM, seed=3)]
+    mod, seed = seed_model(f"{project}/{name}/model.py", list(tinies), ssl_front_end_path="",
+                           ssl_front_end_out_dim=DIM)
+    model = nnsp_model(name, seed.state_dict(), {"xlsr_53_56k.pt": tinies[0]}, monkeypatch)
+    assert model.cfg.supcon_weight == 1.0
+    bs, n_sys, n_view, t = 2, 2, 2, 2640
+    g = torch.Generator().manual_seed(4)
+    x = 0.1 * torch.randn(bs, t, n_sys, n_view, generator=g, dtype=torch.float64)
+    # rows in the seed's order (utterance, system, view); bona fide is system 0
+    label = torch.tensor([1 if s == 0 else 0 for _ in range(bs) for s in range(n_sys) for _ in range(n_view)])
+    tar = label.reshape(bs, n_sys * n_view).double()
+    feat_class = torch.tensor([[1] + [2] * (n_sys - 1)] * bs)
+    seed.train()
+    model.train()
+    torch.manual_seed(9)
+    views = [x, tar, tar, torch.ones_like(tar), feat_class]  # waves, targets 1 and 2, mixup gammas, classes
+    losses, _ = seed._Model__forward_multi_view(views, [])
+    seed_loss = sum(losses)
+    seed_loss.backward()
+    rows = x.permute(0, 2, 3, 1).reshape(-1, t)
+    batch = {"wav": rows[..., None], "wav_len": torch.full((rows.shape[0],), t), "label": label,
+             "group": torch.arange(bs).repeat_interleave(n_sys * n_view),
+             "view": torch.arange(n_view).repeat(bs * n_sys)}
+    torch.manual_seed(9)
+    loss, stats = model(batch)
+    loss.backward()
+    close(loss, seed_loss, f"{name} multi-view loss")
+    close(torch.tensor(stats["supcon"], dtype=torch.float64), (losses[1] + losses[2]).detach(),
+          f"{name} contrastive terms")
+    grads_match(seed, model, name, [(seed.m_front_end.ssl_model.model.tiny, model.frontend.model)])
