@@ -20,6 +20,7 @@ CATALOGUE = Catalogue(
         # countermeasures
         "lcnn": "pylib.models.cm.lcnn:LcnnCM",
         "rawnet2": "pylib.models.cm.rawnet2:RawNet2CM",
+        "ssl_cm": "pylib.models.cm.ssl_cm:SslCM",
         # vocoders: the NSF family
         "hn_sinc_nsf": "pylib.models.vocoder.nsf:HnSincNsf",
         "hn_nsf": "pylib.models.vocoder.nsf:HnNsf",
@@ -37,6 +38,7 @@ CATALOGUE = Catalogue(
 SEED_ARCH_MODULES = (
     "pylib.models.cm.import_project_nn",
     "pylib.models.cm.rawnet2",
+    "pylib.models.cm.ssl_cm_seed",
     "pylib.models.vocoder.seed_nsf",
     "pylib.models.vocoder.nsf_gan",
 )

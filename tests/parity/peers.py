@@ -128,3 +128,116 @@ def load_hifigan_meldataset():
         spec.loader.exec_module(mod)
         sys.modules[key] = mod
     return sys.modules[key]
+
+
+# ---- SSL stand-ins (the seed's SSL countermeasures, projects 07, 09, 10) ----------------------------
+
+
+class TinySSL:
+    """Factory namespace for a small randomly initialised SSL-like model shared by the seed and
+    nnsp in tests: a strided conv (400 taps, hop 320, as wav2vec 2.0's frame rate) and `layers`
+    tanh-linear layers; `hidden(wav)` gives every layer's output (the conv's first)."""
+
+    @staticmethod
+    def make(dim=16, layers=2, seed=0):
+        import torch
+
+        class _Tiny(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv = torch.nn.Conv1d(1, dim, 400, stride=320)
+                self.layers = torch.nn.ModuleList(torch.nn.Linear(dim, dim) for _ in range(layers))
+
+            def hidden(self, wav):
+                h = self.conv(wav.unsqueeze(1)).transpose(1, 2)
+                out = [h]
+                for lin in self.layers:
+                    h = torch.tanh(lin(h))
+                    out.append(h)
+                return out
+
+        g = torch.get_rng_state()
+        torch.manual_seed(seed)
+        try:
+            return _Tiny()
+        finally:
+            torch.set_rng_state(g)
+
+
+def make_standin_frontend(tiny, layers="last", finetune=False):
+    """nnsp's SSL front end interface (pylib.models.ssl.frontend SSLFrontend) around a TinySSL:
+    forward(wav (B, T), lengths) -> ((B, N, D) or (B, N, L, D), frame counts)."""
+    import torch
+
+    class StandInFrontend(torch.nn.Module):
+        frame_shift = 320
+
+        def __init__(self):
+            super().__init__()
+            self.model = tiny
+            self.out_dim = tiny.conv.out_channels
+            self.n_layers = len(tiny.layers) + 1
+            self.finetune = finetune
+            self.layers = layers
+            if not finetune:
+                self.requires_grad_(False)
+
+        def forward(self, wav, lengths=None):
+            hs = self.model.hidden(wav)
+            feats = hs[-1] if self.layers == "last" else torch.stack(hs, dim=2)
+            n = feats.shape[1]
+            if lengths is None:
+                frames = torch.full((wav.shape[0],), n, dtype=torch.long)
+            else:
+                frames = ((lengths - 400) // 320 + 1).clamp(min=0, max=n)
+            return feats, frames
+
+    return StandInFrontend()
+
+
+_SSL_QUEUE = []  # the TinySSL models (or factories) the stubs hand out next, in order
+
+
+def install_ssl_stubs(models):
+    """Stand-in `fairseq` and `s3prl.nn` modules in sys.modules, so that the seed's SSL model files
+    import without them: fairseq's load_model_ensemble_and_task and s3prl's S3PRLUpstream return
+    wrappers around the next TinySSL of `models` (consumed in order; a factory is called). A seed
+    module keeps the stub it imported, so the queue is one list, refilled by every call."""
+    import torch
+
+    _SSL_QUEUE[:] = list(models)
+
+    def take():
+        if not _SSL_QUEUE:
+            raise RuntimeError("install_ssl_stubs: the seed built more SSL models than the test gave")
+        m = _SSL_QUEUE.pop(0)
+        return m if isinstance(m, torch.nn.Module) else m()
+
+    class FairseqWrapper(torch.nn.Module):
+        def __init__(self, tiny):
+            super().__init__()
+            self.tiny = tiny
+
+        def forward(self, x, mask=False, features_only=True):
+            return {"x": self.tiny.hidden(x)[-1]}
+
+    class S3prlWrapper(torch.nn.Module):
+        def __init__(self, name, path_or_url=None):
+            super().__init__()
+            self.tiny = take()
+            # B3 reads the output dim off fairseq's final projection inside s3prl's upstream
+            final = types.SimpleNamespace(in_features=self.tiny.conv.out_channels)
+            self.upstream = types.SimpleNamespace(model=types.SimpleNamespace(final_proj=final))
+
+        def forward(self, wav, wav_len):
+            hs = self.tiny.hidden(wav)
+            return hs, [wav_len] * len(hs)
+
+    fairseq = types.ModuleType("fairseq")
+    fairseq.checkpoint_utils = types.SimpleNamespace(
+        load_model_ensemble_and_task=lambda paths: ([FairseqWrapper(take())], None, None))
+    s3prl = types.ModuleType("s3prl")
+    s3prl_nn = types.ModuleType("s3prl.nn")
+    s3prl_nn.S3PRLUpstream = S3prlWrapper
+    s3prl.nn = s3prl_nn
+    sys.modules.update({"fairseq": fairseq, "s3prl": s3prl, "s3prl.nn": s3prl_nn})
