@@ -1,10 +1,10 @@
 """Vocoded spoofs: copy-synthesise the bona fide utterances of a data dir with nnsp vocoders.
 
-    python -m pylib.bin.copy_synth --data-dir data/train --vocoders exp/nsf/model.pt exp/hifigan/model.pt \\
+    python -m pylib.bin.copy_synth --source data/train --vocoders exp/nsf/model.pt exp/hifigan/model.pt \\
         --names nsf hifigan --out data/train_voc
 
-Each bona fide utterance of --data-dir (utt2label `bonafide`; every utterance when the folder has
-no utt2label) is vocoded by every model, as `vocode` does (the model's own features, extracted
+Each bona fide utterance of the --source data folder (utt2label `bonafide`; every utterance when
+the folder has no utt2label) is vocoded by every model, as `vocode` does (the model's own features, extracted
 with its saved settings after resampling to its rate), and the result is a new data dir:
 <out>/wav/<utt>__<vocoder>.wav, wav.scp, utt2label (`<utt>__<vocoder> spoof <vocoder>`),
 utt2vocoder (`<utt>__<vocoder> <vocoder>`) and utt2spk when the source has one. A rerun skips
@@ -30,7 +30,11 @@ log = logging.getLogger("nnsp.copy_synth")
 
 def build_parser():
     p = _cli.new_parser("pylib.bin.copy_synth", __doc__)
-    p.add_argument("--data-dir", required=True, help="source data dir (wav.scp; utt2label, utt2spk if any)")
+    p.add_argument(
+        "--source", required=True, metavar="DIR",
+        help="the source data folder, e.g. data/train (wav.scp; utt2label, utt2spk if any); --data-dir is "
+        "the dump folder in every entry point, so it is not used here",
+    )
     p.add_argument("--vocoders", nargs="+", required=True, help="one-file vocoder models (export_model)")
     p.add_argument("--names", nargs="+", default=None,
                    help="vocoder names in the ids and labels, one per model; default the model file stems")
@@ -74,7 +78,7 @@ def bona_fide(data_dir):
 
     data_dir = Path(data_dir)
     if not (data_dir / "wav.scp").is_file():
-        raise DataError(f"{data_dir / 'wav.scp'}: not found; --data-dir must be a data dir (run stage 0)")
+        raise DataError(f"{data_dir / 'wav.scp'}: not found; --source must be a data folder (run stage 0)")
     scp = read_wav_scp(data_dir / "wav.scp")
     if (data_dir / "utt2label").is_file():
         labels = read_utt2label(data_dir / "utt2label")
@@ -183,9 +187,9 @@ def main(argv=None):
     from pylib.io.names import check_out_dir
 
     names = vocoder_names(args.vocoders, args.names)
-    src, out_dir = Path(args.data_dir), check_out_dir(Path(args.out), "--out")
+    src, out_dir = Path(args.source), check_out_dir(Path(args.out), "--out")
     if out_dir.resolve() == src.resolve() or src.resolve() in out_dir.resolve().parents:
-        raise UserError(f"--out {out_dir} is (inside) the source --data-dir {src}; choose another folder")
+        raise UserError(f"--out {out_dir} is (inside) the --source data folder {src}; choose another folder")
     if args.sample_rate is not None and args.sample_rate <= 0:
         raise UserError(f"--sample-rate must be a positive rate in Hz, got {args.sample_rate}")
     scp, spk = bona_fide(src)

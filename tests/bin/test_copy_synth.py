@@ -62,7 +62,7 @@ def _run(tmp_path, model_file, *extra):
     voc2 = tmp_path / "hifi.pt"
     if not voc2.exists():
         shutil.copy(model_file, voc2)
-    argv = ["--data-dir", str(tmp_path / "train"), "--vocoders", str(model_file), str(voc2),
+    argv = ["--source", str(tmp_path / "train"), "--vocoders", str(model_file), str(voc2),
             "--out", str(tmp_path / "voc"), "--no-progress", *extra]
     return copy_synth.main(argv)
 
@@ -104,7 +104,7 @@ def test_copy_synth_writes_a_spoof_data_dir_and_resumes(tmp_path, model_file, ca
 
 def test_copy_synth_errors(tmp_path, model_file):
     d = _data_dir(tmp_path)
-    base = ["--data-dir", str(d), "--out", str(tmp_path / "o")]
+    base = ["--source", str(d), "--out", str(tmp_path / "o")]
     with pytest.raises(UserError, match="--names gives 1 name.* for 2"):
         copy_synth.main([*base, "--vocoders", str(model_file), str(model_file), "--names", "x"])
     with pytest.raises(UserError, match="given twice"):
@@ -113,11 +113,11 @@ def test_copy_synth_errors(tmp_path, model_file):
         copy_synth.main([*base, "--vocoders", str(model_file), "--names", "a b"])
     with pytest.raises(UserError, match="not found: .*missing.pt"):
         copy_synth.main([*base, "--vocoders", str(tmp_path / "missing.pt")])
-    with pytest.raises(UserError, match="inside. the source --data-dir"):
-        copy_synth.main(["--data-dir", str(d), "--out", str(d / "voc"), "--vocoders", str(model_file)])
+    with pytest.raises(UserError, match="inside. the --source data folder"):
+        copy_synth.main(["--source", str(d), "--out", str(d / "voc"), "--vocoders", str(model_file)])
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="wav.scp: not found"):
-        copy_synth.main(["--data-dir", str(tmp_path / "empty"), *base[2:], "--vocoders", str(model_file)])
+        copy_synth.main(["--source", str(tmp_path / "empty"), *base[2:], "--vocoders", str(model_file)])
     (d / "utt2label").write_text("s1_a spoof A01\ns1_b spoof A01\ns2_c spoof A02\n")
     with pytest.raises(DataError, match="no utterance of wav.scp is labelled bonafide"):
         copy_synth.main([*base, "--vocoders", str(model_file)])
