@@ -68,6 +68,20 @@ class CorpusSpec:
 
 
 @dataclass
+class ViewsSpec:
+    """Multi-view training batches (pylib.data.views): each training item comes with its vocoded
+    copies and K augmented views of every row, cropped at the same position (the seed's project 09)."""
+
+    vocoded: list[str] = field(default_factory=list)  # dump roots (relative to --data-dir) of
+    # copy_synth data dirs; each needs its utt2vocoder in the root: `<utt>__<vocoder> <vocoder>`
+    augmented: int = 0  # augmented views of each row (pylib.data.augment.views); 0 = none
+
+    def __post_init__(self):
+        if self.augmented < 0:
+            raise ConfigError(f"data.views.augmented: must be >= 0, got {self.augmented}")
+
+
+@dataclass
 class DataSpec:
     """The loader's configuration; parse it with `spec_from_config(config)` (facts derived) or
     `load_data_spec(section)` (the data section as written)."""
@@ -91,6 +105,7 @@ class DataSpec:
     stats: str = "train/stats"  # folder of <feat>.mean/.std relative to --data-dir
     train: list[CorpusSpec] = field(default_factory=list)
     dev: list[CorpusSpec] = field(default_factory=list)
+    views: ViewsSpec | None = None  # multi-view training batches (vocoded copies, augmented views)
     # where each fact came from, for errors: {"sample_rate" or "<feature>.<dim|hop|ext>": place}
     origins: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -115,6 +130,14 @@ class DataSpec:
                 )
         if self.segments == "split" and self.truncate is None:
             raise ConfigError("data.segments: 'split' needs data.truncate (the segment length in samples)")
+        if self.views is not None and self.views.augmented:
+            waves = [f.name for f in self.inputs if f.is_audio]
+            if len(waves) != len(self.inputs):
+                raise ConfigError(
+                    f"data.views.augmented: augmented views change waveforms, but the inputs "
+                    f"{[f.name for f in self.inputs if not f.is_audio]} are not waveforms; use raw-wave "
+                    f"inputs (a `wave` extractor) or set augmented: 0"
+                )
 
     @property
     def features(self):
