@@ -135,3 +135,17 @@ def test_lcnn_dropout_follows_mc_mode():
     dropout_on(model)
     b = model.infer(batch)
     assert b[0] != b[1]  # two copies, two dropout masks
+
+
+def test_a_rerun_with_other_mc_settings_redoes_the_scores(tmp_path):
+    from pylib.engine.infer import prepare_out_dir, read_record
+
+    out = tmp_path / "o"
+    src = {"checkpoint": "m.pt", "sha256": "ab" * 32, "set": "eval"}
+    prepare_out_dir(out, src)
+    (out / SCORES).write_text("a 1.0\n")
+    prepare_out_dir(out, src)  # same: resumed
+    assert (out / SCORES).is_file()
+    mc = {**src, "mc_dropout": {"passes": 8, "seed": 0}}
+    prepare_out_dir(out, mc)  # MC columns are not mixed with plain scores
+    assert not (out / SCORES).exists() and read_record(out)["mc_dropout"] == {"passes": 8, "seed": 0}

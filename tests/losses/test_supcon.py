@@ -99,3 +99,24 @@ def test_group_hook_is_the_mean_of_per_group_losses():
     g1 = supcon_loss(emb[6:].reshape(1, 2, 5), labels=torch.tensor([0]), length_norm=True)
     torch.testing.assert_close(got, (g0 + g1) / 2)
     assert float(group_supcon(emb, {"label": batch["label"]})) == 0.0
+
+
+def test_lcnn_supcon_weight_adds_the_group_loss():
+    from pylib.models.cm.lcnn import LcnnCM, LcnnConfig
+
+    cfg = dict(n_filters=8, width=8, lstm_layers=1, n_fft=128, win_length=128, hop=64, head="sigmoid",
+               dropout=0.0)
+    g = torch.Generator().manual_seed(0)
+    batch = {"utt_id": list("abcd"), "wav": torch.randn(4, 3200, 1, generator=g),
+             "label": torch.tensor([1, 1, 0, 0]), "group": torch.tensor([0, 0, 0, 0]),
+             "view": torch.tensor([0, 1, 0, 1])}
+    torch.manual_seed(0)
+    plain = LcnnCM(LcnnConfig(**cfg))
+    torch.manual_seed(0)
+    con = LcnnCM(LcnnConfig(**cfg, supcon_weight=0.5))
+    loss0, stats0 = plain(batch)
+    loss1, stats1 = con(batch)
+    assert "supcon" not in stats0 and stats1["supcon"] > 0
+    assert float(loss1) == pytest.approx(float(loss0) + 0.5 * stats1["supcon"], rel=1e-5)
+    loss1.backward()
+    assert all(p.grad is not None for p in con.head.parameters())
