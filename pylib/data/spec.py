@@ -258,11 +258,15 @@ def _merge(known, facts, fix):
 
 
 def _dump_settings(data, data_dir, roots=()):
-    """features.yaml of every train/dev root (and extra root) under data_dir that has one."""
+    """features.yaml of every train/dev root, data.views.vocoded root and extra root under data_dir
+    that has one."""
     if data_dir is None:
         return []
     out = []
     corpora = [c for side in ("train", "dev") for c in (data.get(side) or [])] + list(roots)
+    views = data.get("views")
+    if isinstance(views, dict) and isinstance(views.get("vocoded"), list):
+        corpora += views["vocoded"]  # the vocoded copies are read with the same facts
     for c in corpora:
         root = c.get("root") if isinstance(c, dict) else c
         path = Path(data_dir) / str(root) / "features.yaml"

@@ -140,3 +140,15 @@ def test_errors(tmp_path):
         build_loader(_spec(), tmp_path, [{"root": "train", "labels": True}], train=True)
     # dev and inference loaders never group
     assert "group" not in next(iter(build_loader(_spec(), tmp_path, "train", train=False)))
+
+
+def test_vocoded_dumps_must_agree_with_the_features(tmp_path):
+    from pylib.data.spec import spec_from_config
+
+    _dumps(tmp_path)
+    (tmp_path / "train_voc" / "features.yaml").write_text("sample_rate: 22050\noutputs: {}\n")
+    section = {"inputs": [{"name": "wav", "ext": ".f4"}], "train": [{"root": "train"}],
+               "views": {"vocoded": ["train_voc"]}}
+    with pytest.raises(ConfigError, match="train_voc/features.yaml sample_rate = 22050 vs features"):
+        spec_from_config({"features": {"sample_rate": 16000, "extractors": {"wav": {"type": "wave"}}},
+                          "data": section}, tmp_path)
