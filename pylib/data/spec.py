@@ -73,7 +73,7 @@ class ViewsSpec:
     copies and K augmented views of every row, cropped at the same position (the seed's project 09)."""
 
     vocoded: list[str] = field(default_factory=list)  # dump roots (relative to --data-dir) of
-    # copy_synth data dirs; each needs its utt2vocoder in the root: `<utt>__<vocoder> <vocoder>`
+    # copy_synth data dirs; copies are matched by the root's utt2vocoder (or utt2label's attack)
     augmented: int = 0  # augmented views of each row (pylib.data.augment.views); 0 = none
 
     def __post_init__(self):

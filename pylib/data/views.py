@@ -14,11 +14,14 @@ its vocoder as the attack. `collate_groups` pads the rows of a batch together an
 (B,) (which item of the batch a row belongs to), `view` (B,) and `vocoder` (list): a loss such as
 `pylib.losses.supcon.group_supcon` knows from them which rows are views of one utterance.
 
-Copies are matched through the vocoded root's `utt2vocoder` (`<utt>__<vocoder> <vocoder>`, written
-by copy_synth; copy it from data/<set> into the dump root). Items without copies (spoofs of the
+Copies are matched through the vocoded dump root's `utt2vocoder` (`<utt>__<vocoder> <vocoder>`,
+written by copy_synth into data/<set>), or else its utt2label, whose attack column copy_synth sets
+to the vocoder (stage 2 `make_lists --utt2label` copies it into the dump). Items without copies (spoofs of the
 training set) form groups of their own views only. Augmented views are drawn by
 `pylib.data.augment.views` from (row id, epoch), so a resumed run sees the same batches.
 """
+
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -28,7 +31,7 @@ from pylib.data.dataset import SpeechDataset
 from pylib.data.rawwav import read_rows
 from pylib.data.spec import CorpusSpec
 from pylib.errors import ConfigError, DataError
-from pylib.io import read_table
+from pylib.io import read_table, read_utt2label
 
 SEP = "__"  # copy id = <source utt><SEP><vocoder>, as pylib.bin.copy_synth writes them
 
@@ -56,6 +59,22 @@ def source_of(copy_id, vocoder, where):
     return copy_id[: -len(tail)]
 
 
+def _vocoder_table(root):
+    """(path, {copy id: vocoder}) of a vocoded dump root: its utt2vocoder, else the attack column
+    of its utt2label (copy_synth writes `<id> spoof <vocoder>`; stage 2 copies it into the dump)."""
+    for name in ("utt2vocoder", "utt2label"):
+        path = root / name
+        if path.is_file():
+            if name == "utt2vocoder":
+                return path, read_table(path)
+            return path, {u: attack for u, (_, attack) in read_utt2label(path).items()}
+    raise DataError(
+        f"{root}: has neither utt2vocoder nor utt2label; data.views.vocoded names it, and its copies are "
+        f"matched to their sources through one of them (written by pylib.bin.copy_synth into data/<set>/): "
+        f"copy data/<set>/utt2vocoder into {root}, or run stage 2 with --utt2label"
+    )
+
+
 class MultiViewDataset(torch.utils.data.Dataset):
     """Training items of `base` (a SpeechDataset, train=True) as groups of rows (module docstring)."""
 
@@ -73,15 +92,7 @@ class MultiViewDataset(torch.utils.data.Dataset):
         self.audio = [f.name for f in base.features if f.is_audio]
 
     def _add_copies(self, root, data_dir):
-        from pathlib import Path
-
-        table = Path(data_dir) / root / "utt2vocoder"
-        if not table.is_file():
-            raise DataError(
-                f"{table}: not found; data.views.vocoded names {root!r}, whose utt2vocoder (written by "
-                f"pylib.bin.copy_synth into data/<set>/) must be copied into the dump root"
-            )
-        vocoder = read_table(table)
+        table, vocoder = _vocoder_table(Path(data_dir) / root)
         ds = SpeechDataset(self.spec, data_dir, [CorpusSpec(root=root)], train=False,
                            with_outputs=len(self.base.features) > len(self.spec.inputs))
         self.sources.append(ds)

@@ -136,8 +136,12 @@ def test_errors(tmp_path):
     with pytest.raises(DataError, match="'u1__b' is not `<utt>__c`"):
         build_loader(_spec(), tmp_path, [{"root": "train", "labels": True}], train=True)
     (tmp_path / "train_voc" / "utt2vocoder").unlink()
-    with pytest.raises(DataError, match="utt2vocoder: not found.*copied into the dump root"):
+    with pytest.raises(DataError, match="train_voc: has neither utt2vocoder nor utt2label"):
         build_loader(_spec(), tmp_path, [{"root": "train", "labels": True}], train=True)
+    # utt2label's attack column (copy_synth writes the vocoder there) matches the copies as well
+    write_table(tmp_path / "train_voc" / "utt2label", {"u1__a": "spoof a", "u1__b": "spoof b"})
+    loader = build_loader(_spec(), tmp_path, [{"root": "train", "labels": True}], train=True)
+    assert sorted(next(iter(loader))["vocoder"]) == ["-", "-", "a", "b"]
     # dev and inference loaders never group
     assert "group" not in next(iter(build_loader(_spec(), tmp_path, "train", train=False)))
 
