@@ -26,6 +26,17 @@ def build_parser():
         p, detail="bad_files.txt is in --out-dir; without it the first bad file stops the run, keeping the "
         "results so far",
     )
+    p.add_argument(
+        "--mc-dropout",
+        type=int,
+        default=0,
+        metavar="N",
+        help="countermeasures: score each utterance with N passes with dropout on (BatchNorm in eval) and "
+        "write the columns `utt-id score model_confidence data_confidence` (the seed's project 09); 0 = off",
+    )
+    p.add_argument(
+        "--seed", type=int, default=0, help="--mc-dropout: seed of the dropout masks (drawn per utterance)"
+    )
     _cli.add_imports(p)
     return p
 
@@ -52,6 +63,8 @@ def main(argv=None):
         overwrite=args.overwrite,
         skip_bad=args.skip_bad,
         model_class=model_lookup(args.imports),
+        mc_dropout=args.mc_dropout,
+        seed=args.seed,
     )
     logging.getLogger("nnsp.infer").info(
         "%s: %d written, %d already there, %d skipped as bad", out_dir, res["written"], res["skipped"],

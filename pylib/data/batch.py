@@ -11,6 +11,11 @@ Legend: B batch, N frames, D dim (a waveform is (B, T, 1)).
 | start            | int64                | (B,) first sample of the item in its utterance |
 | label            | int64 (with labels)  | (B,) 1 = bonafide, 0 = spoof                   |
 | attack           | list[str] (labels)   | B                                              |
+| group            | int64 (data.views)   | (B,) the training item a row belongs to        |
+| view             | int64 (data.views)   | (B,) 0 = as read, 1..K = augmented view        |
+| vocoder          | list[str] (views)    | B: the vocoder of a copy, "-" for the source   |
+
+The last three come only in multi-view training batches (`pylib.data.views.collate_groups`).
 """
 
 import numpy as np

@@ -47,7 +47,6 @@ class SpeechDataset(Dataset):
             from pylib.data.augment.pipeline import Augmentation  # scipy, ffmpeg: only when used
 
             self.augmentation = Augmentation(spec.augment, spec.sample_rate, seed=self.seed)
-        self.augment_views = spec.augment_views if self.augmentation else 0
         self.report = {"mismatch": [], "too_short": []}
         corpora = as_corpora(corpora)
         has_labels = {bool(c.labels) for c in corpora}
@@ -174,10 +173,6 @@ class SpeechDataset(Dataset):
             a, b = start // f.hop, stop // f.hop
             rows = read_rows(path, f, a, b, layout, check)
             if self.augmentation is not None and k < len(self.spec.inputs):
-                if self.augment_views:  # (T, K): K more augmented copies of the same crop
-                    views = self.augmentation.views(rows, self.utt_ids[u], epoch, self.augment_views, start)
-                    out[f"{f.name}_views"] = torch.from_numpy(np.concatenate(views, axis=1))
-                    out[f"{f.name}_views_len"] = b - a
                 rows = self.augmentation(rows, self.utt_ids[u], epoch, start)
             out[f.name] = torch.from_numpy(rows)
             out[f"{f.name}_len"] = b - a

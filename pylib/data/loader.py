@@ -45,12 +45,24 @@ def build_loader(
     """DataLoader over `corpora` (list of CorpusSpec, or a set name under `data_dir`).
 
     train=True: crops of spec.truncate (or whole utterances if None), shuffled length-bucketed
-    batches, utterances under spec.min_len left out. train=False: whole utterances, longest first,
-    the same order every time. `loader.batch_sampler` has set_epoch / state_dict / load_state_dict.
+    batches, utterances under spec.min_len left out; with spec.views, each item comes with its
+    vocoded copies and augmented views (pylib.data.views, batches with `group`). train=False: whole
+    utterances, longest first, the same order every time. `loader.batch_sampler` has set_epoch /
+    state_dict / load_state_dict.
     """
     ds = SpeechDataset(spec, data_dir, corpora, train=train, seed=seed, with_outputs=with_outputs)
+    collate_fn, lengths = collate, ds.lengths()
+    if train and getattr(spec, "views", None) is not None:
+        # multi-view groups (pylib.data.views): batch_size counts items; a max_samples budget
+        # counts every row of their groups
+        from pylib.data.views import MultiViewDataset, collate_groups
+
+        ds = MultiViewDataset(ds, spec, data_dir, spec.views)
+        collate_fn = collate_groups
+        if spec.max_samples is not None:
+            lengths = lengths * ds.rows_per_item()
     sampler = BucketBatchSampler(
-        ds.lengths(),
+        lengths,
         batch_size=batch_size or spec.batch_size,
         max_samples=spec.max_samples,
         shuffle=train,
@@ -66,7 +78,7 @@ def build_loader(
     return SpeechLoader(
         ds,
         batch_sampler=sampler,
-        collate_fn=collate,
+        collate_fn=collate_fn,
         num_workers=workers,
         persistent_workers=workers > 0,  # no re-forking every epoch and every dev pass
         pin_memory=False,

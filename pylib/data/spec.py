@@ -69,6 +69,20 @@ class CorpusSpec:
 
 
 @dataclass
+class ViewsSpec:
+    """Multi-view training batches (pylib.data.views): each training item comes with its vocoded
+    copies and K augmented views of every row, cropped at the same position (the seed's project 09)."""
+
+    vocoded: list[str] = field(default_factory=list)  # dump roots (relative to --data-dir) of
+    # copy_synth data dirs; copies are matched by the root's utt2vocoder (or utt2label's attack)
+    augmented: int = 0  # augmented views of each row (pylib.data.augment.views); 0 = none
+
+    def __post_init__(self):
+        if self.augmented < 0:
+            raise ConfigError(f"data.views.augmented: must be >= 0, got {self.augmented}")
+
+
+@dataclass
 class DataSpec:
     """The loader's configuration; parse it with `spec_from_config(config)` (facts derived) or
     `load_data_spec(section)` (the data section as written)."""
@@ -94,7 +108,7 @@ class DataSpec:
     dev: list[CorpusSpec] = field(default_factory=list)
     # training-only waveform augmentation, applied in order after cropping (docs/data.md#augmentation)
     augment: list[dict] = field(default_factory=list)
-    augment_views: int = 0  # K augmented views per item for multi-view batches (Augmentation.views)
+    views: ViewsSpec | None = None  # multi-view training batches (vocoded copies, augmented views)
     # where each fact came from, for errors: {"sample_rate" or "<feature>.<dim|hop|ext>": place}
     origins: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -122,20 +136,26 @@ class DataSpec:
         self._check_augment()
 
     def _check_augment(self):
-        """data.augment parses into its dataclasses; it needs waveform inputs (dim 1, hop 1)."""
+        """data.augment parses into its dataclasses; it and augmented views need waveform inputs."""
         self.augment = parse_augment(self.augment, "data.augment")
-        if isinstance(self.augment_views, bool) or self.augment_views < 0:
-            raise ConfigError(f"data.augment_views: {self.augment_views!r} is not a count of views >= 0")
-        if self.augment_views and not self.augment:
+        k = self.views.augmented if self.views is not None else 0
+        features = [f for f in self.inputs if f.dim != 1 or f.hop != 1]
+        if k and features:
             raise ConfigError(
-                f"data.augment_views = {self.augment_views} needs data.augment (the augmentations "
-                f"each view is drawn from); add entries or set augment_views: 0"
+                f"data.views.augmented: augmented views change waveforms, but the inputs "
+                f"{[f.name for f in features]} are not waveforms; use raw-wave inputs (a `wave` "
+                f"extractor) or set augmented: 0"
             )
-        features = [f"{f.name!r} (dim {f.dim}, hop {f.hop})" for f in self.inputs if f.dim != 1 or f.hop != 1]
+        if k and not self.augment:
+            raise ConfigError(
+                f"data.views.augmented = {k} needs data.augment (the augmentations each view is drawn "
+                f"from); add entries or set augmented: 0"
+            )
         if self.augment and features:
+            named = ", ".join(f"{f.name!r} (dim {f.dim}, hop {f.hop})" for f in features)
             raise ConfigError(
                 f"data.augment: augmentation works on waveform inputs only (dim 1, hop 1), but the "
-                f"input(s) {', '.join(features)} are features; remove data.augment, or train a model "
+                f"input(s) {named} are features; remove data.augment, or train a model "
                 f"that reads the waveform (its front end computes the features)"
             )
 
@@ -258,11 +278,15 @@ def _merge(known, facts, fix):
 
 
 def _dump_settings(data, data_dir, roots=()):
-    """features.yaml of every train/dev root (and extra root) under data_dir that has one."""
+    """features.yaml of every train/dev root, data.views.vocoded root and extra root under data_dir
+    that has one."""
     if data_dir is None:
         return []
     out = []
     corpora = [c for side in ("train", "dev") for c in (data.get(side) or [])] + list(roots)
+    views = data.get("views")
+    if isinstance(views, dict) and isinstance(views.get("vocoded"), list):
+        corpora += views["vocoded"]  # the vocoded copies are read with the same facts
     for c in corpora:
         root = c.get("root") if isinstance(c, dict) else c
         path = Path(data_dir) / str(root) / "features.yaml"

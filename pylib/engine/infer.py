@@ -18,10 +18,23 @@ kept (a rerun continues); with skip_bad the run goes on and lists the skipped ut
 reasons in `<out>/bad_files.txt`.
 
 Every model gets whole utterances (no model generates in pieces).
+
+MC dropout (`mc_dropout=N`, countermeasures only; the seed's project 09 `__inference`): each
+utterance is repeated N times in a batch (in chunks of at most `MC_CHUNK`) and scored with the
+model's dropout layers (`torch.nn.Dropout*` modules) on and everything else, BatchNorm included,
+in eval mode. Each pass's score is read as the log-odds of bona fide, p = sigmoid(score) (what
+the logit difference of a two-class softmax is; a model may define `bonafide_prob(scores)`
+instead), and `scores.txt` gets the seed's columns `utt-id score model_confidence
+data_confidence`: score = log-odds of the mean p, model confidence = the epistemic uncertainty
+(mutual information between prediction and weights: entropy of the mean p minus the mean entropy
+of each pass), data confidence = the aleatoric uncertainty (mean entropy of each pass), in nats
+(`mc_summary`). The dropout masks of an utterance are drawn from (seed, utterance id), so a rerun
+or a resumed run gives the same numbers.
 """
 
 import json
 import logging
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +52,9 @@ from pylib.io.scores import append_scores, read_partial_scores, write_scores
 SCORES = "scores.txt"
 RECORD = "infer_source.json"
 BAD_FILES = "bad_files.txt"
-IDENTITY = ("sha256", "set")  # record keys that must match for a rerun to resume the outputs
+IDENTITY = ("sha256", "set", "mc_dropout")  # record keys that must match for a rerun to resume the outputs
+MC_COLUMNS = ("score", "model_confidence", "data_confidence")  # scores.txt columns with MC dropout
+MC_CHUNK = 48  # copies of one utterance per forward pass (the seed: 3 x 48)
 log = logging.getLogger("nnsp.infer")
 
 
@@ -112,9 +127,9 @@ class _ScoreFile:
     """scores.txt of a countermeasure's outputs: read at the start (a torn last line dropped),
     appended and fsynced per batch, rewritten whole and sorted at the end (also after an error)."""
 
-    def __init__(self, path):
+    def __init__(self, path, columns=1):
         self.path = Path(path)
-        _, self.scores = read_partial_scores(self.path)
+        _, self.scores = read_partial_scores(self.path, columns)
         if self.path.is_file():
             write_scores(self.path, self.scores)  # drop a half-written last line before appending
         self.file = open(self.path, "a", encoding="utf-8")
@@ -156,6 +171,87 @@ def _as_wave(item, utt, model):
     return item.reshape(-1).astype(np.float32, copy=False)
 
 
+def _entropy(p):
+    """-sum p log p over the last dim, with the seed's floor (1e-6 added to p < 1e-6 in the log)."""
+    return -(p * torch.log(p + (p < 1e-6).to(p.dtype) * 1e-6)).sum(-1)
+
+
+def _log_odds(p, floor=1e-7):
+    """log(p / (1 - p)) with the seed's floors (util_bayesian.compute_logit_from_prob)."""
+    ratio = 1.0 / (p + (p < floor).to(p.dtype) * floor) - 1.0
+    return -torch.log(ratio + (ratio < floor).to(p.dtype) * floor)
+
+
+def mc_summary(prob):
+    """prob (passes, B): bona fide probability of each pass -> (score, model_confidence,
+    data_confidence), each (B,) float64: the log-odds of the mean probability, the epistemic and
+    the aleatoric uncertainty in nats (the seed's util_bayesian.compute_llr_eps_ale)."""
+    prob = torch.as_tensor(prob, dtype=torch.float64)
+    two = torch.stack([1.0 - prob, prob], dim=-1)  # (passes, B, 2): spoof, bona fide
+    mean = two.mean(0)
+    aleatoric = _entropy(two).mean(0)
+    return _log_odds(mean[:, 1]), _entropy(mean) - aleatoric, aleatoric
+
+
+DROPOUT = (torch.nn.Dropout, torch.nn.Dropout1d, torch.nn.Dropout2d, torch.nn.Dropout3d,
+           torch.nn.AlphaDropout, torch.nn.FeatureAlphaDropout)
+
+
+def dropout_on(model):
+    """Switch the model's dropout layers to training mode (the rest stays as it is); -> their count."""
+    layers = [m for m in model.modules() if isinstance(m, DROPOUT)]
+    if not layers:
+        raise UserError(
+            f"{type(model).__name__} has no dropout layer (torch.nn.Dropout): MC dropout has nothing "
+            "to sample; drop --mc-dropout or use a model with dropout"
+        )
+    for m in layers:
+        m.train()
+    return len(layers)
+
+
+def _repeat_row(batch, i, n):
+    """Row i of a batch, trimmed to its own length, repeated n times (a batch of n copies)."""
+    size = len(batch["utt_id"])
+    lens = {k[:-4]: int(v[i]) for k, v in batch.items() if k.endswith("_len") and torch.is_tensor(v)}
+    out = {}
+    for k, v in batch.items():
+        if torch.is_tensor(v) and v.dim() >= 1 and v.shape[0] == size:
+            row = v[i : i + 1]
+            base = k[:-5] if k.endswith("_mask") else k
+            if base in lens and row.dim() >= 2:
+                row = row[:, : lens[base]]
+            out[k] = row.repeat(n, *([1] * (row.dim() - 1)))
+        elif isinstance(v, list) and len(v) == size:
+            out[k] = [v[i]] * n
+        else:
+            out[k] = v
+    return out
+
+
+def mc_scores(model, batch, passes, seed=0, device="cpu"):
+    """MC-dropout scores of a batch: [(score, model_confidence, data_confidence)] per utterance.
+
+    The model must be in eval mode with its dropout on (`dropout_on`). Each utterance is repeated
+    `passes` times (chunks of MC_CHUNK) with dropout masks drawn from (seed, utterance id)."""
+    device = torch.device(device)
+    to_prob = getattr(model, "bonafide_prob", torch.sigmoid)
+    devices = [device.index or 0] if device.type == "cuda" else []
+    out = []
+    for i, utt in enumerate(batch["utt_id"]):
+        scores = []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(zlib.crc32(f"{int(seed)}:{utt}".encode()))
+            for start in range(0, passes, MC_CHUNK):
+                n = min(MC_CHUNK, passes - start)
+                got = model.infer(to_device(_repeat_row(batch, i, n), device))
+                scores.append(torch.as_tensor([float(x) for x in got], dtype=torch.float64))
+        prob = to_prob(torch.cat(scores))
+        score, model_conf, data_conf = mc_summary(prob[:, None])
+        out.append((float(score[0]), float(model_conf[0]), float(data_conf[0])))
+    return out
+
+
 def _infer_batch(model, batch, kind, is_done, out, counts):
     """Run the model on one batch and write its utterances not done yet (waves or scores)."""
     ids = batch["utt_id"]
@@ -163,7 +259,10 @@ def _infer_batch(model, batch, kind, is_done, out, counts):
     if all(done):
         counts["skipped"] += len(ids)
         return
-    items = model.infer(to_device(batch, out["device"]))
+    if out.get("mc"):
+        items = mc_scores(model, batch, out["mc"], out["seed"], out["device"])
+    else:
+        items = model.infer(to_device(batch, out["device"]))
     if len(items) != len(ids):
         raise UserError(
             f"{type(model).__name__}.infer() gave {len(items)} outputs for a batch of {len(ids)} "
@@ -176,6 +275,8 @@ def _infer_batch(model, batch, kind, is_done, out, counts):
             continue
         if kind == "vocoder":
             write_wav(out["dir"] / f"{u}.wav", out["rate"], _as_wave(item, u, model), subtype=out["subtype"])
+        elif out.get("mc"):
+            new[u] = item
         else:
             new[u] = _as_score(item, u, model)
         counts["written"] += 1
@@ -201,21 +302,30 @@ def _finish_bad(out_dir, bad, skip_bad, written):
 
 
 @torch.no_grad()
-def run_inference(model, loader, out_dir, sample_rate, device="cpu", subtype="PCM_16", skip_bad=False):
+def run_inference(
+    model, loader, out_dir, sample_rate, device="cpu", subtype="PCM_16", skip_bad=False, mc_dropout=0, seed=0
+):
     """Write one output per utterance of `loader` into `out_dir`; skips outputs already there.
 
     What is written follows the model's declared kind (pylib.contracts.Vocoder: <utt>.wav;
     Countermeasure: scores.txt). A bad input file stops the run (UserError) keeping every output
     written so far; with skip_bad it is skipped and listed with its reason in <out_dir>/bad_files.txt.
+    mc_dropout=N: a countermeasure's scores come from N passes with dropout on, with the MC_COLUMNS
+    (see the module docstring), seeded by `seed`.
     Returns {"written": n, "skipped": n, "bad": n}.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.eval()
     kind = model_kind(model)
-    scores = _ScoreFile(out_dir / SCORES) if kind == "countermeasure" else None
+    if mc_dropout < 0 or (mc_dropout and kind != "countermeasure"):
+        raise UserError(f"MC dropout takes N >= 1 passes of a countermeasure (got {mc_dropout} for a {kind})")
+    if mc_dropout:
+        dropout_on(model)
+    columns = len(MC_COLUMNS) if mc_dropout else 1
+    scores = _ScoreFile(out_dir / SCORES, columns) if kind == "countermeasure" else None
     out = {"dir": out_dir, "rate": sample_rate, "subtype": subtype, "device": torch.device(device),
-           "scores": scores}
+           "scores": scores, "mc": int(mc_dropout), "seed": int(seed)}
 
     def is_done(u):
         return (u in scores.scores) if scores is not None else (out_dir / f"{u}.wav").is_file()
@@ -230,6 +340,7 @@ def run_inference(model, loader, out_dir, sample_rate, device="cpu", subtype="PC
     finally:  # also on an error: what was computed stays, sorted and whole
         if scores is not None:
             scores.close()
+        model.eval()
     _finish_bad(out_dir, bad, skip_bad, counts["written"])
     return {**counts, "bad": len(bad)}
 
@@ -309,7 +420,7 @@ def prepare_out_dir(out_dir, source, overwrite=False):
     out_dir = Path(out_dir)
     old = read_record(out_dir)
     found = _outputs(out_dir)
-    same = all(old.get(k) == source[k] for k in IDENTITY)
+    same = all(old.get(k) == source.get(k) for k in IDENTITY)
     if overwrite and (found or old):
         dest = _move_aside(out_dir)
         log.info("--overwrite: moved the earlier outputs in %s to %s", out_dir, dest)
@@ -321,7 +432,7 @@ def prepare_out_dir(out_dir, source, overwrite=False):
             "aside and redo all, or use another --out-dir"
         )
     elif found and not same:
-        what = [k for k in IDENTITY if old.get(k) != source[k]]
+        what = [k for k in IDENTITY if old.get(k) != source.get(k)]
         log.warning(
             "%s: outputs of another %s (%s, sha256 %s): redoing all %d with %s (sha256 %s)",
             out_dir,
@@ -362,11 +473,12 @@ def check_record(out_dir, checkpoint_path, what="scores"):
 
 def infer_set(
     exp_dir, data_dir, set_name, out_dir, checkpoint="best", device="cpu", overwrite=False, skip_bad=False,
-    *, model_class,
+    *, model_class, mc_dropout=0, seed=0,
 ):
     """Stage 4 end to end: model from exp_dir, loader over `set_name`, outputs into out_dir.
 
-    model_class: name -> model class (the entry point hands in the model catalogue's lookup)."""
+    model_class: name -> model class (the entry point hands in the model catalogue's lookup).
+    mc_dropout, seed: see run_inference (recorded: a rerun with other values redoes the scores)."""
     from pylib.engine.data import get_data_factory, spec_for
 
     check_not_input(out_dir, data_dir, set_name)
@@ -379,9 +491,12 @@ def infer_set(
             "(default <exp-dir>/infer_<set>)"
         )
     source = {**source, "data_dir": str(Path(data_dir).resolve()), "set": set_name}
+    if mc_dropout:
+        source.update(mc_dropout={"passes": int(mc_dropout), "seed": int(seed)}, columns=list(MC_COLUMNS))
     fac = get_data_factory()
     spec, _ = spec_for(config, data_dir, [set_name])
     loader = fac.infer_loader(spec, data_dir, set_name)
     with DirLock(out_dir, "inference"):
         prepare_out_dir(out_dir, source, overwrite)
-        return run_inference(model, loader, out_dir, spec.sample_rate, device=device, skip_bad=skip_bad)
+        return run_inference(model, loader, out_dir, spec.sample_rate, device=device, skip_bad=skip_bad,
+                             mc_dropout=mc_dropout, seed=seed)

@@ -9,6 +9,11 @@
 
 Scores are written with 6 decimals (`exact=True`: Python's shortest exact repr, for the partial
 files a resumed run goes on from).
+
+Extra columns: a score may be a tuple `(score, extra, ...)`, written as `utt-id score extra ...`
+(inference with MC dropout writes `utt-id score model_confidence data_confidence`, the seed's
+project 09 columns). `read_scores` returns the first score column of such a file (what score_cm
+ranks); `read_score_columns` returns every column; every line of a file has the same number.
 """
 
 import math
@@ -21,11 +26,17 @@ from pylib.io.names import check_name, strip_bom
 from pylib.io.text import read_utf8
 
 
-def format_scores(scores, exact=False):
-    """{utt: score} -> the text of a score file, sorted by id."""
+def _fields(value, exact=False):
+    """A score or a tuple of score columns -> its text, space-separated."""
+    values = value if isinstance(value, (tuple, list)) else (value,)
     if exact:
-        return "".join(f"{u} {float(s)!r}\n" for u, s in sorted(scores.items()))
-    return "".join(f"{u} {s:.6f}\n" for u, s in sorted(scores.items()))
+        return " ".join(repr(float(v)) for v in values)
+    return " ".join(f"{v:.6f}" for v in values)
+
+
+def format_scores(scores, exact=False):
+    """{utt: score or (score, extra, ...)} -> the text of a score file, sorted by id."""
+    return "".join(f"{u} {_fields(s, exact)}\n" for u, s in sorted(scores.items()))
 
 
 def write_scores(path, scores, header=None, exact=False):
@@ -38,7 +49,7 @@ def append_scores(f, scores):
     """Append {utt: score} lines (in the dict's order) to the open text file `f`, flushed and fsynced."""
     if not scores:
         return
-    f.write("".join(f"{u} {s:.6f}\n" for u, s in scores.items()))
+    f.write("".join(f"{u} {_fields(s)}\n" for u, s in scores.items()))
     f.flush()
     os.fsync(f.fileno())
 
@@ -66,31 +77,39 @@ def finite_score(path, no, text):
 
 
 def read_scores(path):
-    """Read a finished score file -> {utt: float} in file order.
+    """Read a finished score file -> {utt: float} in file order (the first score column).
 
     Duplicate ids, ids that are not plain names (`pylib.io.names`; `sub/stem` parts allowed), lines
-    without exactly two fields, non-numbers, NaN and Inf are DataErrors naming the line; so is an
-    empty file. A leading byte-order mark is ignored.
+    without a score or with another number of columns than the first line, non-numbers, NaN and
+    Inf are DataErrors naming the line; so is an empty file. A leading byte-order mark is ignored.
     """
-    out = {}
+    return {u: v[0] for u, v in read_score_columns(path).items()}
+
+
+def read_score_columns(path):
+    """Read a finished score file -> {utt: (score, extra, ...)} in file order; checks as read_scores."""
+    out, width = {}, None
     for no, f in text_lines(path, "score"):
-        if len(f) != 2:
-            raise DataError(f"{path}:{no}: expected `utt-id score`, got {len(f)} fields: {' '.join(f)!r}")
+        if len(f) < 2 or (width is not None and len(f) != width):
+            want = "`utt-id score`" if width is None else f"{width} fields, as the first line"
+            raise DataError(f"{path}:{no}: expected {want}, got {len(f)} fields: {' '.join(f)!r}")
+        width = len(f)
         check_name(f[0], path, no, subpath=True)  # score_wavs ids may be `subfolder/stem`
         if f[0] in out:
             raise DataError(f"{path}:{no}: duplicate utterance {f[0]!r}; each must be scored once")
-        out[f[0]] = finite_score(path, no, f[1])
+        out[f[0]] = tuple(finite_score(path, no, x) for x in f[1:])
     if not out:
         raise DataError(f"{path}: the score file is empty; rerun stage 4 (inference)")
     return out
 
 
-def read_partial_scores(path):
+def read_partial_scores(path, columns=1):
     """What a (possibly killed) run left in a score file -> (header comment lines, {utt: float}).
 
     Never raises for the content: a missing or undecodable file gives ([], {}); the last line is
     dropped when the file does not end in a newline (a kill cut it); lines that are not
     `utt-id finite-number` are skipped; `# ...` lines come back (without `# `) as the header.
+    columns > 1: lines of `utt-id` and that many finite numbers, returned as tuples.
     """
     try:
         text = strip_bom(Path(path).read_text(encoding="utf-8"))
@@ -104,12 +123,12 @@ def read_partial_scores(path):
             header.append(line[1:].strip())
             continue
         parts = line.split()
-        if len(parts) != 2:
+        if len(parts) != columns + 1:
             continue
         try:
-            value = float(parts[1])
+            values = tuple(float(x) for x in parts[1:])
         except ValueError:
             continue
-        if math.isfinite(value):
-            out[parts[0]] = value
+        if all(math.isfinite(v) for v in values):
+            out[parts[0]] = values[0] if columns == 1 else values
     return header, out

@@ -4,6 +4,7 @@ spec's `augment` option and the per-(utterance, epoch) seeding of the training l
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 from pylib.data.augment import RawBoostConfig, augment_rng, parse_augment
 from pylib.data.augment import codec as codec_mod
@@ -218,8 +219,9 @@ def test_spec_option_parsing_and_errors():
     base = {"inputs": [{"name": "wav", "ext": ".f4"}], "truncate": 800}
     spec = load_data_spec({**base, "augment": [{"type": "rawboost", "algo": 5, "p": 0.5},
                                                {"type": "codec", "codec": "mp3", "bitrates": [32, 64]}],
-                           "augment_views": 2})
-    assert spec.augment[0].algo == "lnl+isd" and spec.augment[1].codec == ["mp3"] and spec.augment_views == 2
+                           "views": {"augmented": 2}})
+    assert spec.augment[0].algo == "lnl+isd" and spec.augment[1].codec == ["mp3"]
+    assert spec.views.augmented == 2
     assert load_data_spec(base).augment == []
     with pytest.raises(ConfigError, match=r"data.augment\[0\]: unknown key\(s\) 'snr'"):
         load_data_spec({**base, "augment": [{"type": "noise", "folder": "x", "snr": 3}]})
@@ -228,8 +230,8 @@ def test_spec_option_parsing_and_errors():
     with pytest.raises(ConfigError, match=r"waveform inputs only.*'mel' \(dim 80, hop 256\)"):
         load_data_spec({**base, "inputs": [{"name": "mel", "dim": 80, "hop": 256}], "truncate": 256,
                         "augment": [{"type": "mask"}]})
-    with pytest.raises(ConfigError, match="augment_views = 2 needs data.augment"):
-        load_data_spec({**base, "augment_views": 2})
+    with pytest.raises(ConfigError, match="augmented = 2 needs data.augment"):
+        load_data_spec({**base, "views": {"augmented": 2}})
     with pytest.raises(ConfigError, match=r"codec.codec = 'flac'"):
         parse_augment([{"type": "codec", "codec": "flac"}])
 
@@ -305,15 +307,19 @@ def test_loader_augments_training_crops_per_epoch_and_repeats_on_rerun(tmp_path)
     np.testing.assert_array_equal(dev[dev.utt_ids.index("u0")]["wav"][:, 0].numpy(), want)
 
 
-def test_multi_view_items_and_batches(tmp_path):
+def test_multi_view_batches_draw_augmented_views(tmp_path):
     _wave_dump(tmp_path, n_utts=2)
-    spec = _spec(augment=[{"type": "mask", "freq_bands": 0, "max_time_width": 0.05}], augment_views=2,
+    spec = _spec(augment=[{"type": "mask", "freq_bands": 0, "max_time_width": 0.05}], views={"augmented": 2},
                  truncate=None)
-    ds = SpeechDataset(spec, tmp_path, spec.train, train=True, seed=3)
-    item = ds[(0, 4)]
-    views, wav = item["wav_views"].numpy(), item["wav"].numpy()
-    assert views.shape == (4000, 2) and item["wav_views_len"] == 4000
-    assert not np.array_equal(views[:, 0], views[:, 1]) and not np.array_equal(views[:, 0], wav[:, 0])
-    np.testing.assert_array_equal(views, ds[(0, 4)]["wav_views"].numpy())
-    batch = next(iter(build_loader(spec, tmp_path, spec.train, train=True, seed=3)))
-    assert batch["wav_views"].shape == (2, 4000, 2) and batch["wav"].shape == (2, 4000, 1)
+
+    def first_batch():
+        loader = build_loader(spec, tmp_path, spec.train, train=True, seed=3)
+        loader.batch_sampler.set_epoch(4)
+        return next(iter(loader))
+
+    batch = first_batch()
+    assert batch["wav"].shape == (6, 4000, 1)  # 2 items x (the item + 2 augmented views)
+    assert [int(v) for v in batch["view"]] == [0, 1, 2, 0, 1, 2]
+    wav = batch["wav"][:, :, 0]
+    assert not torch.equal(wav[0], wav[1]) and not torch.equal(wav[1], wav[2])  # each view its own draw
+    assert torch.equal(first_batch()["wav"], batch["wav"])  # same seed and epoch: the same views

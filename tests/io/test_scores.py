@@ -39,7 +39,9 @@ def test_header_and_exact_values_round_trip(tmp_path):
 @pytest.mark.parametrize(
     "text, match",
     [
-        ("u1 1.0 extra\n", "expected `utt-id score`"),
+        ("u1\n", "expected `utt-id score`"),
+        ("u1 1.0 extra\n", "not a number"),  # extra columns are numbers (MC-dropout confidences)
+        ("u1 1.0 0.1 0.2\nu2 1.0\n", "expected 4 fields, as the first line"),
         ("u1 one\n", "not a number"),
         ("u1 inf\n", "NaN/Inf"),
         ("u1 1\nu1 2\n", "duplicate utterance"),
@@ -56,3 +58,17 @@ def test_read_scores_is_strict(tmp_path, text, match):
 def test_read_scores_missing_file(tmp_path):
     with pytest.raises(DataError, match="score file not found"):
         read_scores(tmp_path / "nope.txt")
+
+
+def test_extra_columns(tmp_path):
+    from pylib.io.scores import read_score_columns
+
+    p = tmp_path / "scores.txt"
+    write_scores(p, {"b": (0.5, 0.01, 0.2), "a": (-1.0, 0.0, 0.3)})
+    assert p.read_text() == "a -1.000000 0.000000 0.300000\nb 0.500000 0.010000 0.200000\n"
+    assert read_scores(p) == {"a": -1.0, "b": 0.5}  # score_cm ranks the first score column
+    assert read_score_columns(p) == {"a": (-1.0, 0.0, 0.3), "b": (0.5, 0.01, 0.2)}
+    with open(p, "a") as f:
+        f.write("c 1.0 2.0")  # cut by a kill
+    assert read_partial_scores(p, columns=3)[1] == {"a": (-1.0, 0.0, 0.3), "b": (0.5, 0.01, 0.2)}
+    assert read_partial_scores(p)[1] == {}  # one-column reading skips three-column lines

@@ -164,7 +164,7 @@ class LcnnBody(nn.Module):
                 lengths = lengths // 2
             x = layer(x)
         x = x.contiguous()
-        if self.training and self.dropout.p > 0:
+        if self.dropout.training and self.dropout.p > 0:  # the layer's own mode: MC dropout turns it on
             x = self.dropout(x)
         if not flat:
             return x, lengths

@@ -61,6 +61,10 @@ class LcnnConfig:
     oc_m_real: float = 0.9
     oc_m_fake: float = 0.2
     oc_alpha: float = 20.0
+    # weight of the supervised contrastive loss on the embeddings of a multi-view batch
+    # (data.views; pylib.losses.supcon.group_supcon, the seed's project 09 m_feat); 0 = off
+    supcon_weight: float = 0.0
+    supcon_t: float = 0.07  # its temperature (seed: 0.07)
 
     def __post_init__(self):
         if self.win_length > self.n_fft:
@@ -150,8 +154,17 @@ class LcnnCM(nn.Module, LossModel, Countermeasure):
         if "label" not in batch:
             raise ConfigError("the countermeasure needs labels: set `labels: true` on the corpus (utt2label)")
         label = batch["label"].to(wav.device)
-        loss, score = self.head.loss(self.embed(wav, lengths), label)
-        return loss, {"loss": float(loss.detach())}
+        emb = self.embed(wav, lengths)
+        loss, score = self.head.loss(emb, label)
+        stats = {"loss": float(loss.detach())}
+        if self.cfg.supcon_weight and "group" in batch:
+            from pylib.losses.supcon import group_supcon
+
+            con = group_supcon(emb, batch, t=self.cfg.supcon_t, length_norm=True)
+            stats["supcon"] = float(con.detach())
+            loss = loss + self.cfg.supcon_weight * con
+            stats["loss"] = float(loss.detach())
+        return loss, stats
 
     @torch.inference_mode()
     def infer(self, batch):
