@@ -26,8 +26,10 @@ import torch
 from pylib.errors import DataError
 
 # Modules whose classes a fairseq checkpoint may name: loaded as stand-ins, never imported.
-STAND_IN_MODULES = ("argparse", "omegaconf", "fairseq", "typing", "enum", "numpy", "collections",
-                    "builtins", "pathlib")
+STAND_IN_MODULES = ("argparse", "omegaconf", "fairseq", "typing", "enum", "numpy", "collections", "pathlib")
+# and these builtins (a defaultdict's factory, a type in omegaconf's metadata), never a function
+STAND_IN_BUILTINS = {f"builtins.{n}" for n in ("dict", "list", "tuple", "set", "int", "float", "str", "bool",
+                                               "object", "type")}
 
 # fairseq keys used only in pre-training (quantised targets, contrastive projections, HuBERT's
 # label embeddings) or by fine-tuning heads: dropped.
@@ -91,7 +93,7 @@ _UNSUPPORTED = re.compile(r"GLOBAL (\S+) was not an allowed global")
 
 
 def _allowed(name, path):
-    if not name.split(".", 1)[0] in STAND_IN_MODULES:
+    if name.split(".", 1)[0] not in STAND_IN_MODULES and name not in STAND_IN_BUILTINS:
         raise DataError(
             f"{path}: the checkpoint names {name}, which is not part of a fairseq checkpoint's settings "
             f"(allowed modules: {', '.join(STAND_IN_MODULES)}); nnsp will not load it. Is it a fairseq "
@@ -198,17 +200,16 @@ def _model_type(settings, state, path):
     raise DataError(f"{path}: model {name!r} is neither wav2vec2 nor hubert; only these convert")
 
 
-def hf_config(settings, state, path):
-    """transformers Wav2Vec2Config / HubertConfig from fairseq's model settings."""
-    import transformers
-
+def hf_settings(settings, state, path):
+    """(model_type, transformers config keywords) from fairseq's model settings; no transformers
+    import, so that stage 2 can ask a checkpoint's dims cheaply."""
     kind = _model_type(settings, state, path)
     s = dict(settings)
     if s.get("layer_type", "transformer") != "transformer" or int(s.get("pos_conv_depth", 1) or 1) != 1:
         raise DataError(f"{path}: layer_type {s.get('layer_type')!r} / pos_conv_depth "
                         f"{s.get('pos_conv_depth')!r} is not a plain wav2vec 2.0 transformer; it does not convert")
     conv = _literal_layers(s.get("conv_feature_layers", "[(512, 10, 5)] + [(512, 3, 2)] * 4 + [(512,2,2)] * 2"), path)
-    kw = dict(
+    return kind, dict(
         hidden_size=int(s.get("encoder_embed_dim", 768)),
         num_hidden_layers=int(s.get("encoder_layers", 12)),
         num_attention_heads=int(s.get("encoder_attention_heads", 12)),
@@ -226,11 +227,23 @@ def hf_config(settings, state, path):
         num_conv_pos_embeddings=int(s.get("conv_pos", 128)),
         num_conv_pos_embedding_groups=int(s.get("conv_pos_groups", 16)),
         layer_norm_eps=1e-5,
+        feature_grad_mult=float(s.get("feature_grad_mult", 1.0)),  # fairseq's CNN gradient scale, kept
     )
+
+
+def hf_config(settings, state, path):
+    """transformers Wav2Vec2Config / HubertConfig from fairseq's model settings."""
+    import transformers
+
+    kind, kw = hf_settings(settings, state, path)
     cls = transformers.HubertConfig if kind == "hubert" else transformers.Wav2Vec2Config
-    config = cls(**kw)
-    config.feature_grad_mult = float(s.get("feature_grad_mult", 1.0))  # fairseq's CNN gradient scale
-    return config
+    return cls(**kw)
+
+
+def fairseq_settings(path):
+    """hf_settings of the checkpoint at `path` (its weights stay memory-mapped, unread)."""
+    ckpt = load_checkpoint(path)
+    return hf_settings(model_settings(ckpt, path), ckpt["model"], path)
 
 
 def read_fairseq_config(path):
@@ -282,9 +295,26 @@ def map_state_dict(state, config, path="checkpoint"):
         )
     missing = sorted(set(shapes) - set(out))
     if missing:
-        raise DataError(f"{path}: the state dict lacks the weights of {', '.join(missing[:8])}"
-                        f"{' ...' if len(missing) > 8 else ''} (fairseq names in pylib/models/ssl/fairseq.py RULES)")
+        names = [fairseq_name(k, rules) or k for k in missing]
+        raise DataError(f"{path}: the state dict lacks {', '.join(names[:8])}{' ...' if len(names) > 8 else ''} "
+                        f"(needed by a {config.model_type} model of these settings)")
     return out
+
+
+def fairseq_name(hf_key, rules):
+    """The fairseq key that RULES map to transformers key `hf_key`, or None."""
+    for rx, template in rules:
+        groups = re.findall(r"\([^)]*\)", rx.pattern)
+        parts = re.split(r"\\(\d)", template)
+        target = "".join(re.escape(p) if i % 2 == 0 else groups[int(p) - 1] for i, p in enumerate(parts))
+        m = re.fullmatch(target, hf_key)
+        if m is None:
+            continue
+        name = rx.pattern
+        for j, n in enumerate(parts[1::2]):
+            name = name.replace(groups[int(n) - 1], m.group(j + 1), 1)
+        return name.replace("\\.", ".")
+    return None
 
 
 def convert_fairseq(path):

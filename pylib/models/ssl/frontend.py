@@ -16,6 +16,7 @@ XLSR), which `feature_grad_mult: null` reproduces.
 
 import contextlib
 import dataclasses
+import json
 import math
 from pathlib import Path
 from typing import Literal
@@ -71,6 +72,23 @@ def resolve_kind(path, kind="auto", where="ssl.path"):
     if kind not in ("hf", "fairseq"):
         raise ConfigError(f"{where}: kind must be auto, hf or fairseq, got {kind!r}")
     return kind
+
+
+def ssl_dims(path, kind="auto", where="ssl.path"):
+    """(hidden size D, hidden states L = transformer layers + 1, frame shift in samples) of a local
+    checkpoint, read from its config.json or fairseq settings without importing transformers."""
+    kind = resolve_kind(path, kind, where)
+    if kind == "fairseq":
+        from pylib.models.ssl.fairseq import fairseq_settings
+
+        _, conf = fairseq_settings(path)
+    else:
+        try:
+            conf = json.loads((Path(path) / "config.json").read_text(encoding="utf-8"))
+            conf = {k: conf[k] for k in ("hidden_size", "num_hidden_layers", "conv_stride")}
+        except (ValueError, KeyError) as e:
+            raise UserError(f"{where}: {path}/config.json is not a usable model config ({e!r})") from None
+    return int(conf["hidden_size"]), int(conf["num_hidden_layers"]) + 1, int(math.prod(conf["conv_stride"]))
 
 
 def _model_class(config, where):
@@ -149,7 +167,7 @@ class _GradScale(torch.autograd.Function):
         return grad * ctx.scale, None
 
 
-def _parse_layers(layers, n_layers, where):
+def parse_layers(layers, n_layers, where):
     """'last' | 'all' | an index (negative from the end) -> 'last', 'all' or a non-negative int."""
     if layers in ("last", "all"):
         return layers
@@ -168,7 +186,10 @@ def _parse_layers(layers, n_layers, where):
 
 class SSLFrontend(nn.Module):
     """wav (B, T) float, lengths (B,) | None -> feats (B, N, D) (layers last/int) or (B, N, L, D)
-    (layers all, L = transformer layers + 1, as transformers' hidden_states), frame_lengths (B,).
+    (layers all, L = transformer layers + 1, as transformers' hidden_states: 0 is the input of the
+    first transformer layer (CNN, projection, positional convolution), i the output of layer i, the
+    last one after the final layer norm where the model has one, i.e. equal to `last`),
+    frame_lengths (B,).
 
     Attributes: out_dim (D), n_layers (L), frame_shift (samples per frame), finetune. A frozen front
     end (finetune false) has no trainable parameters, stays in eval mode when its parent trains and
@@ -184,7 +205,7 @@ class SSLFrontend(nn.Module):
         self.n_layers = int(conf.num_hidden_layers) + 1
         self.frame_shift = int(math.prod(conf.conv_stride))
         self.finetune = bool(cfg.finetune)
-        self.layers = _parse_layers(cfg.layers, self.n_layers, where)
+        self.layers = parse_layers(cfg.layers, self.n_layers, where)
         self.use_mask = bool(cfg.padding_mask) and getattr(conf, "feat_extract_norm", "group") == "layer"
         self.normalize = bool(cfg.normalize)
         mult = cfg.feature_grad_mult
@@ -232,10 +253,11 @@ class SSLFrontend(nn.Module):
             out = self.model(wav, attention_mask=mask, output_hidden_states=want_all, return_dict=True)
         if self.layers == "last":
             feats = out.last_hidden_state
-        elif self.layers == "all":
-            feats = torch.stack(out.hidden_states, dim=2)
         else:
-            feats = out.hidden_states[self.layers]
+            # transformers 5 records each layer's raw output; the last state is taken after the
+            # final layer norm of layer-norm-first models (as transformers 4 did, and as fairseq's 'x')
+            states = [*out.hidden_states[:-1], out.last_hidden_state]
+            feats = torch.stack(states, dim=2) if self.layers == "all" else states[self.layers]
         frames = self.frame_lengths(lengths).clamp(max=feats.shape[1])
         return feats, frames
 
