@@ -29,7 +29,11 @@ def main(argv=None):
     config, state = convert_fairseq(args.checkpoint)
     out = save_hf_folder(build_model(config, state), args.out, overwrite=args.overwrite)
     logging.getLogger("nnsp.convert_ssl").info(
-        "wrote %s: %s, %d layers of width %d", out, config.model_type, config.num_hidden_layers, config.hidden_size
+        "wrote %s: %s, %d layers of width %d",
+        out,
+        config.model_type,
+        config.num_hidden_layers,
+        config.hidden_size,
     )
     return 0
 

@@ -11,8 +11,12 @@ from pylib.bin._cli import run
 def build_parser():
     p = _cli.new_parser("pylib.bin.make_tiny_ssl", __doc__)
     p.add_argument("--out", required=True, help="output folder (config.json, model.safetensors)")
-    p.add_argument("--kind", default="wav2vec2", choices=("wav2vec2", "hubert", "wavlm"),
-                   help="architecture (all layer-norm-first, as XLSR)")
+    p.add_argument(
+        "--kind",
+        default="wav2vec2",
+        choices=("wav2vec2", "hubert", "wavlm"),
+        help="architecture (all layer-norm-first, as XLSR)",
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same weights")
     _cli.add_overwrite(p, "replace an existing non-empty --out folder")
     return p

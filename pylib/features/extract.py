@@ -59,8 +59,10 @@ def settings_dict(cfg, extractors):
         "sample_rate": cfg.sample_rate,
         "resample": cfg.resample,
         "extractors": cfg.extractors,
-        "outputs": {n: {"dim": int(e.dim), "hop": int(e.hop), "ext": e.ext, **getattr(e, "provenance", dict)()}
-                    for n, e in extractors.items()},
+        "outputs": {
+            n: {"dim": int(e.dim), "hop": int(e.hop), "ext": e.ext, **getattr(e, "provenance", dict)()}
+            for n, e in extractors.items()
+        },
     }
 
 

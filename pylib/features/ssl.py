@@ -29,8 +29,8 @@ _HASHES = {}  # (path, size, mtime_ns) -> sha256, so that one process hashes a c
 class SSLFeatureConfig:
     path: str = ""  # local HF folder (config.json + weights) or fairseq .pt; nothing is downloaded
     kind: Literal["auto", "hf", "fairseq"] = "auto"  # auto: a folder is hf, a file is fairseq
-    layers: str | int = "last"  # last | all (L * D per frame, layer-major) | a hidden-state index (0 = CNN projection)
-    normalize: bool = False  # each utterance to zero mean, unit variance first (fairseq task.normalize); seed: false
+    layers: str | int = "last"  # last | all (L * D per frame, layer-major) | a hidden-state index
+    normalize: bool = False  # true: each utterance to zero mean, unit variance first; false: raw (seed)
     device: str = "cpu"  # cpu | cuda | cuda:N: where the SSL model runs during extraction
 
 
@@ -50,9 +50,15 @@ def checkpoint_hash(path):
     """sha256 (first 16 hex digits) over a checkpoint's files: the .pt itself, or a folder's
     config.json and weight files (*.safetensors, *.bin, *.pt, *.pth), by name."""
     p = Path(path)
-    files = [p] if p.is_file() else sorted(
-        f for f in p.iterdir()
-        if f.is_file() and (f.name == "config.json" or f.suffix in (".safetensors", ".bin", ".pt", ".pth"))
+    files = (
+        [p]
+        if p.is_file()
+        else sorted(
+            f
+            for f in p.iterdir()
+            if f.is_file()
+            and (f.name == "config.json" or f.suffix in (".safetensors", ".bin", ".pt", ".pth"))
+        )
     )
     h = hashlib.sha256()
     for f in files:
@@ -93,8 +99,9 @@ class SSLExtractor:
             from pylib.models.ssl.frontend import SSLFrontendConfig, build_ssl_frontend
 
             c = self.cfg
-            fe_cfg = SSLFrontendConfig(path=c.path, kind=c.kind, layers=c.layers, finetune=False,
-                                       normalize=c.normalize)
+            fe_cfg = SSLFrontendConfig(
+                path=c.path, kind=c.kind, layers=c.layers, finetune=False, normalize=c.normalize
+            )
             self._frontend = build_ssl_frontend(fe_cfg, "features.extractors.<ssl>").to(c.device)
         return self._frontend
 

@@ -17,13 +17,35 @@ from pylib.models.ssl import SSLFrontendConfig, build_ssl_frontend
 from pylib.models.ssl import fairseq as fs
 from pylib.models.ssl.frontend import load_ssl_model, ssl_dims
 
-TINY = dict(encoder_layers=2, encoder_embed_dim=16, encoder_ffn_embed_dim=32, encoder_attention_heads=2,
-            conv_feature_layers="[(8, 10, 5)] + [(8, 3, 2)] * 2", conv_pos=4, conv_pos_groups=2,
-            activation_fn="gelu", dropout=0.0, attention_dropout=0.0, feature_grad_mult=0.1)
-XLSR = dict(encoder_layers=24, encoder_embed_dim=1024, encoder_ffn_embed_dim=4096, encoder_attention_heads=16,
-            conv_feature_layers="[(512, 10, 5)] + [(512, 3, 2)] * 4 + [(512,2,2)] * 2", conv_pos=128,
-            conv_pos_groups=16, layer_norm_first=True, extractor_mode="layer_norm", conv_bias=True,
-            activation_fn="gelu", feature_grad_mult=0.1, final_dim=768, _name="wav2vec2")
+TINY = dict(
+    encoder_layers=2,
+    encoder_embed_dim=16,
+    encoder_ffn_embed_dim=32,
+    encoder_attention_heads=2,
+    conv_feature_layers="[(8, 10, 5)] + [(8, 3, 2)] * 2",
+    conv_pos=4,
+    conv_pos_groups=2,
+    activation_fn="gelu",
+    dropout=0.0,
+    attention_dropout=0.0,
+    feature_grad_mult=0.1,
+)
+XLSR = dict(
+    encoder_layers=24,
+    encoder_embed_dim=1024,
+    encoder_ffn_embed_dim=4096,
+    encoder_attention_heads=16,
+    conv_feature_layers="[(512, 10, 5)] + [(512, 3, 2)] * 4 + [(512,2,2)] * 2",
+    conv_pos=128,
+    conv_pos_groups=16,
+    layer_norm_first=True,
+    extractor_mode="layer_norm",
+    conv_bias=True,
+    activation_fn="gelu",
+    feature_grad_mult=0.1,
+    final_dim=768,
+    _name="wav2vec2",
+)
 
 
 def _shapes(s, hubert=False):
@@ -40,24 +62,45 @@ def _shapes(s, hubert=False):
         elif i == 0:
             out.update({f"feature_extractor.conv_layers.0.2.{w}": (c,) for w in ("weight", "bias")})
         cin = c
-    out.update({"layer_norm.weight": (cin,), "layer_norm.bias": (cin,), "post_extract_proj.weight": (d, cin),
-                "post_extract_proj.bias": (d,), "encoder.pos_conv.0.weight_g": (1, 1, s["conv_pos"]),
-                "encoder.pos_conv.0.weight_v": (d, d // s["conv_pos_groups"], s["conv_pos"]),
-                "encoder.pos_conv.0.bias": (d,), "encoder.layer_norm.weight": (d,), "encoder.layer_norm.bias": (d,)})
+    out.update(
+        {
+            "layer_norm.weight": (cin,),
+            "layer_norm.bias": (cin,),
+            "post_extract_proj.weight": (d, cin),
+            "post_extract_proj.bias": (d,),
+            "encoder.pos_conv.0.weight_g": (1, 1, s["conv_pos"]),
+            "encoder.pos_conv.0.weight_v": (d, d // s["conv_pos_groups"], s["conv_pos"]),
+            "encoder.pos_conv.0.bias": (d,),
+            "encoder.layer_norm.weight": (d,),
+            "encoder.layer_norm.bias": (d,),
+        }
+    )
     for i in range(s["encoder_layers"]):
         p = f"encoder.layers.{i}."
         for n in ("q", "k", "v", "out"):
             out.update({f"{p}self_attn.{n}_proj.weight": (d, d), f"{p}self_attn.{n}_proj.bias": (d,)})
-        out.update({f"{p}fc1.weight": (f, d), f"{p}fc1.bias": (f,), f"{p}fc2.weight": (d, f), f"{p}fc2.bias": (d,)})
+        out.update(
+            {f"{p}fc1.weight": (f, d), f"{p}fc1.bias": (f,), f"{p}fc2.weight": (d, f), f"{p}fc2.bias": (d,)}
+        )
         for n in ("self_attn_layer_norm", "final_layer_norm"):
             out.update({f"{p}{n}.weight": (d,), f"{p}{n}.bias": (d,)})
     if hubert:
-        out.update({"final_proj.weight": (256, d), "final_proj.bias": (256,), "label_embs_concat": (504, 256)})
+        out.update(
+            {"final_proj.weight": (256, d), "final_proj.bias": (256,), "label_embs_concat": (504, 256)}
+        )
     else:
         q = s.get("final_dim", d)
-        out.update({"quantizer.vars": (1, 640, q // 2), "quantizer.weight_proj.weight": (640, cin),
-                    "quantizer.weight_proj.bias": (640,), "project_q.weight": (q, q), "project_q.bias": (q,),
-                    "final_proj.weight": (q, d), "final_proj.bias": (q,)})
+        out.update(
+            {
+                "quantizer.vars": (1, 640, q // 2),
+                "quantizer.weight_proj.weight": (640, cin),
+                "quantizer.weight_proj.bias": (640,),
+                "project_q.weight": (q, q),
+                "project_q.bias": (q,),
+                "final_proj.weight": (q, d),
+                "final_proj.bias": (q,),
+            }
+        )
     return out
 
 
@@ -102,8 +145,12 @@ def _omegaconf(monkeypatch, content):
 
 def _save(path, state, settings, monkeypatch=None, how="cfg"):
     if how == "cfg":
-        ckpt = {"args": None, "cfg": _omegaconf(monkeypatch, {"model": settings, "task": {"normalize": False}}),
-                "model": state, "extra_state": {}}
+        ckpt = {
+            "args": None,
+            "cfg": _omegaconf(monkeypatch, {"model": settings, "task": {"normalize": False}}),
+            "model": state,
+            "extra_state": {},
+        }
     else:
         ckpt = {"args": argparse.Namespace(arch="wav2vec2", **settings), "model": state}
     torch.save(ckpt, path)
@@ -117,10 +164,14 @@ def _ln(x, sd, name):
 
 def _attention(x, sd, p, heads):
     b, n, d = x.shape
-    q, k, v = (F.linear(x, sd[f"{p}{c}_proj.weight"], sd[f"{p}{c}_proj.bias"]).view(b, n, heads, -1).transpose(1, 2)
-               for c in "qkv")
+    q, k, v = (
+        F.linear(x, sd[f"{p}{c}_proj.weight"], sd[f"{p}{c}_proj.bias"]).view(b, n, heads, -1).transpose(1, 2)
+        for c in "qkv"
+    )
     w = torch.softmax(q * (d // heads) ** -0.5 @ k.transpose(-1, -2), dim=-1)
-    return F.linear((w @ v).transpose(1, 2).reshape(b, n, d), sd[f"{p}out_proj.weight"], sd[f"{p}out_proj.bias"])
+    return F.linear(
+        (w @ v).transpose(1, 2).reshape(b, n, d), sd[f"{p}out_proj.weight"], sd[f"{p}out_proj.bias"]
+    )
 
 
 def fairseq_reference(sd, s, wav):
@@ -135,11 +186,15 @@ def fairseq_reference(sd, s, wav):
         elif i == 0:
             x = F.group_norm(x, c, sd[p + "2.weight"], sd[p + "2.bias"])
         x = F.gelu(x)
-    x = F.linear(_ln(x.transpose(1, 2), sd, "layer_norm"), sd["post_extract_proj.weight"], sd["post_extract_proj.bias"])
+    x = F.linear(
+        _ln(x.transpose(1, 2), sd, "layer_norm"), sd["post_extract_proj.weight"], sd["post_extract_proj.bias"]
+    )
     g, v = sd["encoder.pos_conv.0.weight_g"], sd["encoder.pos_conv.0.weight_v"]
     w = v * g / v.pow(2).sum(dim=(0, 1), keepdim=True).sqrt()  # weight norm over dim 2
     k = s["conv_pos"]
-    pos = F.conv1d(x.transpose(1, 2), w, sd["encoder.pos_conv.0.bias"], padding=k // 2, groups=s["conv_pos_groups"])
+    pos = F.conv1d(
+        x.transpose(1, 2), w, sd["encoder.pos_conv.0.bias"], padding=k // 2, groups=s["conv_pos_groups"]
+    )
     pos = pos[:, :, :-1] if k % 2 == 0 else pos
     x = x + F.gelu(pos).transpose(1, 2)
     first = s.get("layer_norm_first", False)
@@ -149,8 +204,11 @@ def fairseq_reference(sd, s, wav):
         p = f"encoder.layers.{i}."
 
         def ffn(h, p=p):
-            return F.linear(F.gelu(F.linear(h, sd[p + "fc1.weight"], sd[p + "fc1.bias"])), sd[p + "fc2.weight"],
-                            sd[p + "fc2.bias"])
+            return F.linear(
+                F.gelu(F.linear(h, sd[p + "fc1.weight"], sd[p + "fc1.bias"])),
+                sd[p + "fc2.weight"],
+                sd[p + "fc2.bias"],
+            )
 
         heads = s["encoder_attention_heads"]
         if first:
@@ -166,11 +224,16 @@ def _frontend(path, **kw):
     return build_ssl_frontend(SSLFrontendConfig(path=str(path), **kw)).double()
 
 
-@pytest.mark.parametrize("variant", [
-    dict(layer_norm_first=True, extractor_mode="layer_norm", conv_bias=True),  # XLSR, wav2vec 2.0 large
-    dict(layer_norm_first=False, extractor_mode="default", conv_bias=False),  # wav2vec 2.0 base
-    dict(layer_norm_first=True, extractor_mode="layer_norm", conv_bias=False, hubert=True),  # HuBERT large/XL
-])
+@pytest.mark.parametrize(
+    "variant",
+    [
+        dict(layer_norm_first=True, extractor_mode="layer_norm", conv_bias=True),  # XLSR, wav2vec 2.0 large
+        dict(layer_norm_first=False, extractor_mode="default", conv_bias=False),  # wav2vec 2.0 base
+        dict(
+            layer_norm_first=True, extractor_mode="layer_norm", conv_bias=False, hubert=True
+        ),  # HuBERT large/XL
+    ],
+)
 def test_converted_model_computes_fairseq_math(tmp_path, monkeypatch, variant):
     variant = dict(variant)
     hubert = variant.pop("hubert", False)
@@ -189,7 +252,8 @@ def test_converted_model_computes_fairseq_math(tmp_path, monkeypatch, variant):
     attn = r"encoder\.layers\.(\d+)\.self_attn\.{}_proj\.(weight|bias)"
     swapped = tuple(r for r in fs.RULES if "self_attn\\.(q|k|v|out)" not in r[0]) + tuple(
         (attn.format(a), rf"encoder.layers.\1.attention.{b}_proj.\2")
-        for a, b in (("q", "k"), ("k", "q"), ("v", "v"), ("out", "out")))
+        for a, b in (("q", "k"), ("k", "q"), ("v", "v"), ("out", "out"))
+    )
     assert len(swapped) == len(fs.RULES) + 3
     monkeypatch.setattr(fs, "RULES", swapped)
     bad, _ = _frontend(path)(wav)
@@ -239,8 +303,10 @@ def test_only_settings_classes_load_as_stand_ins(tmp_path, monkeypatch):
 def test_xlsr_shaped_checkpoint_converts_and_runs(tmp_path):
     """xlsr_53_56k's key layout and shapes (24 x 1024, 16 heads, FFN 4096, 512-channel CNN, conv_pos 128
     in 16 groups), random weights: converts to a folder, loads, and runs 1 s of audio."""
-    state = {k: torch.full(shape, 1.0 if ("norm" in k or ".2.1." in k or k.endswith("weight_g")) else 1e-3)
-             for k, shape in _shapes(XLSR).items()}
+    state = {
+        k: torch.full(shape, 1.0 if ("norm" in k or ".2.1." in k or k.endswith("weight_g")) else 1e-3)
+        for k, shape in _shapes(XLSR).items()
+    }
     ck = _save(tmp_path / "xlsr_53_56k.pt", state, XLSR, how="args")
     del state
     assert ssl_dims(ck) == (1024, 25, 320)
@@ -248,7 +314,11 @@ def test_xlsr_shaped_checkpoint_converts_and_runs(tmp_path):
     assert (fe.out_dim, fe.n_layers, fe.frame_shift) == (1024, 25, 320)
     conf = fe.model.config
     assert conf.do_stable_layer_norm and conf.feat_extract_norm == "layer" and conf.conv_bias
-    assert (conf.num_attention_heads, conf.intermediate_size, conf.num_conv_pos_embedding_groups) == (16, 4096, 16)
+    assert (conf.num_attention_heads, conf.intermediate_size, conf.num_conv_pos_embedding_groups) == (
+        16,
+        4096,
+        16,
+    )
     assert sum(p.numel() for p in fe.parameters()) > 300e6
     feats, frames = fe(0.1 * torch.randn(1, 16000))
     assert feats.shape == (1, 49, 1024) and frames.tolist() == [49] and torch.isfinite(feats).all()
@@ -300,11 +370,15 @@ def test_frozen_and_finetuned(tiny):
     assert not frozen(wav)[0].requires_grad  # no graph through a frozen front end
 
     def cnn_grad(mult):
-        fe = build_ssl_frontend(SSLFrontendConfig(path=str(tiny), finetune=True, feature_grad_mult=mult)).train()
+        fe = build_ssl_frontend(
+            SSLFrontendConfig(path=str(tiny), finetune=True, feature_grad_mult=mult)
+        ).train()
         assert fe.model.training and all(p.requires_grad for p in fe.parameters())
         fe(torch.ones(1, 4000).cumsum(1).sin())[0].sum().backward()
         layer = fe.model.encoder.layers[0]
-        return fe.model.feature_extractor.conv_layers[0].conv.weight.grad, layer.feed_forward.output_dense.weight.grad
+        return fe.model.feature_extractor.conv_layers[
+            0
+        ].conv.weight.grad, layer.feed_forward.output_dense.weight.grad
 
     (c1, t1), (c01, t01) = cnn_grad(1.0), cnn_grad(0.1)
     torch.testing.assert_close(c01, 0.1 * c1)  # fairseq's feature_grad_mult on the CNN only
@@ -328,8 +402,15 @@ def test_missing_and_wrong_checkpoints(tmp_path):
     with pytest.raises(UserError) as e:
         build_ssl_frontend({"path": str(tmp_path / "xlsr_53_56k.pt")}, where="model.ssl")
     msg = str(e.value)
-    for part in ("model.ssl.path", "xlsr_53_56k.pt", "dl.fbaipublicfiles.com", "facebook/wav2vec2-xls-r-300m",
-                 "make_tiny_ssl", "convert_ssl", "downloads nothing"):
+    for part in (
+        "model.ssl.path",
+        "xlsr_53_56k.pt",
+        "dl.fbaipublicfiles.com",
+        "facebook/wav2vec2-xls-r-300m",
+        "make_tiny_ssl",
+        "convert_ssl",
+        "downloads nothing",
+    ):
         assert part in msg
     (tmp_path / "empty").mkdir()
     with pytest.raises(UserError, match="no config.json"):

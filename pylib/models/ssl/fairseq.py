@@ -28,20 +28,34 @@ from pylib.errors import DataError
 # Modules whose classes a fairseq checkpoint may name: loaded as stand-ins, never imported.
 STAND_IN_MODULES = ("argparse", "omegaconf", "fairseq", "typing", "enum", "numpy", "collections", "pathlib")
 # and these builtins (a defaultdict's factory, a type in omegaconf's metadata), never a function
-STAND_IN_BUILTINS = {f"builtins.{n}" for n in ("dict", "list", "tuple", "set", "int", "float", "str", "bool",
-                                               "object", "type")}
+STAND_IN_BUILTINS = {
+    f"builtins.{n}" for n in ("dict", "list", "tuple", "set", "int", "float", "str", "bool", "object", "type")
+}
 
 # fairseq keys used only in pre-training (quantised targets, contrastive projections, HuBERT's
 # label embeddings) or by fine-tuning heads: dropped.
-IGNORED = (r"quantizer\..*", r"project_q\..*", r"final_proj\..*", r"label_embs_concat",
-           r"target_glu\..*", r"project_inp\..*", r"_ema")
+IGNORED = (
+    r"quantizer\..*",
+    r"project_q\..*",
+    r"final_proj\..*",
+    r"label_embs_concat",
+    r"target_glu\..*",
+    r"project_inp\..*",
+    r"_ema",
+)
 
 # (fairseq key pattern, transformers key template); {pos_g}/{pos_v} are the weight-norm keys of
 # the positional convolution in this transformers version.
 RULES = (
     (r"feature_extractor\.conv_layers\.(\d+)\.0\.(weight|bias)", r"feature_extractor.conv_layers.\1.conv.\2"),
-    (r"feature_extractor\.conv_layers\.(\d+)\.2\.1\.(weight|bias)", r"feature_extractor.conv_layers.\1.layer_norm.\2"),
-    (r"feature_extractor\.conv_layers\.0\.2\.(weight|bias)", r"feature_extractor.conv_layers.0.layer_norm.\1"),
+    (
+        r"feature_extractor\.conv_layers\.(\d+)\.2\.1\.(weight|bias)",
+        r"feature_extractor.conv_layers.\1.layer_norm.\2",
+    ),
+    (
+        r"feature_extractor\.conv_layers\.0\.2\.(weight|bias)",
+        r"feature_extractor.conv_layers.0.layer_norm.\1",
+    ),
     (r"layer_norm\.(weight|bias)", r"feature_projection.layer_norm.\1"),
     (r"post_extract_proj\.(weight|bias)", r"feature_projection.projection.\1"),
     (r"mask_emb", "masked_spec_embed"),
@@ -49,7 +63,10 @@ RULES = (
     (r"encoder\.pos_conv\.0\.weight_g", "{pos_g}"),
     (r"encoder\.pos_conv\.0\.weight_v", "{pos_v}"),
     (r"encoder\.layer_norm\.(weight|bias)", r"encoder.layer_norm.\1"),
-    (r"encoder\.layers\.(\d+)\.self_attn\.(q|k|v|out)_proj\.(weight|bias)", r"encoder.layers.\1.attention.\2_proj.\3"),
+    (
+        r"encoder\.layers\.(\d+)\.self_attn\.(q|k|v|out)_proj\.(weight|bias)",
+        r"encoder.layers.\1.attention.\2_proj.\3",
+    ),
     (r"encoder\.layers\.(\d+)\.self_attn_layer_norm\.(weight|bias)", r"encoder.layers.\1.layer_norm.\2"),
     (r"encoder\.layers\.(\d+)\.fc1\.(weight|bias)", r"encoder.layers.\1.feed_forward.intermediate_dense.\2"),
     (r"encoder\.layers\.(\d+)\.fc2\.(weight|bias)", r"encoder.layers.\1.feed_forward.output_dense.\2"),
@@ -110,7 +127,9 @@ def load_checkpoint(path):
     names = set()
     if is_zip:
         with contextlib.suppress(Exception):
-            names = {_allowed(n, path) for n in torch.serialization.get_unsafe_globals_in_checkpoint(str(path))}
+            names = {
+                _allowed(n, path) for n in torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
+            }
     for _ in range(200):
         try:
             with torch.serialization.safe_globals([_stand_in(n) for n in sorted(names)]):
@@ -118,7 +137,9 @@ def load_checkpoint(path):
         except Exception as e:  # the weights-only unpickler names the global it refused
             m = _UNSUPPORTED.search(str(e))
             if m is None:
-                raise DataError(f"{path}: not a readable PyTorch checkpoint ({' '.join(str(e).split()[:40])})") from None
+                raise DataError(
+                    f"{path}: not a readable PyTorch checkpoint ({' '.join(str(e).split()[:40])})"
+                ) from None
             name = m.group(1) if "." in m.group(1) else f"builtins.{m.group(1)}"
             if name in names:
                 raise DataError(f"{path}: cannot read the checkpoint's {name} objects") from None
@@ -159,7 +180,9 @@ def model_settings(ckpt, path):
     args = plain(ckpt.get("args"))
     if isinstance(args, dict) and args:
         return args
-    raise DataError(f"{path}: the checkpoint holds neither cfg.model nor args: its model settings are unknown")
+    raise DataError(
+        f"{path}: the checkpoint holds neither cfg.model nor args: its model settings are unknown"
+    )
 
 
 def _literal_layers(text, path):
@@ -183,7 +206,9 @@ def _literal_layers(text, path):
         layers = ev(ast.parse(str(text), mode="eval"))
         return [(int(d), int(k), int(s)) for d, k, s in layers]
     except (SyntaxError, ValueError, TypeError) as e:
-        raise DataError(f"{path}: conv_feature_layers {text!r} is not a list of (dim, kernel, stride) ({e})") from None
+        raise DataError(
+            f"{path}: conv_feature_layers {text!r} is not a list of (dim, kernel, stride) ({e})"
+        ) from None
 
 
 def _model_type(settings, state, path):
@@ -206,9 +231,13 @@ def hf_settings(settings, state, path):
     kind = _model_type(settings, state, path)
     s = dict(settings)
     if s.get("layer_type", "transformer") != "transformer" or int(s.get("pos_conv_depth", 1) or 1) != 1:
-        raise DataError(f"{path}: layer_type {s.get('layer_type')!r} / pos_conv_depth "
-                        f"{s.get('pos_conv_depth')!r} is not a plain wav2vec 2.0 transformer; it does not convert")
-    conv = _literal_layers(s.get("conv_feature_layers", "[(512, 10, 5)] + [(512, 3, 2)] * 4 + [(512,2,2)] * 2"), path)
+        raise DataError(
+            f"{path}: layer_type {s.get('layer_type')!r} / pos_conv_depth "
+            f"{s.get('pos_conv_depth')!r} is not a plain wav2vec 2.0 transformer; it does not convert"
+        )
+    conv = _literal_layers(
+        s.get("conv_feature_layers", "[(512, 10, 5)] + [(512, 3, 2)] * 4 + [(512,2,2)] * 2"), path
+    )
     return kind, dict(
         hidden_size=int(s.get("encoder_embed_dim", 768)),
         num_hidden_layers=int(s.get("encoder_layers", 12)),
@@ -222,7 +251,9 @@ def hf_settings(settings, state, path):
         layerdrop=float(s.get("encoder_layerdrop", 0.0)),
         feat_extract_norm="layer" if s.get("extractor_mode", "default") == "layer_norm" else "group",
         do_stable_layer_norm=bool(s.get("layer_norm_first", False)),
-        conv_dim=[d for d, _, _ in conv], conv_kernel=[k for _, k, _ in conv], conv_stride=[st for _, _, st in conv],
+        conv_dim=[d for d, _, _ in conv],
+        conv_kernel=[k for _, k, _ in conv],
+        conv_stride=[st for _, _, st in conv],
         conv_bias=bool(s.get("conv_bias", False)),
         num_conv_pos_embeddings=int(s.get("conv_pos", 128)),
         num_conv_pos_embedding_groups=int(s.get("conv_pos_groups", 16)),
@@ -266,8 +297,11 @@ def map_state_dict(state, config, path="checkpoint"):
     """fairseq state dict -> transformers state dict (float32), every key accounted for."""
     shapes = _target_shapes(config)
     pos = "encoder.pos_conv_embed.conv."
-    pos_g, pos_v = ((pos + "parametrizations.weight.original0", pos + "parametrizations.weight.original1")
-                    if pos + "parametrizations.weight.original0" in shapes else (pos + "weight_g", pos + "weight_v"))
+    pos_g, pos_v = (
+        (pos + "parametrizations.weight.original0", pos + "parametrizations.weight.original1")
+        if pos + "parametrizations.weight.original0" in shapes
+        else (pos + "weight_g", pos + "weight_v")
+    )
     ignored = re.compile("|".join(f"(?:{p})" for p in IGNORED))
     rules = [(re.compile(p), t.format(pos_g=pos_g, pos_v=pos_v)) for p, t in RULES]
     out, unknown, bad = {}, [], []
@@ -290,14 +324,18 @@ def map_state_dict(state, config, path="checkpoint"):
     if unknown or bad:
         raise DataError(
             f"{path}: the state dict does not fit a {config.model_type} model with these settings: "
-            + "; ".join(([f"unknown key(s) {', '.join(unknown[:8])}"] if unknown else [])
-                        + ([f"mis-shaped {', '.join(bad[:8])}"] if bad else []))
+            + "; ".join(
+                ([f"unknown key(s) {', '.join(unknown[:8])}"] if unknown else [])
+                + ([f"mis-shaped {', '.join(bad[:8])}"] if bad else [])
+            )
         )
     missing = sorted(set(shapes) - set(out))
     if missing:
         names = [fairseq_name(k, rules) or k for k in missing]
-        raise DataError(f"{path}: the state dict lacks {', '.join(names[:8])}{' ...' if len(names) > 8 else ''} "
-                        f"(needed by a {config.model_type} model of these settings)")
+        raise DataError(
+            f"{path}: the state dict lacks {', '.join(names[:8])}{' ...' if len(names) > 8 else ''} "
+            f"(needed by a {config.model_type} model of these settings)"
+        )
     return out
 
 
