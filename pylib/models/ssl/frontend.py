@@ -36,7 +36,7 @@ class SSLFrontendConfig:
     kind: Literal["auto", "hf", "fairseq"] = "auto"  # auto: a folder is hf, a file is fairseq
     layers: str | int = "last"  # last | all (every hidden state, CNN projection first) | an index into them
     finetune: bool = False  # false: frozen, eval mode, no autograd graph; true: trained (own param group)
-    padding_mask: bool = False  # true: attention mask from lengths (layer-norm CNNs); false: zero padding (seed)
+    padding_mask: bool = False  # true: attention mask from lengths (layer-norm CNN); false: zero pad (seed)
     normalize: bool = False  # true: each utterance to zero mean, unit variance; false: raw (seed)
     feature_grad_mult: float | None = None  # fine-tuning: CNN gradient scale; null: the checkpoint's, else 1
 
@@ -65,7 +65,7 @@ def resolve_kind(path, kind="auto", where="ssl.path"):
     if kind == "hf" and not (p / "config.json").is_file():
         raise UserError(
             f"{where}: {p} is not a Hugging Face model folder (no config.json in it); give the folder that "
-            f"save_pretrained or `huggingface-cli download --local-dir` wrote, or a fairseq .pt (kind: fairseq)"
+            f"save_pretrained or `huggingface-cli download --local-dir` wrote, or a fairseq .pt"
         )
     if kind == "fairseq" and not p.is_file():
         raise UserError(f"{where}: {p} is a folder, not a fairseq checkpoint file; use kind: hf or auto")
