@@ -15,6 +15,7 @@ hop come from the checkpoint's config without importing torch or transformers.
 import dataclasses
 import hashlib
 import os
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -82,6 +83,8 @@ class SSLExtractor:
                 f"{sample_rate}; set features.sample_rate: 16000 (and resample: true if the corpus differs)"
             )
         where = "features.extractors.<ssl>"
+        if not re.fullmatch(r"cpu|cuda(:\d+)?|mps", str(cfg.device)):
+            raise ConfigError(f"{where}.device must be cpu, cuda, cuda:N or mps, got {cfg.device!r}")
         self.cfg = cfg
         width, self.n_layers, self.hop = ssl_dims(cfg.path, cfg.kind, f"{where}.path")
         self.layers = parse_layers(cfg.layers, self.n_layers, where)
