@@ -75,7 +75,7 @@ class SSLExtractor:
     FACT_KEYS = {"dim": "layers", "hop": "path"}
 
     def __init__(self, cfg, sample_rate):
-        from pylib.models.ssl.frontend import parse_layers, ssl_dims
+        from pylib.models.ssl.checkpoint import parse_layers, ssl_dims
 
         if sample_rate != 16000:
             raise ConfigError(

@@ -1,6 +1,9 @@
 """The `ssl` extractor: stage 1 caches frozen SSL frames like any <f4 feature, and features.yaml
 records the checkpoint's hash so that a changed checkpoint invalidates the dump."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -79,3 +82,15 @@ def test_layer_choice_and_bad_settings(setup, tmp_path):
         )
     with pytest.raises(ConfigError, match="unknown key"):
         parse_features(_section(setup, finetune=True))
+
+
+def test_stage_2_reads_dims_without_torch(setup):
+    """make_lists / compute_stats ask the extractors' dims: for an ssl feature that reads config.json
+    and imports neither torch nor transformers."""
+    code = (
+        "import sys; from pylib.features.extractors import describe_outputs, parse_features; "
+        f"o = describe_outputs(parse_features({_section(setup, layers='all')!r}))['w2v']; "
+        "print(o['dim'], o['hop'], 'torch' in sys.modules, 'transformers' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["96", "320", "False", "False"]

@@ -389,9 +389,10 @@ def test_frozen_and_finetuned(tiny):
 def test_padding_mask_and_normalize(tiny):
     x = torch.randn(1, 6400)
     batch, lengths = torch.cat([torch.randn(1, 9600), F.pad(x, (0, 3200))]), torch.tensor([9600, 6400])
-    alone, _ = build_ssl_frontend({"path": str(tiny)})(x)
+    plain = build_ssl_frontend({"path": str(tiny)})
+    alone, _ = plain(x)
     masked, n = build_ssl_frontend({"path": str(tiny), "padding_mask": True})(batch, lengths)
-    seedlike, _ = build_ssl_frontend({"path": str(tiny)})(batch, lengths)
+    seedlike, _ = plain(batch, lengths)
     torch.testing.assert_close(masked[1, : n[1]], alone[0], rtol=1e-4, atol=1e-4)
     assert (seedlike[1, : n[1]] - alone[0]).abs().max() > 1e-3  # the seed's zero padding changes the frames
     norm = build_ssl_frontend({"path": str(tiny), "normalize": True})
