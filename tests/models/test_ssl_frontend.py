@@ -277,6 +277,16 @@ def test_keys_are_all_accounted_for(tmp_path, monkeypatch):
         fs.convert_fairseq(_save(tmp_path / "extra.pt", state, s, how="args"))
 
 
+def test_legacy_format_checkpoint(tmp_path, monkeypatch):
+    """Checkpoints saved before torch 1.6 are not zip files: their settings classes are found by retrying."""
+    s = {**TINY, "layer_norm_first": True, "extractor_mode": "layer_norm", "conv_bias": True}
+    state = _state(s, dtype=torch.float32)
+    ckpt = {"args": None, "cfg": _omegaconf(monkeypatch, {"model": s}), "model": state}
+    torch.save(ckpt, tmp_path / "old.pt", _use_new_zipfile_serialization=False)
+    cfg, mapped = fs.convert_fairseq(tmp_path / "old.pt")
+    assert cfg.num_hidden_layers == 2 and cfg.feature_grad_mult == pytest.approx(0.1) and len(mapped) == 54
+
+
 def test_only_settings_classes_load_as_stand_ins(tmp_path, monkeypatch):
     evil = types.ModuleType("evilpkg")
 
