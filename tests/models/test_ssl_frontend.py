@@ -409,7 +409,7 @@ def test_padding_mask_and_normalize(tiny):
     torch.testing.assert_close(norm(3 * x)[0], norm(x)[0], rtol=1e-4, atol=1e-4)
 
 
-def test_missing_and_wrong_checkpoints(tmp_path):
+def test_missing_and_wrong_checkpoints(tmp_path, tiny):
     with pytest.raises(UserError) as e:
         build_ssl_frontend({"path": str(tmp_path / "xlsr_53_56k.pt")}, where="model.ssl")
     msg = str(e.value)
@@ -425,6 +425,9 @@ def test_missing_and_wrong_checkpoints(tmp_path):
         assert part in msg
     (tmp_path / "empty").mkdir()
     with pytest.raises(UserError, match="no config.json"):
+        build_ssl_frontend({"path": str(tmp_path / "empty")})
+    (tmp_path / "empty" / "config.json").write_bytes((tiny / "config.json").read_bytes())
+    with pytest.raises(UserError, match="holds no loadable weights"):
         build_ssl_frontend({"path": str(tmp_path / "empty")})
     with pytest.raises(UserError, match="not a fairseq checkpoint file"):
         build_ssl_frontend({"path": str(tmp_path / "empty"), "kind": "fairseq"})
