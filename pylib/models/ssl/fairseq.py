@@ -27,10 +27,12 @@ from pylib.errors import DataError
 
 # Modules whose classes a fairseq checkpoint may name: loaded as stand-ins, never imported.
 STAND_IN_MODULES = ("argparse", "omegaconf", "fairseq", "typing", "enum", "numpy", "collections", "pathlib")
-# and these builtins (a defaultdict's factory, a type in omegaconf's metadata), never a function
+# and these names: builtin types (a defaultdict's factory, a type in omegaconf's metadata), the
+# getitem of a typing annotation (Dict[str, Any]) and the getattr of an enum member pickled by
+# Python >= 3.12; as stand-ins they are never called.
 STAND_IN_BUILTINS = {
     f"builtins.{n}" for n in ("dict", "list", "tuple", "set", "int", "float", "str", "bool", "object", "type")
-}
+} | {"builtins.getattr", "operator.getitem", "_operator.getitem"}
 
 # fairseq keys used only in pre-training (quantised targets, contrastive projections, HuBERT's
 # label embeddings) or by fine-tuning heads: dropped.
@@ -162,6 +164,8 @@ def plain(obj, _seen=None):
             return {k: plain(v, seen | {id(obj)}) for k, v in st.items() if not str(k).startswith("_")}
         if st is None and len(obj.args) == 1:  # an enum member: its value
             return plain(obj.args[0], seen)
+        if obj.qualname == "builtins.getattr" and len(obj.args) == 2:  # getattr(EnumClass, name)
+            return obj.args[1]
         return None
     if isinstance(obj, dict):
         return {k: plain(v, seen | {id(obj)}) for k, v in obj.items()}
