@@ -53,12 +53,16 @@ def job_chunk(ids, job, num_jobs):
 
 
 def settings_dict(cfg, extractors):
-    """What features.yaml holds: the parsed features section plus each output's dim/hop/ext."""
+    """What features.yaml holds: the parsed features section plus each output's dim/hop/ext and
+    what an extractor's `provenance()` adds (the ssl extractor: its checkpoint's hash)."""
     return {
         "sample_rate": cfg.sample_rate,
         "resample": cfg.resample,
         "extractors": cfg.extractors,
-        "outputs": {n: {"dim": int(e.dim), "hop": int(e.hop), "ext": e.ext} for n, e in extractors.items()},
+        "outputs": {
+            n: {"dim": int(e.dim), "hop": int(e.hop), "ext": e.ext, **getattr(e, "provenance", dict)()}
+            for n, e in extractors.items()
+        },
     }
 
 

@@ -28,6 +28,7 @@ FEATURES = Catalogue(
         "f0": "pylib.features.extractors:F0Extractor",
         "wave": "pylib.features.extractors:WaveExtractor",
         "lfcc": "pylib.features.lfcc:LfccExtractor",
+        "ssl": "pylib.features.ssl:SSLExtractor",
     },
     where="pylib/features/extractors.py",
     key="type",
