@@ -19,8 +19,9 @@ labels=utt2label         # stage 5: the key file in data/<set>/ scored against (
 asv_scores=""            # stage 5: ASV scores file in data/<set>/ for min t-DCF, used where it exists; empty: none
 seeds=""                 # stages 3-5: train and score one run per seed, exp/<tag>_seed<N>/, then compare them; empty: one run, exp/<tag>/
 fuse_with=""             # stage 6: other run folders (exp/a exp/b) to fuse this run's scores with; empty: stage 6 skipped
+fuse_opts=""             # stage 6: extra options of pylib.bin.fuse_scores, e.g. "--l2 1e-3"
 
-stage_settings+=(labels asv_scores seeds fuse_with)
+stage_settings+=(labels asv_scores seeds fuse_with fuse_opts)
 family_help() {
   echo "  --labels NAME      stage 5: key file in data/<set>/: utt2label or a CM protocol (default $labels)"
   echo "  --asv-scores NAME  stage 5: ASV scores in data/<set>/ for min t-DCF, where present (default: ${asv_scores:-none})"
@@ -28,6 +29,7 @@ family_help() {
   echo "                     (default: ${seeds:-none, one run in exp/<tag>/})"
   echo "  --fuse-with \"...\"  stage 6: run folders to fuse with (fusion trained on dev) -> exp/fusion_<tag>/"
   echo "                     (default: ${fuse_with:-none, stage 6 skipped})"
+  echo "  --fuse-opts \"...\"  stage 6: extra options of pylib.bin.fuse_scores, e.g. \"--l2 1e-3\" (default: \"$fuse_opts\")"
 }
 stage_usage
 
@@ -108,12 +110,13 @@ if stage_on 6; then
     fusion=exp/fusion_$tag
     # shellcheck disable=SC2206  # $fuse_with is a list of folders
     members=($fuse_with "${runs[@]}")
-    # the dev scores (stage 4 infers the eval sets only) and any eval scores still missing
+    # the dev scores (stage 4 scores the eval sets only) and any eval scores still missing: this
+    # run's dev scores afresh (stage 3 may have trained on), the other runs' where they are missing
     for run in "${members[@]}"; do
-      ckpt=$checkpoint
-      case " ${runs[*]} " in *" $run "*) ;; *) [[ "$checkpoint" =~ ^(best|last)$ ]] || ckpt=best ;; esac
+      own=false ckpt=$checkpoint
+      case " ${runs[*]} " in *" $run "*) own=true ;; *) [[ "$checkpoint" =~ ^(best|last)$ ]] || ckpt=best ;; esac
       for set in $dev_set $eval_sets; do
-        [ -f "$run"/infer_"$set"/scores.txt ] && continue
+        if [ -f "$run"/infer_"$set"/scores.txt ] && ! { $own && [ "$set" = "$dev_set" ]; }; then continue; fi
         echo "Stage 6: scores of $set by $run -> $run/infer_$set; log: $run/log/infer_$set.log"
         ${train_cmd} "$run"/log/infer_"$set".log \
           python -m pylib.bin.infer --exp-dir "$run" --checkpoint "$ckpt" --data-dir dump \
@@ -127,10 +130,11 @@ if stage_on 6; then
         eval_scores+=("$run"/infer_"$set"/scores.txt)
       done
       echo "Stage 6: fusion of ${#members[@]} runs (trained on $dev_set) on $set -> $fusion/infer_$set/scores.txt; log: $fusion/log/fuse_$set.log"
+      # shellcheck disable=SC2086  # $fuse_opts is a list of options
       ${cmd} "$fusion"/log/fuse_"$set".log \
         python -m pylib.bin.fuse_scores --dev "${dev_scores[@]}" --dev-labels data/"$dev_set"/utt2label \
           --eval "${eval_scores[@]}" --out "$fusion"/infer_"$set"/scores.txt \
-          --save-model "$fusion"/infer_"$set"/fusion.json
+          --save-model "$fusion"/infer_"$set"/fusion.json $fuse_opts
       grep -v '^#' "$fusion"/log/fuse_"$set".log
       score_set "$fusion" "$set"
     done
