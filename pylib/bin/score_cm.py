@@ -65,6 +65,33 @@ def build_parser():
         default="legacy",
         help="t-DCF formulation: legacy = ASVspoof 2019 challenge, revised = Kinnunen et al. 2020",
     )
+    add_statistics(p)
+    p.add_argument(
+        "--asv-trials",
+        default=None,
+        help="per-trial ASV scores (`... UTT target|nontarget|spoof SCORE`) to compute the t-EER",
+    )
+    p.add_argument(
+        "--teer-rho", type=float, default=0.5, help="spoofing prior rho of the t-EER path (0..1)"
+    )
+    _cli.add_exp_dir(p, detail="its --checkpoint best/last wrote the scores")
+    p.add_argument(
+        "--checkpoint",
+        default=None,
+        help="best | last (with --exp-dir) | a path: refuse scores stage 4 wrote with another checkpoint",
+    )
+    p.add_argument("--out", default=None, help="write the results as JSON here")
+    p.add_argument("--det", default=None, help="draw the DET curve to this PNG")
+    p.add_argument(
+        "--allow-missing",
+        action="store_true",
+        help="score only utterances with both a score and a label, and report how many were left out",
+    )
+    return p
+
+
+def add_statistics(p):
+    """The bootstrap and DCF options."""
     p.add_argument(
         "--bootstrap",
         type=int,
@@ -101,28 +128,6 @@ def build_parser():
     p.add_argument(
         "--dcf-c-fa", type=float, default=ASVSPOOF5_COSTS["c_fa"], help="DCF cost of an accepted spoof trial"
     )
-    p.add_argument(
-        "--asv-trials",
-        default=None,
-        help="per-trial ASV scores (`... UTT target|nontarget|spoof SCORE`) to compute the t-EER",
-    )
-    p.add_argument(
-        "--teer-rho", type=float, default=0.5, help="spoofing prior rho of the t-EER path (0..1)"
-    )
-    _cli.add_exp_dir(p, detail="its --checkpoint best/last wrote the scores")
-    p.add_argument(
-        "--checkpoint",
-        default=None,
-        help="best | last (with --exp-dir) | a path: refuse scores stage 4 wrote with another checkpoint",
-    )
-    p.add_argument("--out", default=None, help="write the results as JSON here")
-    p.add_argument("--det", default=None, help="draw the DET curve to this PNG")
-    p.add_argument(
-        "--allow-missing",
-        action="store_true",
-        help="score only utterances with both a score and a label, and report how many were left out",
-    )
-    return p
 
 
 def check_checkpoint(exp_dir, checkpoint, out_dir, what):

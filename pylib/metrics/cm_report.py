@@ -110,31 +110,42 @@ def score_cm_files(scores, labels, asv_scores=None, allow_missing=False, subset=
         results["per_condition"] = tables
     if bootstrap:
         groups = bootstrap_groups(bootstrap_by, proto, utts, attacks, utt2spk, labels)
-        ci = bootstrap_eer(values, is_bona, int(bootstrap), groups=groups, seed=bootstrap_seed,
-                           stratify=groups is not None)
-        results["eer_ci"] = {
-            "low": ci["ci_low"], "high": ci["ci_high"], "half_width": ci["half_width"],
-            "low_percent": 100.0 * ci["ci_low"], "high_percent": 100.0 * ci["ci_high"],
-            "confidence_percent": 100.0 - ci["alpha"], "n_resamples": ci["n_resamples"],
-            "n_valid": ci["n_valid"], "seed": int(bootstrap_seed), "by": bootstrap_by,
-        }
-        if groups is not None:
-            results["eer_ci"]["n_groups"] = len(set(groups.tolist()))
+        results["eer_ci"] = eer_ci_entry(values, is_bona, int(bootstrap), bootstrap_seed, groups,
+                                         bootstrap_by)
     if asv_trials is not None:
-        pairs = read_asv_trials(asv_trials, score_map)
-        te = tandem_eer(*pairs["target"], *pairs["nontarget"], *pairs["spoof"], rho=teer_rho)
-        if not np.isfinite(te["concurrent_teer"]):
-            raise DataError(f"{asv_trials}: no ASV threshold reaches the t-EER condition (the ASV "
-                            f"misses more targets than it accepts non-targets and spoofs at every "
-                            f"threshold); check that higher ASV scores mean target")
-        results["teer"] = {
-            "concurrent_teer": te["concurrent_teer"],
-            "concurrent_teer_percent": 100.0 * te["concurrent_teer"],
-            "asv_threshold": float(te["concurrent_thresholds"][0]),
-            "cm_threshold": float(te["concurrent_thresholds"][1]), "rho": float(teer_rho),
-            "asv_trials": str(asv_trials), **{f"n_{k}": int(pairs[k][0].size) for k in ASV_KEYS},
-        }
+        results["teer"] = teer_entry(asv_trials, score_map, teer_rho)
     return results, (bona, spoof)
+
+
+def eer_ci_entry(values, is_bona, n, seed, groups, by):
+    """results.json's "eer_ci": the bootstrap interval of the EER (class-stratified with groups)."""
+    ci = bootstrap_eer(values, is_bona, n, groups=groups, seed=seed, stratify=groups is not None)
+    out = {
+        "low": ci["ci_low"], "high": ci["ci_high"], "half_width": ci["half_width"],
+        "low_percent": 100.0 * ci["ci_low"], "high_percent": 100.0 * ci["ci_high"],
+        "confidence_percent": 100.0 - ci["alpha"], "n_resamples": ci["n_resamples"],
+        "n_valid": ci["n_valid"], "seed": int(seed), "by": by,
+    }
+    if groups is not None:
+        out["n_groups"] = len(set(groups.tolist()))
+    return out
+
+
+def teer_entry(asv_trials, score_map, rho):
+    """results.json's "teer": the concurrent t-EER of the per-trial ASV scores with the CM scores."""
+    pairs = read_asv_trials(asv_trials, score_map)
+    te = tandem_eer(*pairs["target"], *pairs["nontarget"], *pairs["spoof"], rho=rho)
+    if not np.isfinite(te["concurrent_teer"]):
+        raise DataError(f"{asv_trials}: no ASV threshold reaches the t-EER condition (the ASV "
+                        f"misses more targets than it accepts non-targets and spoofs at every "
+                        f"threshold); check that higher ASV scores mean target")
+    return {
+        "concurrent_teer": te["concurrent_teer"],
+        "concurrent_teer_percent": 100.0 * te["concurrent_teer"],
+        "asv_threshold": float(te["concurrent_thresholds"][0]),
+        "cm_threshold": float(te["concurrent_thresholds"][1]), "rho": float(rho),
+        "asv_trials": str(asv_trials), **{f"n_{k}": int(pairs[k][0].size) for k in ASV_KEYS},
+    }
 
 
 def select_subset(proto, subset):

@@ -302,7 +302,8 @@ def plot_det_overlay(path, systems, title="DET"):
                 x, y = det_points_normal(miss, fa)
                 ax.plot(x, y, lw=1.3, color=colours[s % len(colours)],
                         ls=LINE_STYLES[k % len(LINE_STYLES)],
-                        label=f"{name}, {_run_label(run)} (EER {100 * run.results['eer']:.2f} %)")
+                        label=f"{name if name == run.name else f'{name}, {_run_label(run)}'} "
+                              f"(EER {100 * run.results['eer']:.2f} %)")
         style_det_axes(ax, title)
         ax.legend(loc="lower left", fontsize="small")
         fig.tight_layout()
