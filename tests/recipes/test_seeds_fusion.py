@@ -10,13 +10,14 @@ import yaml
 
 from pylib.io import read_utt2label
 from pylib.io.scores import read_scores
-from tests.recipes.conftest import QUICK, clone, is_finite, read_json, run_recipe
+from tests.recipes.conftest import QUICK, clone, is_finite, read_json, run_recipe, run_script
 
 
 @pytest.mark.slow
 def test_seeds_report_and_fusion(toy_lcnn_run, tmp_path):
     recipe = clone(toy_lcnn_run, tmp_path / "lcnn")
-    out = run_recipe(recipe, *QUICK, "--stage", "3", "--seeds", "1 2", "--fuse-with", "exp/debug")
+    out = run_recipe(recipe, *QUICK, "--stage", "3", "--seeds", "1 2", "--fuse-with", "exp/debug",
+                     "--train-opts", "--set train.curves=false")  # no plotting: a shorter test
     exp = recipe / "exp"
     for seed in (1, 2):  # one run per seed, trained with train.seed = N and scored
         run = exp / f"debug_seed{seed}"
@@ -43,3 +44,7 @@ def test_seeds_report_and_fusion(toy_lcnn_run, tmp_path):
     res = read_json(fusion / "results.json")
     assert is_finite(res["eer"]) and res["n_bonafide"] + res["n_spoof"] == len(evl)
     assert (fusion / "det.png").is_file()
+    # a run fused with itself is refused before any stage runs
+    r = run_script(recipe, "run.sh", *QUICK, "--stage", "6", "--seeds", "1 2",
+                   "--fuse-with", "exp/debug_seed2", check=False)
+    assert r.returncode == 2 and "exp/debug_seed2 is this run" in r.stderr

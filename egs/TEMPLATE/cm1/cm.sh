@@ -54,6 +54,9 @@ if [ -n "$seeds" ]; then
 fi
 for run in $fuse_with; do
   [ -d "$run" ] || { echo "$0: --fuse-with: $run is not a run folder (give experiment folders, e.g. \"exp/a exp/b\")" >&2; exit 2; }
+  case " ${runs[*]} " in
+    *" ${run%/} "*) echo "$0: --fuse-with: $run is this run (stage 6 fuses this run's folders with the listed ones): leave it out" >&2; exit 2 ;;
+  esac
 done
 
 # score_set RUN SET [score_cm options]: stage 5 of one run and eval set -> RUN/infer_SET/results.json.
