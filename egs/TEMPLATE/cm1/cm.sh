@@ -39,6 +39,7 @@ stage_usage
 
 . utils/parse_options.sh
 stages_setup
+[ -n "$tag" ] || { echo "$0: give --tag NAME or --conf FILE: the runs are exp/<tag>, exp/<tag>_seed<N>, exp/fusion_<tag>" >&2; exit 2; }
 
 # The run folders of stages 3-5: exp/<tag>, or exp/<tag>_seed<N> for each of --seeds.
 runs=("$exp")
