@@ -2,7 +2,9 @@
 
     python -m pylib.bin.score_cm --scores exp/lcnn/infer_eval/scores.txt \
         --labels data/eval/utt2label [--asv-scores ASVspoof2019.LA.asv.eval.gi.trl.scores.txt] \
-        [--bootstrap 1000 [--bootstrap-seed 0]] [--asv-trials trials_with_asv_scores.txt] \
+        [--bootstrap 1000 [--bootstrap-seed 0] [--bootstrap-by trial|speaker|attack]] \
+        [--dcf-p-target 0.95 [0.5 ...]] [--dcf-c-miss 1] [--dcf-c-fa 10] \
+        [--key-subset eval] [--asv-trials trials_with_asv_scores.txt] \
         [--out results.json] [--det det.png] [--exp-dir exp/lcnn --checkpoint best]
 
 With --checkpoint (best/last of --exp-dir, or a path) the scores must come from that checkpoint:
@@ -13,6 +15,11 @@ Protocols that carry conditions (ASVspoof 2019 PA environment/replay, 2021 LA co
 attack, 2021 DF codec/source/attack/vocoder, 2021 PA room/mic/distances, ASVspoof 5 codec/attack)
 add a per-condition table:
 the EER of each value of each condition column, printed and written as "per_condition".
+
+The actual and min DCF (normalised; "dcf" in results.json, one entry per --dcf-p-target) take the
+scores as natural-log likelihood ratios for the actual DCF's Bayes threshold. --key-subset scores
+one subset of an ASVspoof 2021 key: scores of the key's other subsets are left out (counted), so a
+score file of the whole eval data needs no --allow-missing.
 """
 
 from pathlib import Path
@@ -21,7 +28,8 @@ from pylib.bin import _cli
 from pylib.bin._cli import run
 from pylib.data.protocols import ALIASES, FORMATS
 from pylib.metrics import cm_report
-from pylib.metrics.cm_report import plot_det, score_cm_files, summary_text, write_results_json
+from pylib.metrics.cm_report import BOOTSTRAP_BY, plot_det, score_cm_files, summary_text, write_results_json
+from pylib.metrics.dcf import ASVSPOOF5_COSTS
 
 
 def build_parser():
@@ -57,14 +65,7 @@ def build_parser():
         default="legacy",
         help="t-DCF formulation: legacy = ASVspoof 2019 challenge, revised = Kinnunen et al. 2020",
     )
-    p.add_argument(
-        "--bootstrap",
-        type=int,
-        default=0,
-        metavar="N",
-        help="95%% confidence interval of the EER from N bootstrap resamples of the trials (0 = off)",
-    )
-    p.add_argument("--bootstrap-seed", type=int, default=0, metavar="SEED", help="seed of the resampling")
+    add_statistics(p)
     p.add_argument(
         "--asv-trials",
         default=None,
@@ -87,6 +88,46 @@ def build_parser():
         help="score only utterances with both a score and a label, and report how many were left out",
     )
     return p
+
+
+def add_statistics(p):
+    """The bootstrap and DCF options."""
+    p.add_argument(
+        "--bootstrap",
+        type=int,
+        default=0,
+        metavar="N",
+        help="95%% confidence interval of the EER from N bootstrap resamples of the trials (0 = off)",
+    )
+    p.add_argument("--bootstrap-seed", type=int, default=0, metavar="SEED", help="seed of the resampling")
+    p.add_argument(
+        "--bootstrap-by",
+        choices=BOOTSTRAP_BY,
+        default="trial",
+        help="what --bootstrap resamples: trials, or whole speakers / attacks (groups drawn within "
+        "each class, then their trials)",
+    )
+    p.add_argument(
+        "--utt2spk",
+        default=None,
+        help="--bootstrap-by speaker with labels that carry no speaker (utt2label): the set's utt2spk "
+        "(default: utt2spk next to --labels, where there is one)",
+    )
+    p.add_argument(
+        "--dcf-p-target",
+        type=float,
+        nargs="+",
+        default=[ASVSPOOF5_COSTS["p_target"]],
+        metavar="P",
+        help="bona fide prior(s) of the actual and min DCF (default: ASVspoof 5's 0.95)",
+    )
+    p.add_argument(
+        "--dcf-c-miss", type=float, default=ASVSPOOF5_COSTS["c_miss"],
+        help="DCF cost of a missed bona fide trial",
+    )
+    p.add_argument(
+        "--dcf-c-fa", type=float, default=ASVSPOOF5_COSTS["c_fa"], help="DCF cost of an accepted spoof trial"
+    )
 
 
 def check_checkpoint(exp_dir, checkpoint, out_dir, what):
@@ -122,6 +163,16 @@ def main(argv=None):
         from pylib.errors import UserError
 
         raise UserError(f"--teer-rho {args.teer_rho}: the spoofing prior must be in [0, 1]")
+    bad = [p for p in args.dcf_p_target if not 0.0 < p < 1.0]
+    if bad or args.dcf_c_miss <= 0 or args.dcf_c_fa <= 0:
+        from pylib.errors import UserError
+
+        raise UserError(f"--dcf-p-target {' '.join(map(str, args.dcf_p_target))} --dcf-c-miss "
+                        f"{args.dcf_c_miss} --dcf-c-fa {args.dcf_c_fa}: priors must lie strictly "
+                        f"between 0 and 1 and costs be > 0 (ASVspoof 5: 0.95, 1, 10)")
+    utt2spk, beside = args.utt2spk, Path(args.labels).parent / "utt2spk"
+    if utt2spk is None and args.bootstrap_by == "speaker" and beside.is_file():
+        utt2spk = beside
     check_checkpoint(args.exp_dir, args.checkpoint, Path(args.scores).parent, "scores")
     results, (bona, spoof) = score_cm_files(
         args.scores,
@@ -135,6 +186,10 @@ def main(argv=None):
         bootstrap_seed=args.bootstrap_seed,
         asv_trials=args.asv_trials,
         teer_rho=args.teer_rho,
+        bootstrap_by=args.bootstrap_by,
+        utt2spk=utt2spk,
+        dcf_costs=[{"p_target": p, "c_miss": args.dcf_c_miss, "c_fa": args.dcf_c_fa}
+                   for p in args.dcf_p_target],
     )
     print(summary_text(results), end="")
     if "per_condition" in results:

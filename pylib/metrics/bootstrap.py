@@ -79,7 +79,7 @@ def _eer_row(c, is_pos, pos_idx, pos_i64):
     return (miss1 + fa1) / 2.0
 
 
-def bootstrap_eer(scores, is_bonafide, n_resamples=1000, groups=None, seed=0, alpha=5.0):
+def bootstrap_eer(scores, is_bonafide, n_resamples=1000, groups=None, seed=0, alpha=5.0, stratify=False):
     """EER with a bootstrap percentile confidence interval.
 
     scores: (N,) CM scores (higher = bona fide); is_bonafide: (N,) bool; groups: None or (N,)
@@ -94,6 +94,11 @@ def bootstrap_eer(scores, is_bonafide, n_resamples=1000, groups=None, seed=0, al
     groups of equal size get the same member positions within a resample; nnsp draws them
     independently. Resamples that lack a class (possible when resampling by group) give NaN and
     are left out of the percentiles (n_valid counts the rest).
+
+    stratify (with groups): the groups are formed within each class (a speaker's bona fide and spoof
+    trials are two groups) and drawn within their class, as many as the class has, so every
+    resample keeps both classes; by attack, the one bona fide group ("-") is then always drawn and
+    its trials resampled one by one. Not in the seed (an nnsp addition: score_cm --bootstrap-by).
     """
     if n_resamples < 1:
         raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
@@ -114,8 +119,17 @@ def bootstrap_eer(scores, is_bonafide, n_resamples=1000, groups=None, seed=0, al
     groups = np.asarray(groups).reshape(-1)
     if groups.shape != (n,):
         raise ValueError(f"groups has shape {groups.shape}, scores ({n},)")
-    _, gid = np.unique(groups[order], return_inverse=True)   # group of each sorted trial
+    keys = groups[order]
+    if stratify:  # one group per (class, group) pair
+        keys = np.char.add(np.where(is_bona_sorted, "b:", "s:"), keys.astype(str))
+    _, gid = np.unique(keys, return_inverse=True)            # group of each sorted trial
+    gid = gid.reshape(-1)
     n_groups = int(gid.max()) + 1
+    strata = None
+    if stratify:  # the groups of each class, drawn among themselves
+        group_bona = np.zeros(n_groups, dtype=bool)
+        group_bona[gid[is_bona_sorted]] = True
+        strata = [np.flatnonzero(group_bona), np.flatnonzero(~group_bona)]
     by_group = np.argsort(gid, kind="stable")                 # sorted-trial index, grouped
     size = np.bincount(gid, minlength=n_groups)
     start = np.concatenate([[0], np.cumsum(size)[:-1]])
@@ -124,7 +138,12 @@ def bootstrap_eer(scores, is_bonafide, n_resamples=1000, groups=None, seed=0, al
     for b in range(n_resamples):
         # draw the groups, then for every slot of a group one member of that group; a group drawn
         # m times contributes its member draws m times (the seed's np.repeat(..., m))
-        mult = np.bincount(rng.integers(0, n_groups, n_groups), minlength=n_groups)
+        if strata is None:
+            mult = np.bincount(rng.integers(0, n_groups, n_groups), minlength=n_groups)
+        else:
+            mult = np.zeros(n_groups, dtype=np.int64)
+            for members in strata:
+                np.add.at(mult, members[rng.integers(0, members.size, members.size)], 1)
         pick = (rng.random(n) * slot_size).astype(np.int64)
         np.minimum(pick, slot_size - 1, out=pick)            # u * size may round up to size
         counts = np.bincount(by_group[slot_start + pick], minlength=n) * mult[gid]

@@ -4,18 +4,21 @@ import json
 
 import numpy as np
 
-from pylib.data.protocols import read_protocol
-from pylib.errors import DataError
+from pylib.data.protocols import Protocol, read_protocol
+from pylib.errors import DataError, UserError
 from pylib.io.atomic import atomic_path, write_text_atomic
 from pylib.io.scores import finite_score, read_scores, text_lines
+from pylib.io.tables import read_utt2spk
 from pylib.metrics.bootstrap import bootstrap_eer
 from pylib.metrics.cllr import cllr, min_cllr
 from pylib.metrics.cm import CostModel, compute_eer, det_curve, min_tdcf, per_attack_eer, split_by_label
 from pylib.metrics.cm_io import ASV_KEYS, align, read_asv_scores
+from pylib.metrics.dcf import ASVSPOOF5_COSTS, actual_dcf, bayes_threshold, min_dcf
 from pylib.metrics.teer import tandem_eer
 
 # Plot range of the DET axes (probabilities), as in the usual DET plots of speaker recognition.
 DET_LIMITS = (0.001, 0.5)
+BOOTSTRAP_BY = ("trial", "speaker", "attack")  # score_cm --bootstrap-by: the resampling unit
 
 
 def read_asv_trials(path, cm_scores):
@@ -45,7 +48,8 @@ def read_asv_trials(path, cm_scores):
 
 
 def score_cm_files(scores, labels, asv_scores=None, allow_missing=False, subset=None, legacy=True,
-                   labels_format=None, bootstrap=0, bootstrap_seed=0, asv_trials=None, teer_rho=0.5):
+                   labels_format=None, bootstrap=0, bootstrap_seed=0, asv_trials=None, teer_rho=0.5,
+                   bootstrap_by="trial", utt2spk=None, dcf_costs=(ASVSPOOF5_COSTS,)):
     """Score a CM score file against a label file (and the ASV scores for the t-DCF).
 
     Returns the results dict written to results.json (rates are fractions; "*_percent" copies for
@@ -55,12 +59,28 @@ def score_cm_files(scores, labels, asv_scores=None, allow_missing=False, subset=
     over `bootstrap` resamples of the trials, see `pylib.metrics.bootstrap.bootstrap_eer`); with
     asv_trials (per-trial ASV scores, see `read_asv_trials`) a "teer" dict (concurrent t-EER,
     `pylib.metrics.teer.tandem_eer`).
+
+    bootstrap_by: trial | speaker | attack, what the bootstrap resamples (`bootstrap_groups`);
+    utt2spk: the speakers of a protocol without a speaker column (utt2label); dcf_costs: dicts of
+    p_target, c_miss, c_fa, one "dcf" entry each (actual DCF at the Bayes threshold of the scores
+    taken as LLRs, and min DCF; `pylib.metrics.dcf`). subset (ASVspoof 2021 keys): the trials of
+    that subset are scored; scores of trials the key puts in another subset are left out and counted
+    in alignment["other_subset"] (a score file of the whole eval data needs no --allow-missing).
     """
+    if bootstrap_by not in BOOTSTRAP_BY:
+        raise ValueError(f"bootstrap_by must be one of {BOOTSTRAP_BY}, got {bootstrap_by!r}")
     score_map = read_scores(scores)
-    proto = read_protocol(labels, format=labels_format, subset=subset)  # format None: detected
+    proto = read_protocol(labels, format=labels_format)  # format None: detected
+    other = 0
+    if subset is not None:
+        proto, outside = select_subset(proto, subset)
+        other = sum(u in outside for u in score_map)
+        score_map = {u: v for u, v in score_map.items() if u not in outside}
     utts, values, is_bona, attacks, report = align(
         score_map, proto.labels(), allow_missing, scores_name=str(scores), labels_name=str(labels)
     )
+    if subset is not None:
+        report["other_subset"] = other
     bona, spoof = split_by_label(values, is_bona)
     eer, thr = compute_eer(bona, spoof)
     results = {
@@ -73,6 +93,7 @@ def score_cm_files(scores, labels, asv_scores=None, allow_missing=False, subset=
         "eer_threshold": thr,
         "cllr": cllr(bona, spoof),
         "min_cllr": min_cllr(bona, spoof),
+        "dcf": [dcf_entry(bona, spoof, c) for c in dcf_costs],
         "per_attack": per_attack_eer(values, is_bona, attacks),
         "alignment": report,
     }
@@ -88,28 +109,90 @@ def score_cm_files(scores, labels, asv_scores=None, allow_missing=False, subset=
     if tables:
         results["per_condition"] = tables
     if bootstrap:
-        ci = bootstrap_eer(values, is_bona, int(bootstrap), seed=bootstrap_seed)
-        results["eer_ci"] = {
-            "low": ci["ci_low"], "high": ci["ci_high"], "half_width": ci["half_width"],
-            "low_percent": 100.0 * ci["ci_low"], "high_percent": 100.0 * ci["ci_high"],
-            "confidence_percent": 100.0 - ci["alpha"], "n_resamples": ci["n_resamples"],
-            "seed": int(bootstrap_seed),
-        }
+        groups = bootstrap_groups(bootstrap_by, proto, utts, attacks, utt2spk, labels)
+        results["eer_ci"] = eer_ci_entry(values, is_bona, int(bootstrap), bootstrap_seed, groups,
+                                         bootstrap_by)
     if asv_trials is not None:
-        pairs = read_asv_trials(asv_trials, score_map)
-        te = tandem_eer(*pairs["target"], *pairs["nontarget"], *pairs["spoof"], rho=teer_rho)
-        if not np.isfinite(te["concurrent_teer"]):
-            raise DataError(f"{asv_trials}: no ASV threshold reaches the t-EER condition (the ASV "
-                            f"misses more targets than it accepts non-targets and spoofs at every "
-                            f"threshold); check that higher ASV scores mean target")
-        results["teer"] = {
-            "concurrent_teer": te["concurrent_teer"],
-            "concurrent_teer_percent": 100.0 * te["concurrent_teer"],
-            "asv_threshold": float(te["concurrent_thresholds"][0]),
-            "cm_threshold": float(te["concurrent_thresholds"][1]), "rho": float(teer_rho),
-            "asv_trials": str(asv_trials), **{f"n_{k}": int(pairs[k][0].size) for k in ASV_KEYS},
-        }
+        results["teer"] = teer_entry(asv_trials, score_map, teer_rho)
     return results, (bona, spoof)
+
+
+def eer_ci_entry(values, is_bona, n, seed, groups, by):
+    """results.json's "eer_ci": the bootstrap interval of the EER (class-stratified with groups)."""
+    ci = bootstrap_eer(values, is_bona, n, groups=groups, seed=seed, stratify=groups is not None)
+    out = {
+        "low": ci["ci_low"], "high": ci["ci_high"], "half_width": ci["half_width"],
+        "low_percent": 100.0 * ci["ci_low"], "high_percent": 100.0 * ci["ci_high"],
+        "confidence_percent": 100.0 - ci["alpha"], "n_resamples": ci["n_resamples"],
+        "n_valid": ci["n_valid"], "seed": int(seed), "by": by,
+    }
+    if groups is not None:
+        out["n_groups"] = len(set(groups.tolist()))
+    return out
+
+
+def teer_entry(asv_trials, score_map, rho):
+    """results.json's "teer": the concurrent t-EER of the per-trial ASV scores with the CM scores."""
+    pairs = read_asv_trials(asv_trials, score_map)
+    te = tandem_eer(*pairs["target"], *pairs["nontarget"], *pairs["spoof"], rho=rho)
+    if not np.isfinite(te["concurrent_teer"]):
+        raise DataError(f"{asv_trials}: no ASV threshold reaches the t-EER condition (the ASV "
+                        f"misses more targets than it accepts non-targets and spoofs at every "
+                        f"threshold); check that higher ASV scores mean target")
+    return {
+        "concurrent_teer": te["concurrent_teer"],
+        "concurrent_teer_percent": 100.0 * te["concurrent_teer"],
+        "asv_threshold": float(te["concurrent_thresholds"][0]),
+        "cm_threshold": float(te["concurrent_thresholds"][1]), "rho": float(rho),
+        "asv_trials": str(asv_trials), **{f"n_{k}": int(pairs[k][0].size) for k in ASV_KEYS},
+    }
+
+
+def select_subset(proto, subset):
+    """The trials of one subset of an ASVspoof 2021 key -> (Protocol of them, set of the other utts).
+
+    DataError where the protocol has no subset column or no trial of that subset (naming those it has).
+    """
+    if "subset" not in proto.columns:
+        raise DataError(f"{proto.path}: --key-subset {subset} given, but only ASVspoof 2021 keys have "
+                        f"subsets (this is {proto.format}); drop --key-subset")
+    keep = {u: t for u, t in proto.trials.items() if t.conditions.get("subset") == subset}
+    if not keep:
+        have = sorted({t.conditions.get("subset") for t in proto.trials.values()} - {None})
+        raise DataError(f"{proto.path}: no trial of subset {subset!r}; the key has subsets {have}: "
+                        f"choose one of them with --key-subset")
+    outside = {u for u in proto.trials if u not in keep}
+    return Protocol(proto.path, proto.format, keep, proto.columns), outside
+
+
+def bootstrap_groups(by, proto, utts, attacks, utt2spk=None, labels="labels"):
+    """The resampling unit of each scored trial for `bootstrap_eer`: None (by trial), the attack
+    ids ("-" for bona fide), or the speakers (the protocol's speaker column, else `utt2spk`)."""
+    if by == "trial":
+        return None
+    if by == "attack":
+        return np.asarray(attacks, dtype=str)
+    if "speaker" in proto.columns:
+        return np.asarray([proto.trials[u].conditions["speaker"] for u in utts], dtype=str)
+    if utt2spk is None:
+        raise UserError(f"--bootstrap-by speaker: {labels} ({proto.format}) has no speaker column; "
+                        f"pass --utt2spk with the set's utt2spk (a recipe's data/<set>/utt2spk)")
+    spk = read_utt2spk(utt2spk)
+    missing = [u for u in utts if u not in spk]
+    if missing:
+        raise DataError(f"{utt2spk}: no speaker for {len(missing)} scored trials (e.g. "
+                        f"{', '.join(missing[:3])}); give the utt2spk of the scored set")
+    return np.asarray([spk[u] for u in utts], dtype=str)
+
+
+def dcf_entry(bona, spoof, costs):
+    """Actual DCF (scores as natural-log LLRs, Bayes threshold) and min DCF at one cost setting."""
+    p, c_miss, c_fa = float(costs["p_target"]), float(costs["c_miss"]), float(costs["c_fa"])
+    mind, thr = min_dcf(bona, spoof, p, c_miss, c_fa)
+    return {"p_target": p, "c_miss": c_miss, "c_fa": c_fa,
+            "actual_dcf": actual_dcf(bona, spoof, p, c_miss, c_fa),
+            "bayes_threshold": bayes_threshold(p, c_miss, c_fa),
+            "min_dcf": mind, "min_dcf_threshold": thr}
 
 
 def condition_tables(proto, utts, values, is_bona):
@@ -176,15 +259,23 @@ def summary_text(results):
             f"left out:  {al['missing_scores']} labelled without score, "
             f"{al['unlabelled_scores']} scored without label (--allow-missing)"
         )
+    if al.get("other_subset"):
+        lines.append(f"subset:    {al['other_subset']} scored trials of other subsets of the key left out")
     lines.append(f"EER:       {results['eer_percent']:.4f} %  (threshold {results['eer_threshold']:.6g})")
     if "eer_ci" in results:
         c = results["eer_ci"]
+        by = c.get("by", "trial")
+        unit = "trials" if by == "trial" else f"{c['n_groups']} {by} groups within each class"
         lines.append(f"EER CI:    {c['low_percent']:.4f} - {c['high_percent']:.4f} %  "
-                     f"({c['confidence_percent']:g} % bootstrap, {c['n_resamples']} resamples, "
-                     f"seed {c['seed']})")
+                     f"({c['confidence_percent']:g} % bootstrap, {c['n_resamples']} resamples of the "
+                     f"{unit}, seed {c['seed']})")
     if "cllr" in results:
         lines.append(f"Cllr:      {results['cllr']:.4f} bits, min Cllr {results['min_cllr']:.4f} bits "
                      f"(scores taken as LLRs)")
+    for d in results.get("dcf", ()):
+        lines.append(f"DCF:       actual {d['actual_dcf']:.4f}, min {d['min_dcf']:.4f}  (p_target "
+                     f"{d['p_target']:g}, c_miss {d['c_miss']:g}, c_fa {d['c_fa']:g}; normalised; actual "
+                     f"at the Bayes threshold {d['bayes_threshold']:.4g} of LLR scores)")
     if "tdcf" in results:
         t = results["tdcf"]
         kind = "legacy ASVspoof 2019" if t["legacy"] else "revised 2020"

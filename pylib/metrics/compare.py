@@ -1,6 +1,8 @@
 """Comparing countermeasure runs: runs that differ only in their seed form a system; each system gets
-EER and min t-DCF as mean and 95 % t-interval over its seeds, best-of-N and worst; every pair of
-runs gets the Holm-Bonferroni corrected significance test; all DET curves go on one plot.
+EER and min t-DCF (and Cllr, min Cllr, t-EER where the runs' results.json have them) as mean and
+95 % t-interval over its seeds, best-of-N and worst, and its EER per attack and per protocol
+condition (mean over seeds); every pair of runs gets the Holm-Bonferroni corrected significance
+test; all DET curves go on one plot.
 
 The seed toolkit's point (03-asvspoof-mega README) is that countermeasure EERs move a lot with the
 random seed, so a single run per config says little; `compare_runs` puts the spread next to the
@@ -32,6 +34,7 @@ from pylib.metrics.significance import eer_significance
 SEED_FOLDER = re.compile(r"^(?P<tag>.+)_seed(?P<seed>\d+)$")
 LINE_STYLES = ("-", "--", ":", "-.")
 CONFIDENCE = 0.95
+OPTIONAL_METRICS = ("cllr", "min_cllr", "teer")  # in report.json where every run of a system has them
 
 
 @dataclass
@@ -198,7 +201,8 @@ def system_summary(name, members):
         "system": name,
         "runs": [{"folder": str(m.folder), "name": m.name, "seed": m.seed, "eer": m.results["eer"],
                   "eer_ci": m.eer_ci or None,
-                  "min_tdcf": m.results["tdcf"]["min_tdcf"] if "tdcf" in m.results else None}
+                  "min_tdcf": m.results["tdcf"]["min_tdcf"] if "tdcf" in m.results else None,
+                  **{k: _optional(m.results, k) for k in OPTIONAL_METRICS}}
                  for m in members],
         "eer": seed_stats(eers),
         "best": {"name": members[best].name, "eer": eers[best]},
@@ -209,6 +213,43 @@ def system_summary(name, members):
         out["min_tdcf"] = seed_stats(tdcf)
         out["min_tdcf"]["best"] = float(min(tdcf))
         out["min_tdcf"]["worst"] = float(max(tdcf))
+    for key in OPTIONAL_METRICS:  # where every run's results.json has it
+        vals = [r[key] for r in out["runs"]]
+        if all(v is not None for v in vals):
+            out[key] = seed_stats(vals)
+    tables = condition_means(members)
+    if tables:
+        out["per_condition"] = tables
+    return out
+
+
+def _optional(results, key):
+    """Cllr, min Cllr (bits) or the concurrent t-EER of a run's results.json; None where absent."""
+    if key == "teer":
+        value = (results.get("teer") or {}).get("concurrent_teer")
+    else:
+        value = results.get(key)
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def condition_means(members):
+    """EER per attack (results.json "per_attack") and per value of each protocol condition column
+    ("per_condition", score_cm's tables), over the seeds of a system: {column: {value: seed_stats}}
+    for the values every run has; {} where the runs carry neither."""
+    def table(m, column):
+        if column == "attack" and "per_attack" in m.results:
+            return m.results["per_attack"]
+        return (m.results.get("per_condition") or {}).get(column) or {}
+
+    columns = ["attack"]
+    for m in members:
+        columns += [c for c in (m.results.get("per_condition") or {}) if c not in columns]
+    out = {}
+    for column in columns:
+        rows = [table(m, column) for m in members]
+        values = [v for v in rows[0] if all(v in r for r in rows[1:])]
+        if values:
+            out[column] = {v: seed_stats([r[v]["eer"] for r in rows]) for v in values}
     return out
 
 
@@ -261,7 +302,8 @@ def plot_det_overlay(path, systems, title="DET"):
                 x, y = det_points_normal(miss, fa)
                 ax.plot(x, y, lw=1.3, color=colours[s % len(colours)],
                         ls=LINE_STYLES[k % len(LINE_STYLES)],
-                        label=f"{name}, {_run_label(run)} (EER {100 * run.results['eer']:.2f} %)")
+                        label=f"{name if name == run.name else f'{name}, {_run_label(run)}'} "
+                              f"(EER {100 * run.results['eer']:.2f} %)")
         style_det_axes(ax, title)
         ax.legend(loc="lower left", fontsize="small")
         fig.tight_layout()
@@ -282,9 +324,26 @@ def _stat_cell(st, scale=100.0, digits=2):
     return f"{scale * st['mean']:.{digits}f}"
 
 
+# The optional columns: (key in a system / run entry, head, scale, digits); a column is shown
+# where some system has the metric.
+OPTIONAL_COLUMNS = (("cllr", "Cllr (bits)", 1.0, 3), ("min_cllr", "min Cllr (bits)", 1.0, 3),
+                    ("teer", "t-EER (%)", 100.0, 2))
+
+
+def _shown(report):
+    return [c for c in OPTIONAL_COLUMNS if any(c[0] in s for s in report["systems"])]
+
+
+def system_head(report):
+    ci = " ± 95 % CI" if any(s["eer"]["n"] > 1 for s in report["systems"]) else ""
+    return SYSTEM_HEAD + [f"{head} mean{ci}" for _, head, _, _ in _shown(report)]
+
+
 def system_rows(report):
-    """Rows of the summary table: system, seeds, EER mean ± CI, best, worst, min t-DCF cells."""
+    """Rows of the summary table: system, seeds, EER mean ± CI, best, worst, min t-DCF cells, then
+    Cllr, min Cllr and t-EER where some system has them."""
     rows = []
+    shown = _shown(report)
     for s in report["systems"]:
         t = s.get("min_tdcf")
         rows.append([
@@ -293,7 +352,7 @@ def system_rows(report):
             f"{_pct(s['worst']['eer'])} ({s['worst']['name']})",
             _stat_cell(t, 1.0, 4) if t else "–",
             f"{t['best']:.4f} / {t['worst']:.4f}" if t else "–",
-        ])
+        ] + [_stat_cell(s[key], scale, digits) if key in s else "–" for key, _, scale, digits in shown])
     return rows
 
 
@@ -302,14 +361,40 @@ SYSTEM_HEAD = ["system", "seeds", "EER (%) mean ± 95 % CI", "best EER (%)", "wo
 RUN_HEAD = ["run", "seed", "EER (%)", "bootstrap 95 % CI of EER (%)", "min t-DCF"]
 
 
-def run_rows(system):
+def run_head(report):
+    return RUN_HEAD + [head for _, head, _, _ in _shown(report)]
+
+
+def run_rows(system, report=None):
+    shown = _shown(report) if report is not None else []
     rows = []
     for r in system["runs"]:
         ci = r["eer_ci"]
         rows.append([r["name"], "–" if r["seed"] is None else str(r["seed"]), _pct(r["eer"]),
                      f"{_pct(ci['low'])} – {_pct(ci['high'])}" if ci else "–",
-                     "–" if r["min_tdcf"] is None else f"{r['min_tdcf']:.4f}"])
+                     "–" if r["min_tdcf"] is None else f"{r['min_tdcf']:.4f}"]
+                    + ["–" if r.get(key) is None else f"{scale * r[key]:.{digits}f}"
+                       for key, _, scale, digits in shown])
     return rows
+
+
+def condition_head_rows(report):
+    """[(column, head, rows)]: per condition column (attack first), one row per value and one cell
+    per system, the EER (%) mean over its seeds (± 95 % t-interval half width for 2 or more)."""
+    systems = report["systems"]
+    columns = []
+    for s in systems:
+        columns += [c for c in s.get("per_condition", {}) if c not in columns]
+    out = []
+    for column in columns:
+        values = []
+        for s in systems:
+            values += [v for v in s.get("per_condition", {}).get(column, {}) if v not in values]
+        values.sort()
+        cells = [s.get("per_condition", {}).get(column, {}) for s in systems]
+        rows = [[v] + [_stat_cell(c[v]) if v in c else "–" for c in cells] for v in values]
+        out.append((column, [column] + [f"{s['system']}: EER (%)" for s in systems], rows))
+    return out
 
 
 def matrix_rows(report):
@@ -341,11 +426,20 @@ def _notes(report):
             f"corrected over the whole matrix at level {sig['level']:g}; yes = the EERs differ.")
 
 
+CONDITION_NOTE = ("EER (%) of each attack (its spoofed trials against all bona fide trials) and of "
+                  "each value of the protocol's condition columns, mean over the seeds of a system "
+                  "(± half width of the 95 % t-interval for 2 or more seeds).")
+
+
 def report_markdown(report):
     parts = ["# Comparing runs", "", _notes(report), "", "## Systems", "",
-             _md_table(SYSTEM_HEAD, system_rows(report))]
+             _md_table(system_head(report), system_rows(report))]
     for s in report["systems"]:
-        parts += ["", f"### {s['system']}", "", _md_table(RUN_HEAD, run_rows(s))]
+        parts += ["", f"### {s['system']}", "", _md_table(run_head(report), run_rows(s, report))]
+    tables = condition_head_rows(report)
+    if tables:
+        parts += ["", "## EER per attack and condition", "", CONDITION_NOTE]
+        parts += [x for _, head, rows in tables for x in ("", _md_table(head, rows))]
     head, rows = matrix_rows(report)
     parts += ["", "## Pairwise significance", "", _md_table(head, rows), "", "## DET curves", "",
               "![DET curves of all runs](det.png)", ""]
@@ -370,12 +464,17 @@ def report_html(report):
              "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #bbb;"
              "padding:.2em .5em;text-align:left}th{background:#eee}</style></head><body>",
              "<h1>Comparing runs</h1>", f"<p>{esc(_notes(report))}</p>", "<h2>Systems</h2>",
-             _html_table(SYSTEM_HEAD, system_rows(report))]
+             _html_table(system_head(report), system_rows(report))]
     for s in report["systems"]:
-        parts += [f"<h3>{esc(s['system'])}</h3>", _html_table(RUN_HEAD, run_rows(s))]
+        parts += [f"<h3>{esc(s['system'])}</h3>", _html_table(run_head(report), run_rows(s, report))]
+    parts += ["<h2>DET curves</h2>",
+              '<p><img src="det.png" alt="DET curves of all runs" width="600"></p>']
+    tables = condition_head_rows(report)
+    if tables:
+        parts += ["<h2>EER per attack and condition</h2>", f"<p>{esc(CONDITION_NOTE)}</p>"]
+        parts += [_html_table(head, rows) for _, head, rows in tables]
     head, rows = matrix_rows(report)
-    parts += ["<h2>Pairwise significance</h2>", _html_table(head, rows), "<h2>DET curves</h2>",
-              '<p><img src="det.png" alt="DET curves of all runs" width="600"></p>',
+    parts += ["<h2>Pairwise significance</h2>", _html_table(head, rows),
               '<p>Also: <a href="report.json">report.json</a>, <a href="report.md">report.md</a></p>',
               "</body></html>", ""]
     return "\n".join(parts)

@@ -171,3 +171,42 @@ def test_entry_point_exits_2_on_a_user_error(tmp_path, labels, capsys):
         run(compare_runs.main, [str(tmp_path / "nope"), "--out", str(tmp_path / "r")])
     assert e.value.code == 2
     assert "no such run folder" in capsys.readouterr().err
+
+
+def test_cllr_teer_and_condition_tables(tmp_path, labels):
+    """Cllr, min Cllr and t-EER (where every run's results.json has them) as mean ± t-interval over
+    seeds; the per-attack and per-condition EERs of a system averaged over its seeds."""
+    runs = [make_run(tmp_path, f"lcnn_seed{s}", labels, 2.0, s) for s in (1, 2)]
+    runs.append(make_run(tmp_path, "rawnet_seed1", labels, 1.0, 7))
+    codec = {"lcnn_seed1": (0.10, 0.30), "lcnn_seed2": (0.20, 0.50), "rawnet_seed1": (0.40, 0.45)}
+    for folder, teer in zip(runs, (0.05, 0.07, None)):
+        res = results_of(folder)
+        if teer is not None:
+            res["teer"] = {"concurrent_teer": teer}
+        eers = zip(("alaw", "opus"), codec[folder.name])
+        res["per_condition"] = {"codec": {c: {"eer": e} for c, e in eers}}
+        write_results_json(folder / "infer_eval" / "results.json", res)
+    report, _, _ = compare(runs, bootstrap=0)
+    lcnn, rawnet = report["systems"]
+    one, two = results_of(runs[0]), results_of(runs[1])
+    assert lcnn["cllr"]["mean"] == pytest.approx((one["cllr"] + two["cllr"]) / 2)
+    assert lcnn["min_cllr"]["ci_half_width"] == pytest.approx(
+        T_975_1 * abs(one["min_cllr"] - two["min_cllr"]) / 2)  # sd/sqrt(2) of two values = |a-b|/2
+    assert lcnn["teer"]["mean"] == pytest.approx(0.06) and "teer" not in rawnet  # rawnet has none
+    assert [r["teer"] for r in lcnn["runs"]] == [0.05, 0.07] and rawnet["runs"][0]["teer"] is None
+    table = lcnn["per_condition"]
+    assert list(table) == ["attack", "codec"]
+    assert table["codec"]["alaw"]["mean"] == pytest.approx(0.15) and table["codec"]["opus"]["n"] == 2
+    a01 = (one["per_attack"]["A01"]["eer"] + two["per_attack"]["A01"]["eer"]) / 2
+    assert table["attack"]["A01"]["mean"] == pytest.approx(a01)
+    assert set(table["attack"]) == {"A00", "A01", "A02"}
+    assert rawnet["per_condition"]["codec"]["opus"] == {"n": 1, "mean": 0.45, "min": 0.45, "max": 0.45}
+    out = tmp_path / "report"
+    assert compare_runs.main([str(r) for r in runs] + ["--bootstrap", "0", "--out", str(out)]) == 0
+    md = (out / "report.md").read_text()
+    assert "t-EER (%) mean ± 95 % CI" in md and "min Cllr (bits)" in md
+    assert "## EER per attack and condition" in md
+    assert "| codec | lcnn: EER (%) | rawnet: EER (%) |" in md and "| alaw | 15.00 ± 63.53 | 40.00 |" in md
+    assert "| lcnn_seed1 | 1 |" in md and "| 5.00 |" in md  # the run's t-EER (%)
+    page = (out / "index.html").read_text()
+    assert "<h2>EER per attack and condition</h2>" in page and "<th>rawnet: EER (%)</th>" in page

@@ -133,8 +133,8 @@ def test_per_condition_tables(key2021, tmp_path, capsys):
     scores, key = key2021
     out = tmp_path / "results.json"
     rc = score_cm.main(["--scores", str(scores), "--labels", str(key), "--labels-format", "asvspoof2021_la",
-                        "--key-subset", "eval", "--allow-missing", "--out", str(out)])
-    assert rc == 0
+                        "--key-subset", "eval", "--out", str(out)])
+    assert rc == 0  # the scores cover the whole key: its progress trials are left out, not an error
     text = capsys.readouterr().out
     res = json.loads(out.read_text())
     tables = res["per_condition"]
@@ -158,6 +158,132 @@ def test_per_condition_tables(key2021, tmp_path, capsys):
     assert a07["eer"] == pytest.approx(res["per_attack"]["A07"]["eer"])
     assert "codec" in text and "transmission" in text and "loc_tx" in text and "all bona fide trials" in text
     assert res["n_bonafide"] + res["n_spoof"] == 40
+    assert res["alignment"] == {"n_scored": 40, "missing_scores": 0, "unlabelled_scores": 0,
+                                "other_subset": 8}
+
+
+def test_key_subset_exact_and_errors(key2021, tmp_path, capsys):
+    """--key-subset eval on scores of exactly the eval trials; a trial outside the key, a missing
+    eval score and an unknown subset are still errors naming the file."""
+    scores, key = key2021
+    lines = scores.read_text().splitlines()
+    scores.write_text("\n".join(lines[:40]) + "\n")  # the 40 eval trials only
+    out = tmp_path / "results.json"
+    base = ["--scores", str(scores), "--labels", str(key), "--key-subset", "eval", "--out", str(out)]
+    assert score_cm.main(base) == 0
+    res = json.loads(out.read_text())
+    assert res["alignment"]["other_subset"] == 0 and res["n_bonafide"] + res["n_spoof"] == 40
+    scores.write_text("\n".join(lines[:39] + ["LA_E_9999999 0.5"]) + "\n")
+    with pytest.raises(SystemExit) as e:
+        run(score_cm.main, base)
+    err = " ".join(capsys.readouterr().err.split())
+    assert e.value.code == 2 and "1 labelled utterances have no score" in err and "LA_E_9999999" in err
+    with pytest.raises(SystemExit) as e:
+        run(score_cm.main, base[:-2] + ["--key-subset", "hidden"])
+    err = " ".join(capsys.readouterr().err.split())
+    assert e.value.code == 2
+    assert "no trial of subset 'hidden'; the key has subsets ['eval', 'progress']" in err
+
+
+def test_dcf_hand_checked(tmp_path, capsys):
+    """bona fide 2, 0.5, -1; spoof -3, 1, -0.5, -4 (by hand, accept when score >= threshold).
+    c_fa 10: p_target 0.5 -> Bayes threshold log 10 = 2.303 rejects all: actual 1; min at t = 2:
+    (0.5 * 2/3) / 0.5 = 2/3. p_target 0.95 -> threshold log(0.5/0.95) = -0.642: miss 1/3, fa 2/4,
+    (0.95/3 + 0.05 * 10 * 0.5) / 0.5 = 17/15; min at t = -1: (0.5 * 0.5) / 0.5 = 0.5."""
+    scores, labels = tmp_path / "scores.txt", tmp_path / "utt2label"
+    trials = [("b1", 2.0, "bonafide"), ("b2", 0.5, "bonafide"), ("b3", -1.0, "bonafide"),
+              ("s1", -3.0, "spoof"), ("s2", 1.0, "spoof"), ("s3", -0.5, "spoof"), ("s4", -4.0, "spoof")]
+    scores.write_text("".join(f"{u} {v}\n" for u, v, _ in trials))
+    labels.write_text("".join(f"{u} {lab} {'-' if lab == 'bonafide' else 'A1'}\n" for u, _, lab in trials))
+    out = tmp_path / "results.json"
+    base = ["--scores", str(scores), "--labels", str(labels), "--out", str(out)]
+    assert score_cm.main(base + ["--dcf-p-target", "0.5", "0.95", "--dcf-c-fa", "10"]) == 0
+    text = capsys.readouterr().out
+    low, high = json.loads(out.read_text())["dcf"]
+    assert (low["p_target"], low["c_miss"], low["c_fa"]) == (0.5, 1.0, 10.0)
+    assert low["actual_dcf"] == pytest.approx(1.0) and low["bayes_threshold"] == pytest.approx(np.log(10))
+    assert low["min_dcf"] == pytest.approx(2 / 3) and low["min_dcf_threshold"] == 2.0
+    assert high["actual_dcf"] == pytest.approx(17 / 15) and high["min_dcf"] == pytest.approx(0.5)
+    assert high["min_dcf_threshold"] == -1.0
+    assert "DCF:       actual 1.0000, min 0.6667  (p_target 0.5, c_miss 1, c_fa 10" in text
+    assert "DCF:       actual 1.1333, min 0.5000  (p_target 0.95" in text
+    # the default: ASVspoof 5's costs only (p_target 0.95, c_miss 1, c_fa 10), as the second entry
+    assert score_cm.main(base) == 0
+    (only,) = json.loads(out.read_text())["dcf"]
+    assert only == high
+    for bad in (["--dcf-p-target", "1.0"], ["--dcf-c-fa", "0"]):
+        with pytest.raises(SystemExit) as e:
+            run(score_cm.main, base + bad)
+        assert e.value.code == 2 and "priors must lie strictly between 0 and 1" in capsys.readouterr().err
+
+
+@pytest.fixture
+def two_attacks(tmp_path):
+    """Bona fide all at 0; attack A1 (4 trials) all at -10, A2 (4 trials) all at +10; utt2label with
+    a speaker per trial in utt2spk next to it (two bona fide speakers, one per attack)."""
+    rows = [(f"b{i}", 0.0, "bonafide", "-", f"spk{i % 2}") for i in range(4)]
+    rows += [(f"x{i}", -10.0, "spoof", "A1", "spkA") for i in range(4)]
+    rows += [(f"y{i}", 10.0, "spoof", "A2", "spkB") for i in range(4)]
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "scores.txt").write_text("".join(f"{u} {v}\n" for u, v, *_ in rows))
+    (data / "utt2label").write_text("".join(f"{u} {lab} {a}\n" for u, _, lab, a, _ in rows))
+    (data / "utt2spk").write_text("".join(f"{u} {s}\n" for u, *_, s in rows))
+    return data, rows
+
+
+def test_bootstrap_by_attack_hand_checked(two_attacks, tmp_path):
+    """By attack, a resample draws 2 attack groups from {A1, A2} (bona fide, one group of its own
+    class, always drawn): {A1, A1} (p 1/4) puts every spoof below every bona fide trial, EER 0;
+    {A2, A2} (p 1/4) every spoof above, EER 1; {A1, A2} (p 1/2) has the original scores (each group's
+    trials are equal), the full EER 1/2. By trial, the spoof mix varies in steps of 1/8 instead."""
+    from pylib.metrics.bootstrap import bootstrap_eer
+
+    data, rows = two_attacks
+    s = np.array([r[1] for r in rows])
+    is_bona = np.array([r[2] == "bonafide" for r in rows])
+    attacks = np.array([r[3] for r in rows])
+    full = compute_eer(s[is_bona], s[~is_bona])[0]
+    assert full == 0.5  # by hand: past the 4 spoofs at -10 and 2 bona fide trials, miss = fa = 1/2
+    res = bootstrap_eer(s, is_bona, 400, groups=attacks, seed=5, stratify=True)
+    vals = res["resampled"]
+    assert res["n_valid"] == 400 and set(np.round(vals, 12)) == {0.0, round(full, 12), 1.0}
+    frac = {v: np.mean(np.isclose(vals, v)) for v in (0.0, full, 1.0)}
+    assert frac[0.0] == pytest.approx(0.25, abs=0.07) and frac[1.0] == pytest.approx(0.25, abs=0.07)
+    assert frac[full] == pytest.approx(0.5, abs=0.08)
+    assert (res["ci_low"], res["ci_high"]) == (0.0, 1.0)
+    by_trial = bootstrap_eer(s, is_bona, 400, seed=5)["resampled"]
+    assert len(set(np.round(by_trial, 12))) > 3
+    # score_cm --bootstrap-by attack: the same draws (same seed), written and printed
+    out = tmp_path / "results.json"
+    argv = ["--scores", str(data / "scores.txt"), "--labels", str(data / "utt2label"), "--bootstrap", "400",
+            "--bootstrap-seed", "5", "--bootstrap-by", "attack", "--out", str(out)]
+    assert score_cm.main(argv) == 0
+    ci = json.loads(out.read_text())["eer_ci"]
+    assert (ci["by"], ci["n_groups"], ci["n_valid"], ci["low"], ci["high"]) == ("attack", 3, 400, 0.0, 1.0)
+
+
+def test_bootstrap_by_speaker(two_attacks, tmp_path, capsys):
+    """By speaker: utt2spk next to utt2label (or --utt2spk); without one, an error saying what to pass."""
+    data, _ = two_attacks
+    out = tmp_path / "results.json"
+    argv = ["--scores", str(data / "scores.txt"), "--labels", str(data / "utt2label"), "--bootstrap", "50",
+            "--bootstrap-by", "speaker", "--out", str(out)]
+    assert score_cm.main(argv) == 0
+    assert "50 resamples of the 4 speaker groups within each class" in capsys.readouterr().out
+    ci = json.loads(out.read_text())["eer_ci"]
+    assert ci["by"] == "speaker" and ci["n_groups"] == 4 and ci["n_valid"] == 50
+    assert 0.0 <= ci["low"] <= ci["high"] <= 1.0
+    (data / "utt2spk").rename(tmp_path / "spk")
+    with pytest.raises(SystemExit) as e:
+        run(score_cm.main, argv)
+    err = " ".join(capsys.readouterr().err.split())
+    assert e.value.code == 2 and "has no speaker column; pass --utt2spk" in err
+    assert score_cm.main(argv + ["--utt2spk", str(tmp_path / "spk")]) == 0
+    (tmp_path / "spk").write_text("b0 spk0\n")
+    with pytest.raises(SystemExit) as e:
+        run(score_cm.main, argv + ["--utt2spk", str(tmp_path / "spk")])
+    assert e.value.code == 2 and "no speaker for 11 scored trials" in capsys.readouterr().err
 
 
 def test_labels_format_mismatch_exit_2(key2021, capsys):
@@ -198,7 +324,8 @@ def test_bootstrap_cllr_and_teer(files, tmp_path, capsys):
             "--asv-trials", str(trials), "--out", str(out)]
     assert score_cm.main(argv) == 0
     text = capsys.readouterr().out
-    assert "EER CI:" in text and "200 resamples, seed 3" in text and "Cllr:" in text and "t-EER:" in text
+    assert "EER CI:" in text and "200 resamples of the trials, seed 3" in text
+    assert "Cllr:" in text and "t-EER:" in text
     res = json.loads(out.read_text())
     values = dict(line.split() for line in scores.read_text().splitlines())
     utts = list(values)

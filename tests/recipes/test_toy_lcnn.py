@@ -28,3 +28,6 @@ def test_toy_lcnn_stages_0_to_5(toy_lcnn_run):
     assert nums and all(is_finite(x) for x in nums)
     assert 0 <= res["eer"] <= 1 and set(res["per_attack"]) == {"W1", "G1", "L1"}
     assert "EER" in out and (exp / "infer_eval" / "det.png").stat().st_size > 1000
+    # without --seeds and --fuse-with: one run, no report, stage 6 skipped with one line
+    assert "Stage 6: skipped (no --fuse-with" in out and not (recipe / "exp" / "debug_report").exists()
+    assert sorted(p.name for p in (recipe / "exp").iterdir()) == ["debug"]

@@ -3,7 +3,8 @@
 # link cm.sh (ln -s ../../TEMPLATE/cm1/cm.sh) and utils (ln -s ../../../utils), put the model's
 # config in conf/ and the corpus' preparation in local/. Stages (docs/DESIGN.md): 0 data preparation
 # (here, the corpus' own), then cm.sh, the stages every countermeasure recipe shares: 1 waveforms,
-# 2 lists with labels, 3 training, 4 scores of the eval sets, 5 EER / per-attack EER / DET curve.
+# 2 lists with labels, 3 training, 4 scores of the eval sets, 5 EER / per-attack EER / DET curve
+# (--seeds "1 2 3": one run per seed and a report comparing them), 6 fusion with --fuse-with runs.
 # Every stage can be rerun alone: ./run.sh --stage 4 --stop-stage 5
 
 . ./cm.sh                # the settings of stages 1-5 and their defaults (./cm.sh --help); this recipe's:

@@ -4,7 +4,8 @@
 # Griffin-Lim from the mel, both in train/dev/eval; L1 an LPC vocoder, in eval only (held out).
 # Stages (docs/DESIGN.md): 0 toy corpus + spoofs (here), then cm.sh, the stages every countermeasure
 # recipe shares: 1 waveforms, 2 lists with labels, 3 training, 4 scores of eval, 5 EER / per-attack
-# EER (L1 is the held-out one) / DET curve.
+# EER (L1 is the held-out one) / DET curve, 6 fusion with other runs (--fuse-with; skipped without).
+# Several seeds and their report: ./run.sh --seeds "1 2" -> exp/<tag>_seed{1,2}/, exp/<tag>_report/index.html
 # Quick check (as the suite's test): ./run.sh --conf conf/debug.yaml --num-utts 4 --num-test-utts 2 --nj 1
 # Every stage can be rerun alone: ./run.sh --stage 3 --stop-stage 3
 
