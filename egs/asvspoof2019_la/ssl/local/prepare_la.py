@@ -1,0 +1,1 @@
+../../lcnn/local/prepare_la.py

@@ -1,0 +1,1 @@
+../../lcnn/local/make_spoofs.py
