@@ -12,6 +12,7 @@ setup:
 	@tools/setup_venv.sh
 
 test: setup
+	@tools/install_system_packages.sh
 	$(PY) -m pytest --durations=10 $(PYTEST_ARGS)
 
 demo: setup
