@@ -28,10 +28,10 @@ log=$(mktemp "${TMPDIR:-/tmp}/nnsp-apt.XXXXXX")
 start=$(date +%s)
 export DEBIAN_FRONTEND=noninteractive
 # --no-install-recommends: slurm-wlm recommends every optional plugin (and their -dev packages).
-apt_install() { apt-get install -y -qq --no-install-recommends "${missing[@]}" >>"$log" 2>&1; }
+apt_install() { timeout 900 apt-get install -y -qq --no-install-recommends "${missing[@]}" >>"$log" 2>&1; }
 if ! apt_install; then
   # a fresh machine has no package lists yet
-  if ! { apt-get update -qq >>"$log" 2>&1 && apt_install; }; then
+  if ! { timeout 300 apt-get update -qq >>"$log" 2>&1 && apt_install; }; then
     skip "apt-get failed ($(tail -n 1 "$log"); full log: $log)"
   fi
 fi
