@@ -14,6 +14,7 @@ setup:
 	  "type: codec) needs it: apt-get install ffmpeg (Debian/Ubuntu) or conda install ffmpeg"
 
 test: setup
+	@tools/install_system_packages.sh
 	$(PY) -m pytest --durations=10 $(PYTEST_ARGS)
 
 demo: setup

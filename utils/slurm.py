@@ -9,8 +9,9 @@ every task exited 0, else 1 with "K of N jobs failed, see <log>" and the end of 
 task writes its log (command, start time, host, exit status) and an exit-status file under
 logdir/q/, next to the generated batch scripts and Slurm's own output (logdir/q/name.<k>.out).
 A task that never wrote its status (time limit, out of memory, cancelled, node failure) is
-reported with its state from `sacct`. Ctrl-C, SIGTERM or SIGHUP cancels the array with `scancel`
-(inside a recipe, so does the death of run.sh).
+reported with its state from `sacct`, or from `scontrol show job` where accounting is disabled.
+Ctrl-C, SIGTERM or SIGHUP cancels the array with `scancel` (inside a recipe, so does the death of
+run.sh).
 The commands run in the current folder with the current environment (sbatch's default).
 """
 
@@ -141,7 +142,8 @@ def wait(job_id, poll):
 
 
 def sacct_states(job_id):
-    """{task id: Slurm state} from sacct; empty when accounting is unavailable."""
+    """{task id: Slurm state} from sacct; empty when accounting is unavailable ("Slurm accounting
+    storage is disabled" on clusters without slurmdbd)."""
     proc = _run(["sacct", "-n", "-P", "-j", job_id, "--format=JobID,State"])
     states = {}
     for line in proc.stdout.splitlines() if proc.returncode == 0 else []:
@@ -149,6 +151,25 @@ def sacct_states(job_id):
         if m:
             states[int(m.group(1))] = m.group(2).split()[0]
     return states
+
+
+def scontrol_states(job_id):
+    """{task id: Slurm state} from `scontrol -o show job` (one line per task, `ArrayTaskId=3 ...
+    JobState=TIMEOUT Reason=TimeLimit`): slurmctld keeps finished jobs for MinJobAge (300 s by
+    default), so this works where accounting does not. Empty when the job is gone or unreadable."""
+    proc = _run(["scontrol", "-o", "show", "job", job_id])
+    states = {}
+    for line in proc.stdout.splitlines() if proc.returncode == 0 else []:
+        fields = dict(f.split("=", 1) for f in line.split() if "=" in f)
+        task, state = fields.get("ArrayTaskId", ""), fields.get("JobState", "")
+        if fields.get("ArrayJobId") == job_id and task.isdigit() and state:  # "3-5": still pending
+            states[int(task)] = state
+    return states
+
+
+def task_states(job_id):
+    """{task id: Slurm state}: sacct where accounting exists, else scontrol."""
+    return sacct_states(job_id) or scontrol_states(job_id)
 
 
 def collect(jobs, status, job_id, opts):
@@ -164,7 +185,7 @@ def collect(jobs, status, job_id, opts):
         missing = [j for j, c in codes.items() if c is None]
         if not missing:
             return codes, states
-        states = sacct_states(job_id)
+        states = task_states(job_id)
         if time.time() >= deadline or all(states.get(j, "") not in _WAIT_STATES for j in missing):
             return codes, states
         time.sleep(min(opts.poll_interval, 2.0))

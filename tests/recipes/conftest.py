@@ -113,16 +113,27 @@ def is_finite(x):
 # The end-to-end runs, one per recipe; every one uses the recipe's conf/debug.yaml and one job per set.
 # Small corpora and one spectrogram plot keep them short; what each test checks is in its module.
 QUICK = ("--conf", "conf/debug.yaml", "--nj", "1", "--num-threads", "1")
+_SESSION_RUNS = {}
+
+
+def once_per_session(key, make):
+    """make() the first time `key` is asked for, its result after that: tests/cluster imports the
+    fixtures below to run the same recipes through Slurm, pytest then holds one fixture per importing
+    module, and the recipe must still run once."""
+    if key not in _SESSION_RUNS:
+        _SESSION_RUNS[key] = make()
+    return _SESSION_RUNS[key]
 
 
 @pytest.fixture(scope="session")
 def toy_nsf_run(tmp_path_factory):
     """Stages 0-2 only: stages 3-5 with this config on toy wavs are the worked example's run
     (test_stage_scripts.py), so they are not run twice."""
-    return run_once(tmp_path_factory, "toy/nsf", *QUICK, "--num-utts", "8", "--num-test-utts", "3",
-                    "--stop-stage", "2")
+    return once_per_session("toy_nsf", lambda: run_once(
+        tmp_path_factory, "toy/nsf", *QUICK, "--num-utts", "8", "--num-test-utts", "3", "--stop-stage", "2"))
 
 
 @pytest.fixture(scope="session")
 def toy_lcnn_run(tmp_path_factory):
-    return run_once(tmp_path_factory, "toy/lcnn", *QUICK, "--num-utts", "4", "--num-test-utts", "2")
+    return once_per_session("toy_lcnn", lambda: run_once(
+        tmp_path_factory, "toy/lcnn", *QUICK, "--num-utts", "4", "--num-test-utts", "2"))
