@@ -43,7 +43,7 @@ if stage_on 0; then
       python -m pylib.bin.make_toy_corpus --out data/"$set"_bonafide --num-utts "$n" --seed "$seed" --no-progress
     # shellcheck disable=SC2086  # $attacks is a list of words
     ${cmd} data/log/spoof_"$set".log \
-      python local/make_spoofs.py --src data/"$set"_bonafide --out data/"$set" --attacks $attacks \
+      python -m pylib.bin.make_toy_spoofs --src data/"$set"_bonafide --out data/"$set" --attacks $attacks \
         --seed "$seed" --no-progress
   done
 fi

@@ -77,7 +77,7 @@ if stage_on 0; then
       echo "Stage 0: toy spoofs ($eval_attacks) of $set -> data/$set; log: data/log/spoof_$set.log"
       # shellcheck disable=SC2086  # $eval_attacks is a list of words
       ${cmd} data/log/spoof_"$set".log \
-        python local/make_spoofs.py --src data/"$set"_bonafide --out data/"$set" --attacks $eval_attacks \
+        python -m pylib.bin.make_toy_spoofs --src data/"$set"_bonafide --out data/"$set" --attacks $eval_attacks \
           --seed "$seed" --no-progress
     fi
   done

@@ -1,1 +1,0 @@
-../../lcnn/local/make_spoofs.py
