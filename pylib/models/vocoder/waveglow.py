@@ -255,7 +255,13 @@ class FlowBlock(nn.Module):
 def spectral_subtraction(wav, noise, ratio=1.0, n_fft=512, hop=256, win=512):
     """wav (B, T), noise (B, T') -> wav with `ratio` times noise's time-averaged magnitude spectrum
     taken off its own (floor 1e-8, phase kept), Hamming window, back to T samples (the istft's
-    missing tail is zero, as the seed's util_frontend.spectral_substraction)."""
+    missing tail is zero, as the seed's util_frontend.spectral_substraction). Signals shorter than
+    n_fft (where the seed's istft fails) are zero-padded to n_fft first."""
+    T = wav.shape[1]
+    if T < n_fft:
+        wav = F.pad(wav, (0, n_fft - T))
+    if noise.shape[1] < n_fft:
+        noise = F.pad(noise, (0, n_fft - noise.shape[1]))
     window = torch.hamming_window(win, dtype=wav.dtype, device=wav.device)
     spec = torch.stft(wav, n_fft, hop, win, window=window, onesided=True, pad_mode="constant",
                       return_complex=True)
@@ -264,7 +270,7 @@ def spectral_subtraction(wav, noise, ratio=1.0, n_fft=512, hop=256, win=512):
     mag = (spec.abs() - noise_mag * ratio).clamp(min=1e-8)
     out = torch.istft(torch.polar(mag, spec.angle()), n_fft, hop, win, window=window, onesided=True)
     n = min(wav.shape[1], out.shape[1])
-    return F.pad(out[:, :n], (0, wav.shape[1] - n))
+    return F.pad(out[:, :n], (0, wav.shape[1] - n))[:, :T]
 
 
 class WaveGlow(nn.Module, LossModel, Vocoder):
