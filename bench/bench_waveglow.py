@@ -3,7 +3,8 @@
 Baseline, same run, same input, same weights and the same z: the seed's own generation
 (project-NN-Pytorch-scripts project/05-nn-vocoders/<variant>/model.py inference: its
 WaveGlow.reverse, the zero-mel pass and the spectral subtraction), timed interleaved with nnsp's so
-that load from elsewhere hits both alike; the two waveforms are compared too. Default: the
+that load from elsewhere hits both alike; the two waveforms are compared too (on the first call).
+Timed: a later call, where both reuse the zero-mel spectrum of the first (the seed's bg_noise). Default: the
 published structure (3 blocks x 4 flows x 8 layers) at a reduced coupling width of 64 channels, so
 that `make bench` stays short; `--full` runs the published width of 256 (several seconds per
 second of audio, each). Without the seed checkout the baseline is a same-run 2048^2 float32 matmul
@@ -90,7 +91,6 @@ def bench_variant(variant, channels, repeats):
             return model.generate(mel, z=z)
 
     def reference():
-        seed.bg_noise = None  # the seed caches the zero-mel pass of its first call: time a first call
         seed.m_waveglow.get_z_noises = lambda *a, **k: [None if t is None else t.clone() for t in z]
         with torch.no_grad():
             return seed.inference(mel)[..., 0]

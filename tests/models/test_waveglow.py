@@ -138,3 +138,20 @@ def test_mismatched_wav_and_mel_are_refused(float64):
     b = batch()
     with pytest.raises(ValueError, match="groups; they must agree"):
         model.latents(b["wav"][:, : HOP * 3], b["mel"])
+
+
+def test_denoise_spectrum_is_kept_from_the_first_sampling_as_the_seed_does(float64):
+    from pylib.models.vocoder.waveglow import noise_spectrum
+
+    model = make().eval()
+    mel1, mel2 = batch(1)["mel"][:1], batch(2)["mel"][:1, :6]
+    g = torch.Generator().manual_seed(3)
+    z1, z2 = model.draw_z(1, N, generator=g), model.draw_z(1, 6, generator=g)
+    with torch.no_grad():
+        model.generate(mel1, z=z1)
+        y2 = model.generate(mel2, z=z2)
+        first = noise_spectrum(model.reverse(z1, mel1 * 0))
+        want = spectral_subtraction(model.reverse(z2, mel2), first, 1.0)
+        torch.testing.assert_close(y2, want)
+        model.train().eval()  # a mode switch forgets it
+        assert model._denoise_mag is None

@@ -23,9 +23,11 @@ Loss: the exact negative log-likelihood -(log N(z; 0, I) + log|det J|), each ter
 number of samples in the batch (B * T), in nats per sample (the seed's WaveGlow.forward).
 Sampling: z ~ N(0, sigma^2 I) (sigma = 0.6: model.py inference), reversed through the flows; then
 the seed's post-filter: spectral subtraction of the average magnitude spectrum of what the
-same z gives from an all-zero mel (util_frontend.spectral_substraction, ratio 1).
+same z gives from an all-zero mel (util_frontend.spectral_substraction, ratio 1), computed at the
+first sampling and kept for the later ones, as the seed keeps its bg_noise (denoise_cache).
 """
 
+import contextlib
 import math
 from dataclasses import dataclass
 
@@ -33,6 +35,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import weight_norm
 
 from pylib.config import take_facts
@@ -66,6 +69,7 @@ class WaveGlowConfig:
     sigma: float = 0.6  # std of z when sampling (model.py inference noise_std)
     denoise: bool = True  # spectral subtraction of the zero-mel output after sampling (model.py inference)
     denoise_ratio: float = 1.0  # weight of the subtracted noise spectrum (model.py: 1.0)
+    denoise_cache: bool = True  # the first sampling's zero-mel spectrum serves later ones (model.py bg_noise)
     infer_seed: int = 0  # seed of z at inference (reproducible output)
 
     def __post_init__(self):
@@ -252,25 +256,34 @@ class FlowBlock(nn.Module):
                                    for _ in range(cfg.flows_per_block))
 
 
+_STFT = dict(n_fft=512, hop=256, win=512)  # util_frontend.spectral_substraction's defaults
+
+
+def _stft(x, n_fft, hop, win):
+    window = torch.hamming_window(win, dtype=x.dtype, device=x.device)
+    if x.shape[1] < n_fft:  # shorter than one FFT (where the seed's istft fails): zero-padded
+        x = F.pad(x, (0, n_fft - x.shape[1]))
+    return torch.stft(x, n_fft, hop, win, window=window, onesided=True, pad_mode="constant",
+                      return_complex=True), window
+
+
+def noise_spectrum(noise, n_fft=512, hop=256, win=512):
+    """noise (B, T') -> its magnitude spectrum averaged over frames (B, n_fft // 2 + 1, 1)."""
+    return _stft(noise, n_fft, hop, win)[0].abs().mean(-1, keepdim=True)
+
+
 def spectral_subtraction(wav, noise, ratio=1.0, n_fft=512, hop=256, win=512):
-    """wav (B, T), noise (B, T') -> wav with `ratio` times noise's time-averaged magnitude spectrum
-    taken off its own (floor 1e-8, phase kept), Hamming window, back to T samples (the istft's
-    missing tail is zero, as the seed's util_frontend.spectral_substraction). Signals shorter than
-    n_fft (where the seed's istft fails) are zero-padded to n_fft first."""
+    """wav (B, T), noise (B, T') or its `noise_spectrum` (B or 1, F, 1) -> wav with `ratio` times the
+    noise's time-averaged magnitude spectrum taken off its own (floor 1e-8, phase kept), Hamming
+    window, back to T samples (the istft's missing tail is zero), as the seed's
+    util_frontend.spectral_substraction."""
     T = wav.shape[1]
-    if T < n_fft:
-        wav = F.pad(wav, (0, n_fft - T))
-    if noise.shape[1] < n_fft:
-        noise = F.pad(noise, (0, n_fft - noise.shape[1]))
-    window = torch.hamming_window(win, dtype=wav.dtype, device=wav.device)
-    spec = torch.stft(wav, n_fft, hop, win, window=window, onesided=True, pad_mode="constant",
-                      return_complex=True)
-    noise_mag = torch.stft(noise, n_fft, hop, win, window=window, onesided=True, pad_mode="constant",
-                           return_complex=True).abs().mean(-1, keepdim=True)
+    spec, window = _stft(wav, n_fft, hop, win)
+    noise_mag = noise if noise.dim() == 3 else noise_spectrum(noise, n_fft, hop, win)
     mag = (spec.abs() - noise_mag * ratio).clamp(min=1e-8)
     out = torch.istft(torch.polar(mag, spec.angle()), n_fft, hop, win, window=window, onesided=True)
-    n = min(wav.shape[1], out.shape[1])
-    return F.pad(out[:, :n], (0, wav.shape[1] - n))[:, :T]
+    n = min(T, out.shape[1])
+    return F.pad(out[:, :n], (0, T - n))
 
 
 class WaveGlow(nn.Module, LossModel, Vocoder):
@@ -291,9 +304,14 @@ class WaveGlow(nn.Module, LossModel, Vocoder):
         gen = torch.Generator().manual_seed(100)  # the 1x1 initialisation, without touching the global RNG
         cond_dim = cfg.n_mels * cfg.squeeze
         self.blocks = nn.ModuleList(FlowBlock(d, cond_dim, cfg, gen) for d in cfg.block_dims())
+        self._denoise_mag = None  # with denoise_cache: the zero-mel spectrum of the first sampling
 
     def param_groups(self):
         return {"model": [p for p in self.parameters() if p.requires_grad]}
+
+    def train(self, mode=True):
+        self._denoise_mag = None  # the weights may change: the next sampling recomputes the spectrum
+        return super().train(mode)
 
     def condition(self, mel):
         """mel (B, N, M), normalised -> squeezed, up-sampled condition (B, N * hop // S, M * S)."""
@@ -367,11 +385,19 @@ class WaveGlow(nn.Module, LossModel, Vocoder):
         if z is None:
             z = self.draw_z(mel.shape[0], mel.shape[1], sigma, generator, like=mel)
         feats = self.norm[c.mel](mel)
-        y = self._reverse(z, self.condition(feats))
-        if c.denoise if denoise is None else denoise:
-            bias = self._reverse(z, self.condition(feats * 0))
-            y = spectral_subtraction(y, bias, c.denoise_ratio)
-        return y
+        cache = parametrize.cached() if not torch.is_grad_enabled() else contextlib.nullcontext()
+        with cache:  # without autograd, each weight-normed weight is computed once per call
+            y = self._reverse(z, self.condition(feats))
+            if not (c.denoise if denoise is None else denoise):
+                return y
+            mag = self._denoise_mag if c.denoise_cache else None
+            if mag is None:
+                mag = noise_spectrum(self._reverse(z, self.condition(feats * 0)), **_STFT)
+                if c.denoise_cache and not torch.is_grad_enabled():
+                    self._denoise_mag = mag
+        if mag.shape[0] not in (1, y.shape[0]):
+            mag = mag.mean(0, keepdim=True)
+        return spectral_subtraction(y, mag.to(y), c.denoise_ratio, **_STFT)
 
     def forward(self, batch, step=0):
         """The exact negative log-likelihood per sample (pylib.contracts.LossModel); padding counts
