@@ -155,3 +155,21 @@ def test_denoise_spectrum_is_kept_from_the_first_sampling_as_the_seed_does(float
         torch.testing.assert_close(y2, want)
         model.train().eval()  # a mode switch forgets it
         assert model._denoise_mag is None
+
+
+def test_the_mel_is_normalised_only_where_the_data_section_says_so(float64):
+    from types import SimpleNamespace
+
+    def spec(norm):
+        feats = [SimpleNamespace(name="mel", norm=norm, dim=N_MELS, hop=HOP)]
+        return SimpleNamespace(inputs=feats, outputs=[SimpleNamespace(name="wav", norm=False, dim=1, hop=1)],
+                               sample_rate=8000, origins={})
+
+    cfg = dict(blocks=2, flows_per_block=1, wn_layers=1, wn_channels=4)
+    plain = WaveGlow(from_dict(WaveGlowConfig, cfg, where="model"), spec(False))
+    normed = WaveGlow(from_dict(WaveGlowConfig, cfg, where="model"), spec(True))
+    assert len(plain.norm) == 0 and list(normed.norm) == ["mel"]
+    normed.load_state_dict({**plain.state_dict(), "norm.mel.mean": torch.full((N_MELS,), 2.0),
+                            "norm.mel.std": torch.full((N_MELS,), 4.0)})
+    mel = torch.randn(1, 4, N_MELS)
+    torch.testing.assert_close(normed.condition(normed._normed(mel)), plain.condition((mel - 2.0) / 4.0))

@@ -5,10 +5,10 @@ Registers both layouts with pylib.models.seed_import. They differ in the couplin
 waveglow-2: AffineCouplingWaveGlow_legacy, keys `m_coupling.m_wn_pre...`), so the keys tell them
 apart. The sizes are read off the shapes. The seed's Model holds input_mean/input_std but never
 applies them (model.py: flag_normalize_input = False, "the pre-trained model was trained without
-normalizing feat"; waveglow-2 has the call commented out), so the imported model's mel normaliser
-is the identity and its data section says `norm: false`: it computes what the seed's does on raw
-features. The seed's cached inverses (`m_invtrans.weight_inv`) are dropped: the seed recomputes them
-from `weight` before its first use, as nnsp does on every reverse pass.
+normalizing feat"; waveglow-2 has the call commented out), so the imported model has no mel
+normaliser (its data section says `norm: false`): it computes what the seed's does on raw
+features. The seed's cached inverses (`m_invtrans.weight_inv`) are dropped: the seed recomputes
+them from `weight` before its first use, as nnsp does on every reverse pass.
 """
 
 import re
@@ -98,10 +98,8 @@ def _model_section(sd, arch, where):
     return model, n_mels, kernel // _WINDOW
 
 
-def _state(sd, n_mels):
-    import torch
-
-    state = {"norm.mel.mean": torch.zeros(n_mels), "norm.mel.std": torch.ones(n_mels)}
+def _state(sd):
+    state = {}  # no mel normaliser: the data section says norm: false
     for k, v in sd.items():
         if k.startswith(_TOP + "m_upsample.m_layer."):
             state["upsample." + k.split(".")[-1]] = v
@@ -142,7 +140,7 @@ def _convert(arch):
             },
             "model": model,
         }
-        return config, _state(sd, n_mels)
+        return config, _state(sd)
 
     return convert
 

@@ -298,7 +298,11 @@ class WaveGlow(nn.Module, LossModel, Vocoder):
         if cfg.hop % cfg.squeeze:
             raise ConfigError(f"model.squeeze ({cfg.squeeze}) must divide the mel's hop ({cfg.hop}) so that "
                               "every frame fills whole groups")
-        self.norm = nn.ModuleDict({cfg.mel: FeatureNorm(cfg.n_mels)})
+        # the mel is normalised only where the data section says norm: true (the seed's recipes say
+        # false: it trains on the raw mel); the engine fills the statistics of what is here
+        feats = {f.name: f for f in getattr(spec, "inputs", [])}
+        norm = cfg.mel in feats and getattr(feats[cfg.mel], "norm", False)
+        self.norm = nn.ModuleDict({cfg.mel: FeatureNorm(cfg.n_mels)} if norm else {})
         self.upsample = nn.ConvTranspose1d(cfg.n_mels, cfg.n_mels, cfg.upsample_window * cfg.hop,
                                            stride=cfg.hop)
         gen = torch.Generator().manual_seed(100)  # the 1x1 initialisation, without touching the global RNG
@@ -313,6 +317,10 @@ class WaveGlow(nn.Module, LossModel, Vocoder):
         self._denoise_mag = None  # the weights may change: the next sampling recomputes the spectrum
         return super().train(mode)
 
+    def _normed(self, mel):
+        norm = self.norm[self.cfg.mel] if self.cfg.mel in self.norm else None
+        return mel if norm is None else norm(mel)
+
     def condition(self, mel):
         """mel (B, N, M), normalised -> squeezed, up-sampled condition (B, N * hop // S, M * S)."""
         T = mel.shape[1] * self.cfg.hop
@@ -325,7 +333,7 @@ class WaveGlow(nn.Module, LossModel, Vocoder):
         c = self.cfg
         if wav.dim() == 2:
             wav = wav.unsqueeze(-1)
-        cond = self.condition(self.norm[c.mel](mel))
+        cond = self.condition(self._normed(mel))
         x = squeeze(wav, c.squeeze)
         if x.shape[1] != cond.shape[1]:
             raise ValueError(f"wav of {wav.shape[1]} samples and mel of {mel.shape[1]} frames (x hop "
@@ -357,7 +365,7 @@ class WaveGlow(nn.Module, LossModel, Vocoder):
 
     def reverse(self, zs, mel):
         """List of z per block (`z_shapes`), mel (B, N, M) raw -> waveform (B, T)."""
-        cond = self.condition(self.norm[self.cfg.mel](mel))
+        cond = self.condition(self._normed(mel))
         return self._reverse(zs, cond)
 
     def _reverse(self, zs, cond):
@@ -384,7 +392,7 @@ class WaveGlow(nn.Module, LossModel, Vocoder):
         c = self.cfg
         if z is None:
             z = self.draw_z(mel.shape[0], mel.shape[1], sigma, generator, like=mel)
-        feats = self.norm[c.mel](mel)
+        feats = self._normed(mel)
         cache = parametrize.cached() if not torch.is_grad_enabled() else contextlib.nullcontext()
         with cache:  # without autograd, each weight-normed weight is computed once per call
             y = self._reverse(z, self.condition(feats))
