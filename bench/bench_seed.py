@@ -28,7 +28,6 @@ tiny inputs once, without warm-up: a smoke test of the harness, not a measuremen
 
 import argparse
 import contextlib
-import importlib.util
 import io
 import json
 import math
@@ -404,9 +403,7 @@ def jik876_mel_spectrogram():
 
     key = "jik876_meldataset"
     if key not in sys.modules:
-        spec = importlib.util.spec_from_file_location(key, peers.HIFIGAN_DIR / "meldataset.py")
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
+        mod = peers.exec_hifigan_meldataset(key)
         mod.librosa_mel_fn = lambda sr, n_fft, n_mels, fmin, fmax: librosa.filters.mel(
             sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)
         mod.torch = _TorchRealStft("torch")

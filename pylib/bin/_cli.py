@@ -224,3 +224,23 @@ def config_file(path):
         if path is not None and str(path) not in str(e):
             raise ConfigError(f"{path}: {e}") from None
         raise
+
+
+def check_checkpoint(exp_dir, checkpoint, out_dir, what):
+    """Stage 5's check: with --exp-dir/--checkpoint given, the outputs (`what`: "scores",
+    "waveforms") in out_dir must be stage 4's of that checkpoint; -> the checked record or None.
+    Here, not in one scorer, so that score_vocoder does not import score_cm and its scipy.optimize."""
+    if checkpoint is None:
+        if exp_dir is not None:
+            checkpoint = "best"
+        else:
+            return None
+    if checkpoint in ("best", "last"):
+        if exp_dir is None:
+            raise UserError(f"--checkpoint {checkpoint} needs --exp-dir; or pass --checkpoint PATH")
+        from pylib.engine.checkpoint import resolve_checkpoint
+
+        checkpoint = resolve_checkpoint(exp_dir, checkpoint)
+    from pylib.engine.infer import check_record
+
+    return check_record(out_dir, checkpoint, what)

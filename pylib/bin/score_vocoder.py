@@ -11,8 +11,7 @@ import warnings
 from pathlib import Path
 
 from pylib.bin import _cli
-from pylib.bin._cli import run
-from pylib.bin.score_cm import check_checkpoint
+from pylib.bin._cli import check_checkpoint, run
 from pylib.errors import UserError
 from pylib.features.f0 import METHODS
 from pylib.io.tables import read_list, read_wav_scp

@@ -3,7 +3,6 @@
 from math import gcd
 
 import numpy as np
-from scipy.signal import resample_poly
 
 
 def resample(wave, sr_in, sr_out):
@@ -11,6 +10,8 @@ def resample(wave, sr_in, sr_out):
     wave = np.asarray(wave, dtype=np.float32)
     if sr_in == sr_out:
         return wave
+    from scipy.signal import resample_poly  # ~1.5 s of import: only a run that resamples pays it
+
     g = gcd(int(sr_in), int(sr_out))
     out = resample_poly(wave.astype(np.float64), int(sr_out) // g, int(sr_in) // g)
     return out.astype(np.float32)

@@ -118,15 +118,45 @@ def load_hifigan_models():
     return mods
 
 
+def _normalize_on_first_call(*args, **kwargs):
+    """librosa.util.normalize, imported when first called (jik876's MelDataset calls it; its
+    mel_spectrogram never does)."""
+    from librosa.util import normalize
+
+    return normalize(*args, **kwargs)
+
+
+def exec_hifigan_meldataset(key):
+    """jik876/hifi-gan's meldataset.py executed as module `key` (not put in sys.modules).
+
+    Its `from librosa.util import normalize` gets a stand-in that imports the real one when
+    called: importing librosa.util.utils compiles its numba kernels, ~30 s of CPU per process on a
+    machine with a cold numba cache (a fresh CI venv), and mel_spectrogram does not need it."""
+    spec = importlib.util.spec_from_file_location(key, HIFIGAN_DIR / "meldataset.py")
+    mod = importlib.util.module_from_spec(spec)
+    import librosa.filters  # noqa: F401  (the real one, before librosa.util is stood in for)
+
+    real = sys.modules.get("librosa.util")
+    if "librosa.util.utils" not in sys.modules:  # (hasattr on the lazy real one would import it)
+        stand_in = types.ModuleType("librosa.util")
+        stand_in.normalize = _normalize_on_first_call
+        sys.modules["librosa.util"] = stand_in
+    try:
+        spec.loader.exec_module(mod)
+    finally:
+        if real is None:
+            sys.modules.pop("librosa.util", None)
+        else:
+            sys.modules["librosa.util"] = real
+    return mod
+
+
 def load_hifigan_meldataset():
     """jik876/hifi-gan's meldataset.py (mel_spectrogram) as a module; it imports librosa and scipy."""
     require_hifigan()
     key = "jik876_meldataset"
     if key not in sys.modules:
-        spec = importlib.util.spec_from_file_location(key, HIFIGAN_DIR / "meldataset.py")
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-        sys.modules[key] = mod
+        sys.modules[key] = exec_hifigan_meldataset(key)
     return sys.modules[key]
 
 
