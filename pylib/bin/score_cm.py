@@ -25,7 +25,7 @@ score file of the whole eval data needs no --allow-missing.
 from pathlib import Path
 
 from pylib.bin import _cli
-from pylib.bin._cli import run
+from pylib.bin._cli import check_checkpoint, run
 from pylib.data.protocols import ALIASES, FORMATS
 from pylib.metrics import cm_report
 from pylib.metrics.cm_report import BOOTSTRAP_BY, plot_det, score_cm_files, summary_text, write_results_json
@@ -128,28 +128,6 @@ def add_statistics(p):
     p.add_argument(
         "--dcf-c-fa", type=float, default=ASVSPOOF5_COSTS["c_fa"], help="DCF cost of an accepted spoof trial"
     )
-
-
-def check_checkpoint(exp_dir, checkpoint, out_dir, what):
-    """--exp-dir/--checkpoint given: the outputs in out_dir must be stage 4's of that checkpoint."""
-    from pylib.errors import UserError
-
-    if checkpoint is None:
-        if exp_dir is not None:
-            checkpoint = "best"
-        else:
-            return None
-    if checkpoint in ("best", "last"):
-        if exp_dir is None:
-            raise UserError(f"--checkpoint {checkpoint} needs --exp-dir; or pass --checkpoint PATH")
-        from pylib.engine.checkpoint import resolve_checkpoint
-
-        checkpoint = resolve_checkpoint(exp_dir, checkpoint)
-    from pylib.engine.infer import check_record
-
-    return check_record(out_dir, checkpoint, what)
-
-
 
 
 def main(argv=None):
