@@ -29,6 +29,8 @@ CATALOGUE = Catalogue(
         # vocoders: HiFi-GAN
         "hifigan": "pylib.models.vocoder.hifigan:Hifigan",
         "nsf_hifigan": "pylib.models.vocoder.hifigan:NsfHifigan",
+        # vocoders: autoregressive
+        "wavenet": "pylib.models.vocoder.wavenet:WaveNet",
     },
     where="pylib/models/catalogue.py",
 )
@@ -41,6 +43,7 @@ SEED_ARCH_MODULES = (
     "pylib.models.cm.ssl_cm_seed",
     "pylib.models.vocoder.seed_nsf",
     "pylib.models.vocoder.nsf_gan",
+    "pylib.models.vocoder.seed_wavenet",
 )
 
 
