@@ -278,11 +278,18 @@ class WaveNet(nn.Module, LossModel, Vocoder):
             x = y
         return x
 
+    def cond_terms(self, c):
+        """Every layer's condition term at once: (B, T, cond) -> (B, T, layers, 2 * gate)."""
+        w = torch.cat([b.cond.weight for b in self.blocks], dim=0)
+        bias = torch.cat([b.cond.bias for b in self.blocks], dim=0)
+        return F.leaky_relu(F.linear(c, w, bias)).unflatten(-1, (len(self.blocks), -1))
+
     @torch.no_grad()
-    def generate(self, mel, generator=None, steps=None, return_classes=False):
+    def generate(self, mel, generator=None, steps=None, return_classes=False, chunk=1024):
         """mel (B, N, M) raw -> waveform (B, steps or N * hop), one layer update per layer and step.
 
-        generator: the sampling's RNG (None: torch's global one, as the seed)."""
+        generator: the sampling's RNG (None: torch's global one, as the seed). The layers' condition
+        terms are computed `chunk` steps at a time."""
         c = self.condition(mel)
         T = c.shape[1] if steps is None else min(steps, c.shape[1])
         B = c.shape[0]
@@ -290,12 +297,13 @@ class WaveNet(nn.Module, LossModel, Vocoder):
         classes = torch.zeros(B, T, dtype=torch.long, device=c.device)
         prev = torch.zeros(B, dtype=torch.long, device=c.device)
         for t in range(T):
+            if t % chunk == 0:
+                terms = self.cond_terms(c[:, t : t + chunk])
+            ct = terms[:, t % chunk]  # (B, layers, 2 * gate)
             x = self.embed(prev)  # (B, res)
-            ct = c[:, t]
             skips = None
             for i, block in enumerate(self.blocks):
-                h = queues.step(i, x)
-                x, s = block.finish(h, x, block.cond_term(ct))
+                x, s = block.finish(queues.step(i, x), x, ct[:, i])
                 skips = s if skips is None else skips + s
             prev = self.draw(self.out(skips), generator)
             classes[:, t] = prev
