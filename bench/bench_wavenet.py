@@ -45,7 +45,8 @@ def main():
                      dilation_cycle=5, cond_lstm_units=16, out_hidden=64)
 
         def run(fn, steps):
-            return lambda: fn(mel, generator=torch.Generator().manual_seed(0), steps=steps, return_classes=True)
+            return lambda: fn(mel, generator=torch.Generator().manual_seed(0), steps=steps,
+                              return_classes=True)
 
         same = torch.equal(run(toy.generate, NAIVE_STEPS)(), run(toy.generate_naive, NAIVE_STEPS)())
         cached = _timed(run(toy.generate, STEPS), 3) / STEPS

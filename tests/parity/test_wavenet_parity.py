@@ -35,7 +35,8 @@ def _shrink(model, res=16, skip=32, cond=16, hidden=64, layers=11):
     net.dilations = net.dilations[:layers]
     net.l_cond = wn.CondModule(net.input_dim, cond, net.up_sample, blstm_s=cond)
     net.l_wav_emb = torch.nn.Embedding(net.num_classes, res)
-    net.l_wavenet_blocks = torch.nn.ModuleList(wn.WaveNetBlock(res, skip, res, cond, d) for d in net.dilations)
+    net.l_wavenet_blocks = torch.nn.ModuleList(wn.WaveNetBlock(res, skip, res, cond, d)
+                                               for d in net.dilations)
     net.l_output = wn.OutputBlock(skip, net.num_classes, hid_dim=hidden)
 
 
@@ -71,7 +72,8 @@ def _nnsp(seed, dtype=torch.float64):
 
 def _close(got, ref, what, rtol=RTOL):
     scale = float(ref.abs().max())
-    torch.testing.assert_close(got, ref, rtol=rtol, atol=rtol * max(scale, 1e-12), msg=lambda m: f"{what}: {m}")
+    torch.testing.assert_close(got, ref, rtol=rtol, atol=rtol * max(scale, 1e-12),
+                               msg=lambda m: f"{what}: {m}")
 
 
 def test_logits_loss_and_gradients_match_the_seed():
