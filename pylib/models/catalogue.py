@@ -31,6 +31,8 @@ CATALOGUE = Catalogue(
         "nsf_hifigan": "pylib.models.vocoder.hifigan:NsfHifigan",
         # vocoders: flows (WaveGlow; WaveGlow-2 is coupling_net: legacy)
         "waveglow": "pylib.models.vocoder.waveglow:WaveGlow",
+        # vocoders: autoregressive
+        "wavenet": "pylib.models.vocoder.wavenet:WaveNet",
     },
     where="pylib/models/catalogue.py",
 )
@@ -44,6 +46,7 @@ SEED_ARCH_MODULES = (
     "pylib.models.vocoder.seed_nsf",
     "pylib.models.vocoder.nsf_gan",
     "pylib.models.vocoder.seed_waveglow",
+    "pylib.models.vocoder.seed_wavenet",
 )
 
 

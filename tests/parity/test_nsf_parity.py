@@ -17,7 +17,7 @@ import torch
 from pylib import load_model
 from pylib.engine.export import build_from_config
 from pylib.models.catalogue import get_model_class
-from pylib.models.seed_import import SEED_ARCHS, convert_state_dict, detect_arch
+from pylib.models.seed_import import SEED_ARCHS, arch_names, convert_state_dict, detect_arch
 from tests.parity.peers import ROOT, load_seed_model_module, require_seed, seed_args, stand_in_config
 
 ARCHS = ["hn-sinc-nsf-9", "hn-sinc-nsf-10", "hn-nsf", "cyc-noise-nsf-4"]
@@ -175,6 +175,7 @@ def test_forward_loss_and_gradients_match_the_seed(arch, monkeypatch, float64):
 
 def test_layouts_are_told_apart(monkeypatch, float64):
     """Each seed NSF layout is recognised as itself and as nothing else among the NSF layouts."""
+    arch_names()  # every declared architecture registered, whatever ran before this test
     for arch in ARCHS:
         _, seed = _seed(arch, monkeypatch)
         sd = seed.state_dict()
