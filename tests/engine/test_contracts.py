@@ -22,9 +22,10 @@ from pylib.engine import build
 from pylib.engine.trainer import group_losses
 from pylib.models.catalogue import get_model_class, model_names
 
-VOCODERS = {"hn_sinc_nsf", "hn_nsf", "cyc_noise_nsf", "hifigan", "nsf_hifigan", "hn_sinc_nsf_hifigan"}
+VOCODERS = {"hn_sinc_nsf", "hn_nsf", "cyc_noise_nsf", "hifigan", "nsf_hifigan", "hn_sinc_nsf_hifigan",
+            "wavenet", "waveglow"}
 GANS = {"hifigan", "nsf_hifigan", "hn_sinc_nsf_hifigan"}
-CMS = {"lcnn", "rawnet2"}
+CMS = {"lcnn", "rawnet2", "ssl_cm"}
 
 
 def test_every_shipped_model_declares_its_contracts():

@@ -26,7 +26,8 @@ def test_read_scores(tmp_path):
         ("u1 1.0\nu2 nan\n", r"scores.txt:2: score is nan"),
         ("u1 inf\n", r"scores.txt:1: score is inf"),
         ("u1 1.0\nu2 high\n", r"scores.txt:2: score 'high' is not a number"),
-        ("u1 1.0 2.0\n", r"scores.txt:1: expected `utt-id score`, got 3 fields"),
+        ("u1 1.0 2.0\nu2 1.0\n", r"scores.txt:2: expected 3 fields, as the first line, got 2"),
+        ("u1 1.0 sure\n", r"scores.txt:1: score 'sure' is not a number"),  # extra columns are numbers too
         ("u1\n", r"scores.txt:1: expected `utt-id score`, got 1 fields"),
         ("\n\n", r"scores.txt: the score file is empty"),
     ],

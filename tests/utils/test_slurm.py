@@ -1,8 +1,10 @@
 """utils/slurm.py against fake sbatch/squeue/sacct scripts on PATH (no cluster needed)."""
 
 import os
+import shutil
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -113,9 +115,11 @@ def test_sbatch_failure_is_reported(slurm):
 
 
 def test_no_sbatch_on_path(tmp_path):
-    env = dict(os.environ, PATH="/usr/bin:/bin")
-    if any(os.access(os.path.join(d, "sbatch"), os.X_OK) for d in ("/usr/bin", "/bin")):
-        pytest.skip("a real sbatch is installed")
+    bin_dir = tmp_path / "bin"  # a PATH without sbatch, whether or not a real Slurm is installed
+    bin_dir.mkdir()
+    os.symlink(shutil.which("bash"), bin_dir / "bash")
+    os.symlink(os.path.realpath(sys.executable), bin_dir / "python3")  # the interpreter itself, not a shim
+    env = dict(os.environ, PATH=str(bin_dir))
     r = subprocess.run([str(SLURM), "x.log", "true"], capture_output=True, text=True, cwd=tmp_path, env=env)
     assert r.returncode == 1
     assert "sbatch` not found on PATH" in r.stderr
