@@ -3,6 +3,8 @@ SHELL := /bin/bash
 VENV := tools/venv
 PY := $(VENV)/bin/python
 DEMO_RECIPES := $(wildcard egs/toy/*/run.sh)
+# pytest-xdist workers of `make test` (TEST_JOBS=1: one process, in file order)
+TEST_JOBS ?= 2
 
 .PHONY: all setup test demo bench lint clean
 
@@ -15,7 +17,7 @@ setup:
 
 test: setup
 	@tools/install_system_packages.sh
-	$(PY) -m pytest --durations=10 $(PYTEST_ARGS)
+	$(PY) -m pytest $(if $(filter 1,$(TEST_JOBS)),,-n $(TEST_JOBS) --dist loadgroup) --durations=10 $(PYTEST_ARGS)
 
 demo: setup
 	@if [ -z "$(DEMO_RECIPES)" ]; then echo "make demo: no toy recipe exists yet (egs/toy/*/run.sh)"; exit 1; fi
