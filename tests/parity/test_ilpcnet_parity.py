@@ -19,7 +19,7 @@ from pylib.engine.export import build_from_config
 from pylib.models.catalogue import get_model_class
 from pylib.models.seed_import import SEED_ARCHS, convert_state_dict, detect_arch
 from pylib.models.vocoder.ilpcnet import lpc_analysis
-from tests.parity.peers import SEED_DIR, load_seed_model_module, require_seed, seed_args, stand_in_config
+from tests.parity.peers import load_seed_model_module, seed_args, seed_project_on_path, stand_in_config
 
 B, N, HOP, MEL = 2, 8, 80, 80  # 8 feature frames = 4 LPC frames of 160 samples
 RTOL = 1e-5
@@ -30,10 +30,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _module():
-    require_seed()
-    folder = str(SEED_DIR / "project" / PROJECT)
-    if folder not in sys.path:  # model.py imports its sibling block_lpcnet.py
-        sys.path.insert(0, folder)
+    seed_project_on_path(PROJECT)  # model.py imports its sibling block_lpcnet.py
     return load_seed_model_module(f"{PROJECT}/model.py", input_reso=[HOP, HOP], input_dims=[MEL, 1],
                                   options=OPTIONS)
 
