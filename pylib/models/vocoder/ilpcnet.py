@@ -355,31 +355,30 @@ class ILPCNet(nn.Module, LossModel, Vocoder):
         wout = self.out_weight().t().contiguous()
         neg_a = -lpc[..., 1:].flip(-1)  # (B, F, order) against [x[n-order], ..., x[n-1]]
         T = nf * c.frame_shift
+        order = P - 1
         h1 = feat.new_zeros(B, c.gru1)
         h2 = feat.new_zeros(B, c.gru2)
-        past = feat.new_zeros(B, P - 1)
+        buf = feat.new_zeros(B, order + T)  # [order zeros, the generated samples]
         prev = feat.new_zeros(B, 1)
-        out = feat.new_zeros(B, T)
 
         def cell(gi, h, ut, bh):
             gh = torch.addmm(bh, h, ut)
-            ir, iz, inn = gi.chunk(3, dim=1)
-            hr, hz, hn = gh.chunk(3, dim=1)
-            r = torch.sigmoid(ir + hr)
-            z = torch.sigmoid(iz + hz)
-            return (1 - z) * torch.tanh(inn + r * hn) + z * h
+            n = h.shape[1]
+            rz = torch.sigmoid(gi[:, : 2 * n] + gh[:, : 2 * n])
+            z = rz[:, n:]
+            return torch.lerp(torch.tanh(torch.addcmul(gi[:, 2 * n :], rz[:, :n], gh[:, 2 * n :])), h, z)
 
         for t in range(T):
             f = t // c.frame_shift
-            pred = (past * neg_a[:, f]).sum(1, keepdim=True)
-            h1 = cell(gi_frames[:, f] + prev * w1_fb, h1, u1t, c1)
-            h2 = cell(torch.addmm(b2, h1, w2_h) + prev * w2_fb, h2, u2t, c2)
+            pred = (buf[:, t : t + order] * neg_a[:, f]).sum(1, keepdim=True)
+            h1 = cell(torch.addcmul(gi_frames[:, f], prev, w1_fb), h1, u1t, c1)
+            h2 = cell(torch.addmm(b2, h1, w2_h).addcmul_(prev, w2_fb), h2, u2t, c2)
             mean, log_std = (h2 @ wout).chunk(2, dim=1)
             std = torch.exp(F.relu(log_std + 9) - 9)
             noise = torch.randn(B, 1, 1, dtype=dt, device=feat.device, generator=generator)[:, 0]
             prev = noise * std * c.temperature + mean + pred
-            out[:, t] = prev[:, 0]
-            past = torch.cat([past[:, 1:], prev], dim=1)
+            buf[:, order + t] = prev[:, 0]
+        out = buf[:, order:]
         return de_emphasise(out, c.pre_emphasis)
 
     @torch.no_grad()
