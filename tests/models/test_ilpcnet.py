@@ -76,6 +76,27 @@ def test_each_training_stage_trains_its_own_networks():
         assert got == {stage == 1}  # only the condition network (stage 1) or only the rest (stage 2)
 
 
+@pytest.mark.parametrize("step", [0, 5])
+def test_padding_is_left_out_of_the_loss(step):
+    model = _toy(stage1_steps=3).train()
+    mel, f0, wav = _inputs()
+    full = torch.full((2,), 160)
+    batch = {"mel": mel, "f0": f0, "wav": wav[..., None]}
+    torch.manual_seed(4)
+    plain = model(batch, step=step)[0]
+    torch.manual_seed(4)
+    torch.testing.assert_close(model({**batch, "wav_len": full}, step=step)[0], plain)  # no padding
+    lens = torch.tensor([160, 100])  # the second utterance: 100 samples, LPC frames 0 and 1 within
+    padded = wav.clone()
+    padded[1, 100:] = torch.linspace(-0.9, 0.9, 60, dtype=wav.dtype)  # other padding values
+    losses = []
+    for w in (wav, padded):
+        torch.manual_seed(4)
+        losses.append(model({**batch, "wav": w[..., None], "wav_len": lens}, step=step)[0])
+    torch.testing.assert_close(losses[0], losses[1])
+    assert float((losses[0] - plain).detach().abs()) > 1e-6
+
+
 def test_infer_trims_and_is_reproducible():
     model = _toy().eval()
     mel, f0, _ = _inputs(N=7)  # an odd frame count: 4 LPC frames, 160 samples, trimmed to 140

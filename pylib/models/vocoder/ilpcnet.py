@@ -298,9 +298,11 @@ class ILPCNet(nn.Module, LossModel, Vocoder):
         excit = (past * lpc.repeat_interleave(c.frame_shift, dim=1)[:, :T2]).sum(-1)
         return x[:, :T2] - excit, x[:, :T2]
 
-    def losses(self, mel, f0, wav, stage, noise=None):
+    def losses(self, mel, f0, wav, stage, lengths=None):
         """(condition MSE, waveform NLL) for raw mel (B, N, M), F0 (B, N, 1), wav (B, T); the
-        loss of the stage not trained is zero (the seed multiplies it by 0)."""
+        loss of the stage not trained is zero (the seed multiplies it by 0). lengths (B,): the
+        utterances' true sample counts; the padding is then left out of the means (LPC frames that
+        reach into it, samples in it)."""
         c = self.cfg
         raw, normed = self.conditions(mel, f0)
         rc, gain, _ = lpc_analysis(wav, c.frame_length, c.frame_shift, c.lpc_order, c.pre_emphasis)
@@ -309,26 +311,37 @@ class ILPCNet(nn.Module, LossModel, Vocoder):
         zero = wav.new_zeros(())
         if stage == 1:
             rc_pre, gain_pre = self.cond_net(raw)
-            return F.mse_loss(rc_pre, rc) + F.mse_loss(gain_pre, gain), zero
+            if lengths is None:
+                return F.mse_loss(rc_pre, rc) + F.mse_loss(gain_pre, gain), zero
+            ends = torch.arange(n, device=wav.device) * c.frame_shift + c.frame_length
+            keep = (ends[None] <= lengths.to(wav.device)[:, None]).to(wav.dtype)[..., None]  # (B, n, 1)
+            count = keep.sum().clamp(min=1)
+            mse = (((rc_pre - rc) ** 2 * keep).sum() / (count * rc.shape[-1])
+                   + ((gain_pre - gain) ** 2 * keep).sum() / count)
+            return mse, zero
         with torch.no_grad():
             rc_pre, _ = self.cond_net(raw)
             pred, x = self.lp_analysis(wav, rc_to_lpc(rc_pre))
         feat = self.frame_features(raw, normed).repeat_interleave(c.frame_shift, dim=1)
         T = min(x.shape[1], feat.shape[1])
         x, pred = x[:, :T], pred[:, :T]
-        if noise is None:
-            noise = torch.randn(x.shape[0], T, 1, dtype=x.dtype, device=x.device)
+        noise = torch.randn(x.shape[0], T, 1, dtype=x.dtype, device=x.device)  # as the seed: global RNG
         fb = F.pad(x[:, :-1], (1, 0))[..., None] + noise * c.feedback_noise
         mean, std = self.excitation(feat[:, :T], fb)
         z = (x[..., None] - mean - pred[..., None]) / std
-        nll = (0.5 * math.log(2 * math.pi) + torch.log(std) + 0.5 * z**2).mean()
-        return zero, nll
+        nll = 0.5 * math.log(2 * math.pi) + torch.log(std) + 0.5 * z**2  # (B, T, 1)
+        if lengths is None:
+            return zero, nll.mean()
+        keep = (torch.arange(T, device=wav.device)[None] < lengths.to(wav.device)[:, None]).to(nll.dtype)
+        return zero, (nll[..., 0] * keep).sum() / keep.sum().clamp(min=1)
 
     def forward(self, batch, step=0):
-        """Stage 1: the condition network's MSE; stage 2: the waveform NLL (pylib.contracts.LossModel)."""
+        """Stage 1: the condition network's MSE; stage 2: the waveform NLL (pylib.contracts.LossModel);
+        with `<wav>_len` the padding is left out of the means (the seed averages over it)."""
         c = self.cfg
         stage = self.stage(step)
-        cond, nll = self.losses(batch[c.mel], batch[c.f0], batch[c.wav][..., 0], stage)
+        cond, nll = self.losses(batch[c.mel], batch[c.f0], batch[c.wav][..., 0], stage,
+                                batch.get(f"{c.wav}_len"))
         loss = cond if stage == 1 else nll
         return loss, {"cond": float(cond.detach()), "nll": float(nll.detach()), "stage": float(stage)}
 
