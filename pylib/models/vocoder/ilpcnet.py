@@ -20,7 +20,8 @@ Training (two stages, as the seed's --temp-flag stage1 / stage2): stage 1 fits t
 network to the reflection coefficients and gain of an LPC analysis of the natural waveform (MSE);
 stage 2 fixes it and trains the rest by the Gaussian negative log-likelihood of the pre-emphasised
 waveform around the LP prediction from the *predicted* coefficients, the previous natural sample
-(plus noise of std 2 ** -14) fed back.
+(plus noise of std 2 ** -14) fed back. With `<wav>_len` the padding is left out of both means (the
+seed averages over it).
 Generation: one sample per step, excitation drawn with its std scaled by 0.7, LP synthesis, then
 de-emphasis.
 """
