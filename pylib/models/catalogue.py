@@ -33,6 +33,7 @@ CATALOGUE = Catalogue(
         "waveglow": "pylib.models.vocoder.waveglow:WaveGlow",
         # vocoders: autoregressive
         "wavenet": "pylib.models.vocoder.wavenet:WaveNet",
+        "ilpcnet": "pylib.models.vocoder.ilpcnet:ILPCNet",
     },
     where="pylib/models/catalogue.py",
 )
@@ -47,6 +48,7 @@ SEED_ARCH_MODULES = (
     "pylib.models.vocoder.nsf_gan",
     "pylib.models.vocoder.seed_waveglow",
     "pylib.models.vocoder.seed_wavenet",
+    "pylib.models.vocoder.seed_ilpcnet",
 )
 
 

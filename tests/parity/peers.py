@@ -85,6 +85,13 @@ def load_seed_model_module(relpath, **config_attrs):
     return mod
 
 
+def seed_project_on_path(relfolder):
+    """Put `project/<relfolder>` of the seed on sys.path, for a model.py that imports a sibling file
+    (e.g. 05-nn-vocoders/ilpcnet/model.py imports its block_lpcnet.py)."""
+    require_seed()
+    _on_path(SEED_DIR / "project" / relfolder)
+
+
 def load_seed_module(dotted):
     """A seed library module such as "sandbox.util_frontend" or "core_modules.p2sgrad"."""
     require_seed()
