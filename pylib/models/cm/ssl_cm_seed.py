@@ -25,12 +25,13 @@ loss weights and augmentation only), B1 and B3 (B3's distillation teacher is not
 `detect_arch` lists them all; `--arch` picks one.
 
 The SSL front end is built from the local checkpoint the seed used, by its file name (xlsr_53_56k.pt,
-...) in the folder `NNSP_SSL_DIR` (environment), else the seed's SSL_pretrained/ in the working
-directory. A fine-tuned model's SSL
+...) in the folder given by `import_project_nn --ssl-dir` (`use_ssl_dir`), else `NNSP_SSL_DIR`
+(environment), else the seed's SSL_pretrained/ in the working directory. A fine-tuned model's SSL
 weights come from the seed checkpoint, mapped by `ssl_state` (fairseq -> nnsp's front end keys,
 pylib.models.ssl.fairseq); a fixed model's come from the local SSL checkpoint itself.
 """
 
+import contextlib
 import os
 import re
 
@@ -66,10 +67,25 @@ FEATURES = {"sample_rate": 16000,  # the seed's config: wav_samp_rate = 16000, u
 DATA = {"inputs": [{"name": "wav", "norm": False}], "outputs": []}
 
 
+_SSL_DIR = None  # import_project_nn --ssl-dir, while use_ssl_dir is active; wins over $NNSP_SSL_DIR
+
+
+@contextlib.contextmanager
+def use_ssl_dir(folder):
+    """Within the block, SSL checkpoints are looked up in `folder` (None: as outside the block)."""
+    global _SSL_DIR
+    old = _SSL_DIR
+    _SSL_DIR = None if folder is None else str(folder)
+    try:
+        yield
+    finally:
+        _SSL_DIR = old
+
+
 def ssl_path(file):
-    """Where the local SSL checkpoint `file` is: in $NNSP_SSL_DIR, else in the seed's SSL_pretrained/
-    (under the working directory)."""
-    return os.path.join(os.environ.get("NNSP_SSL_DIR") or "SSL_pretrained", file)
+    """Where the local SSL checkpoint `file` is: in the folder of `use_ssl_dir` (--ssl-dir), else in
+    $NNSP_SSL_DIR, else in the seed's SSL_pretrained/ (under the working directory)."""
+    return os.path.join(_SSL_DIR or os.environ.get("NNSP_SSL_DIR") or "SSL_pretrained", file)
 
 
 def ssl_state(sub_sd, frontend, where):
@@ -209,13 +225,21 @@ def convert_seed(sd, name, where="checkpoint"):
 
     mcfg = model_config(name, _ssl_dim(name, sd))
     dim = mcfg.pop("_ssl_dim")
+    for key in ("frontend", "frontend2"):  # the teachers are built at the first training step only
+        path = (mcfg.get(key) or {}).get("path")
+        if path is not None and not os.path.exists(path):
+            raise DataError(
+                f"{where}: {name} runs the SSL model {os.path.basename(path)}, not found at {path}; put "
+                f"the checkpoint the seed trained with there, or name its folder with --ssl-dir DIR (or "
+                f"NNSP_SSL_DIR); the seed's project/07-asvspoof-ssl/01_download_ssl.sh lists where to get it"
+            )
     keys = {k: v for k, v in mcfg.items() if k != "name"}
     model = ssl_cm.SslCM(from_dict(ssl_cm.SslCmConfig, keys, where=f"seed architecture {name}"))
     if model.ssl_dim != dim:
         raise DataError(
             f"{where}: the seed's back end reads {dim}-dim SSL features, the SSL model at "
             f"{mcfg['frontend']['path']} gives {model.ssl_dim}: put the SSL checkpoint the model was "
-            f"trained with there (or set NNSP_SSL_DIR)"
+            f"trained with there (or pass --ssl-dir, or set NNSP_SSL_DIR)"
         )
     ours = model.state_dict()
     prefixes = ssl_prefixes(name)
