@@ -114,9 +114,9 @@ def model_config(name, ssl_dim=None):
     elif name in P09 or name in P10:
         dim, ft, file = 1024, True, "xlsr_53_56k.pt"
         cfg = dict(back_end="ff", ff_layers=3, ff_dim=128, ff_dropout=0.5)
-        # model.py m_feat: 1.0 in ID-7 and B1-B3, 0.0 in ID-2/4/6; project 10 contrasts the SSL
-        # output itself (its FrontEnd has no projection), project 09 the projected frames
-        if name in ("model-ID-7", *P10):
+        # model.py m_feat: 1.0 in ID-6, ID-7 (the same model.py) and B1-B3, 0.0 in ID-2/4; project 10
+        # contrasts the SSL output itself (its FrontEnd has no projection), project 09 the projected frames
+        if name in ("model-ID-6", "model-ID-7", *P10):
             cfg.update(supcon_weight=1.0, supcon_frames="ssl" if name in P10 else "proj")
         if name == "model-ID-B3":
             cfg.update(distill_weight=100.0)  # model.py m_feat_dis
