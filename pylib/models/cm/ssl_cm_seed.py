@@ -37,7 +37,7 @@ import re
 
 import torch
 
-from pylib.errors import DataError
+from pylib.errors import DataError, UserError
 from pylib.models.cm import ssl_cm
 from pylib.models.seed_import import SeedArch, register_seed_arch
 
@@ -225,16 +225,20 @@ def convert_seed(sd, name, where="checkpoint"):
 
     mcfg = model_config(name, _ssl_dim(name, sd))
     dim = mcfg.pop("_ssl_dim")
-    for key in ("frontend", "frontend2"):  # the teachers are built at the first training step only
-        path = (mcfg.get(key) or {}).get("path")
-        if path is not None and not os.path.exists(path):
-            raise DataError(
-                f"{where}: {name} runs the SSL model {os.path.basename(path)}, not found at {path}; put "
-                f"the checkpoint the seed trained with there, or name its folder with --ssl-dir DIR (or "
-                f"NNSP_SSL_DIR); the seed's project/07-asvspoof-ssl/01_download_ssl.sh lists where to get it"
-            )
     keys = {k: v for k, v in mcfg.items() if k != "name"}
-    model = ssl_cm.SslCM(from_dict(ssl_cm.SslCmConfig, keys, where=f"seed architecture {name}"))
+    try:
+        model = ssl_cm.SslCM(from_dict(ssl_cm.SslCmConfig, keys, where=f"seed architecture {name}"))
+    except UserError as e:
+        for key in ("frontend", "frontend2"):  # the teachers are built at the first training step only
+            path = (mcfg.get(key) or {}).get("path")
+            if path is not None and not os.path.exists(path):
+                raise DataError(
+                    f"{where}: {name} runs the SSL model {os.path.basename(path)}, not found at {path}; "
+                    f"put the checkpoint the seed trained with there, or name its folder with --ssl-dir DIR "
+                    f"(or NNSP_SSL_DIR); the seed's project/07-asvspoof-ssl/01_download_ssl.sh lists where "
+                    f"to get it"
+                ) from e
+        raise
     if model.ssl_dim != dim:
         raise DataError(
             f"{where}: the seed's back end reads {dim}-dim SSL features, the SSL model at "
