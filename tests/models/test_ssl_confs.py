@@ -2,11 +2,9 @@
 model, optimizer groups, train section) and builds its model, with the XLSR checkpoint replaced by the
 tiny random wav2vec 2.0 of pylib.models.ssl.tiny written to a temporary folder."""
 
-import math
 from pathlib import Path
 
 import pytest
-import torch
 
 from pylib.config import load_yaml
 from pylib.data.augment.config import RawBoostConfig
@@ -46,11 +44,8 @@ def test_every_conf_resolves_and_builds(tiny_ssl):
         assert SSL_MODEL in path.read_text(), f"{path.name}: reads its SSL model elsewhere"
         resolved, spec, model, optim, _ = resolve_config(with_tiny(raw, tiny_ssl), get_model_class)
         assert resolved["model"]["name"] == "ssl_cm" and list(optim) == list(model.param_groups()), path.name
-        if model.frontend is not None:
-            assert model.ssl_dim == 32, path.name  # the tiny model's width, read from its checkpoint
-            batch = {"wav": 0.1 * torch.randn(2, 8000, 1), "wav_len": torch.tensor([8000, 6400])}
-            scores = model.eval().infer(batch)
-            assert len(scores) == 2 and all(math.isfinite(s) for s in scores), path.name
+        if model.frontend is not None:  # the tiny model's width, read from its checkpoint
+            assert model.ssl_dim == 32 and model.frontend.finetune == raw["model"]["frontend"]["finetune"]
         if path.stem in ("w2v_xlsr_ft_ff_id7", "w2v_xlsr_ft_ff_b1"):
             # the seed's multi-view training (09 model-ID-7/data_augment.py wav_aug_wrapper, model.py m_feat)
             assert spec.views.vocoded == ["train_voc"] and spec.views.augmented == 1, path.name
