@@ -38,7 +38,7 @@ def _best(fn, rounds=3):
 # the toy recipe's back end (egs/toy/ssl_cm/conf/ssl_fix_llgf.yaml) and batches
 BACK_END = dict(proj_dim=32, back_end="llgf", lstm_layers=2, lcnn_width=16, lcnn_dropout=0.2,
                 energy_weight=0.0)
-BATCH, CROP, N_BATCHES = 16, 32000, 3
+BATCH, CROP, N_BATCHES = 16, 32000, 2
 
 
 def _train_steps(tmp, folder):
