@@ -1,7 +1,14 @@
-"""SSL front end speed on CPU (2 threads): inference utterances/s of the tiny SSL model (make_tiny_ssl:
-2 layers of width 32, the real CNN and frame shift) on 3-4 s utterances, one by one, against the
-same-run baseline of reading the cached features of the same utterances (stage 1's raw <f4 files,
-layers all), which is what frozen-SSL training reads instead of running the model.
+"""SSL front end speed on CPU (2 threads), with the tiny SSL model (make_tiny_ssl: 2 layers of width
+32, the real CNN and frame shift):
+
+1. inference utterances/s on 3-4 s utterances, one by one, against the same-run baseline of reading
+   the cached features of the same utterances (stage 1's raw <f4 files, layers all), which is what
+   frozen-SSL training reads instead of running the model;
+2. back-end training steps/s of the toy recipe's model (egs/toy/ssl_cm/conf/ssl_fix_llgf.yaml: ssl_cm,
+   llgf back end, proj_dim 32, LCNN width 16, 2 BLSTMs; batches of 16 crops of 2 s) on the same
+   batches two ways: reading the cached last-layer features (<f4 files, padded into the batch) and
+   running the frozen SSL model on the waveforms inside the model. Forward, backward and an Adam
+   step each; the back ends start from the same weights.
 
 `make bench BENCH_ARGS=ssl` runs this part alone.
 """
@@ -28,6 +35,59 @@ def _best(fn, rounds=3):
     return best
 
 
+# the toy recipe's back end (egs/toy/ssl_cm/conf/ssl_fix_llgf.yaml) and batches
+BACK_END = dict(proj_dim=32, back_end="llgf", lstm_layers=2, lcnn_width=16, lcnn_dropout=0.2,
+                energy_weight=0.0)
+BATCH, CROP, N_BATCHES = 16, 32000, 2
+
+
+def _train_steps(tmp, folder):
+    """(steps/s reading cached features, steps/s running the frozen SSL model, frames per crop)."""
+    from pylib.config import from_dict
+    from pylib.models.cm.ssl_cm import SslCM, SslCmConfig
+
+    frontend = {"path": str(folder), "layers": "last", "finetune": False}
+    torch.manual_seed(0)
+    live = SslCM(from_dict(SslCmConfig, dict(BACK_END, input="wav", frontend=frontend), where="bench"))
+    cached = SslCM(from_dict(SslCmConfig, dict(BACK_END, input="ssl", ssl_dim=live.ssl_dim), where="bench"))
+    cached.load_state_dict({k: v for k, v in live.state_dict().items() if not k.startswith("frontend.")})
+    g = np.random.default_rng(1)
+    batches = []
+    for b in range(N_BATCHES):
+        wav = torch.from_numpy((0.1 * g.standard_normal((BATCH, CROP, 1))).astype(np.float32))
+        label = torch.from_numpy(g.integers(0, 2, BATCH))
+        with torch.no_grad():  # stage 1's cache of these crops: one <f4 file per crop
+            feats, _ = live.frontend(wav[:, :, 0])
+        paths = []
+        for i, f in enumerate(feats.numpy()):
+            paths.append(tmp / f"b{b}_{i}.f4")
+            write_f4(paths[-1], f)
+        batches.append((wav, label, paths))
+    dim, frames = live.ssl_dim, feats.shape[1]
+
+    def live_batch(wav, label, paths):  # the waveforms: the model runs the SSL model on them
+        return {"wav": wav, "wav_len": torch.full((BATCH,), CROP), "label": label}
+
+    def cached_batch(wav, label, paths):  # what the loader does with cached features: read, stack
+        x = torch.from_numpy(np.stack([read_f4(p, dim) for p in paths]))
+        return {"ssl": x, "ssl_len": torch.full((BATCH,), x.shape[1]), "label": label}
+
+    def run(model, make):
+        opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+        model.train()
+
+        def go():
+            for wav, label, paths in batches:
+                loss, _ = model(make(wav, label, paths))
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+
+        return N_BATCHES / _best(go, rounds=2)
+
+    return run(cached, cached_batch), run(live, live_batch), frames
+
+
 def main():
     from pylib.models.ssl import SSLFrontendConfig, build_ssl_frontend
     from pylib.models.ssl.fairseq import save_hf_folder
@@ -50,6 +110,8 @@ def main():
         paths = [tmp / f"{i}.f4" for i in range(len(waves))]
         run = _best(infer)
         read = _best(lambda: [read_f4(p, dim) for p in paths])
+        (tmp / "steps").mkdir()
+        cached_sps, live_sps, frames = _train_steps(tmp / "steps", tmp / "tiny")
     secs = sum(len(w) for w in waves) / SR
     print(
         f"tiny SSL model ({sum(p.numel() for p in fe.parameters()) / 1e3:.0f}k params), 16 utts of 3-4 s "
@@ -60,6 +122,13 @@ def main():
         f"  SSL inference (one by one)         : {len(waves) / run:9.1f} utt/s   "
         f"{run / read:.0f}x the read time, {secs / run:.0f}x real time"
     )
+    print(
+        f"back-end training (ssl_cm llgf at the toy conf's width), batches of {BATCH} x {CROP / SR:.0f} s "
+        f"({frames} frames), {N_BATCHES} batches, best of 2:"
+    )
+    print(f"  cached SSL features (read <f4)      : {cached_sps:9.2f} steps/s")
+    print(f"  frozen SSL model on the fly        : {live_sps:9.2f} steps/s   "
+          f"cached is {cached_sps / live_sps:.1f}x faster")
 
 
 if __name__ == "__main__":

@@ -20,10 +20,11 @@ dev_set=dev              # the set that picks the best checkpoint
 eval_sets="eval"         # sets to run inference on and score, separated by spaces
 checkpoint=best          # stages 4-5: the checkpoint used: best, last, or a path
 train_opts=""            # stage 3: extra options of pylib.bin.train, e.g. "--set train.max_steps=1000"
+infer_opts=""            # stage 4: extra options of pylib.bin.infer, e.g. "--mc-dropout 144"
 num_threads=""           # torch/OpenMP threads per job; empty or 0: the library's default
 
 # The settings above, passed on by run_stages; voc.sh and cm.sh append their own.
-stage_settings=(stage stop_stage conf tag nj train_set dev_set eval_sets checkpoint train_opts num_threads)
+stage_settings=(stage stop_stage conf tag nj train_set dev_set eval_sets checkpoint train_opts infer_opts num_threads)
 
 # stage_help: the --help lines of the settings above, with their current values as defaults, then
 # those of the task family (family_help, defined by voc.sh or cm.sh).
@@ -40,6 +41,7 @@ stage_help() {
   --eval-sets "..."  sets for inference and scoring (default "$eval_sets")
   --checkpoint C     stages 4-5: best, last or a path (default $checkpoint)
   --train-opts "..." stage 3: extra options of pylib.bin.train, e.g. "--set train.epochs=5"
+  --infer-opts "..." stage 4: extra options of pylib.bin.infer, e.g. "--mc-dropout 144" (default: "$infer_opts")
   --num-threads N    torch/OpenMP threads per job; empty or 0: the library's default (default: $threads_d)
 HELP
   family_help
@@ -130,13 +132,15 @@ stage_train() {
     python -m pylib.bin.train --conf "$conf" --data-dir dump --exp-dir "$exp" $train_opts
 }
 
-# Stage 4. stage_infer WHAT: the model's output for every eval set in $exp/infer_<set>/.
+# Stage 4. stage_infer WHAT: the model's output for every eval set in $exp/infer_<set>/ (with
+# $infer_opts, e.g. --mc-dropout N for the seed's MC-dropout score columns).
 stage_infer() {
   local set
   for set in $eval_sets; do
     echo "Stage 4: $1 of $set -> $exp/infer_$set; log: $exp/log/infer_$set.log"
+    # shellcheck disable=SC2086  # $infer_opts is a list of options
     ${train_cmd} "$exp"/log/infer_"$set".log \
       python -m pylib.bin.infer --exp-dir "$exp" --checkpoint "$checkpoint" --data-dir dump \
-        --subset "$set" --out-dir "$exp"/infer_"$set"
+        --subset "$set" --out-dir "$exp"/infer_"$set" $infer_opts
   done
 }

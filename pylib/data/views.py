@@ -81,6 +81,8 @@ class MultiViewDataset(torch.utils.data.Dataset):
         self.augment = augment
         if self.k and self.augment is None:
             self.augment = _augment_views(base)
+        if self.k:  # data.augment draws views 1..K; view 0 of every row is as read (the seed's groups)
+            base.augmentation = None
         self.copies = {}  # source utt -> [(dataset, row, vocoder)]
         self.sources = []
         for root in views_spec.vocoded:

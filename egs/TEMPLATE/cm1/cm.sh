@@ -5,7 +5,8 @@
 #   1 waveforms of every set (the models compute their front end themselves) -> dump/<set>/wav/
 #   2 lists of every set with their labels -> dump/<set>/<set>.lst, dump/<set>/utt2label
 #   3 training; the dev set picks checkpoint_best.pt -> exp/<tag>/
-#   4 scores of the eval sets -> exp/<tag>/infer_<set>/scores.txt
+#   4 scores of the eval sets -> exp/<tag>/infer_<set>/scores.txt (--infer-opts "--mc-dropout 144":
+#     the seed's MC-dropout columns too)
 #   5 EER, per-attack EER, DET curve (and min t-DCF with ASV scores) -> exp/<tag>/infer_<set>/results.json
 #   6 (with --fuse-with) logistic-regression fusion with other runs, trained on the dev scores
 #     -> exp/fusion_<tag>/infer_<set>/{scores.txt,fusion.json,results.json}
@@ -122,9 +123,10 @@ if stage_on 6; then
       for set in $dev_set $eval_sets; do
         if [ -f "$run"/infer_"$set"/scores.txt ] && ! { $own && [ "$set" = "$dev_set" ]; }; then continue; fi
         echo "Stage 6: scores of $set by $run -> $run/infer_$set; log: $run/log/infer_$set.log"
+        # shellcheck disable=SC2086  # $infer_opts is a list of options (as in stage 4)
         ${train_cmd} "$run"/log/infer_"$set".log \
           python -m pylib.bin.infer --exp-dir "$run" --checkpoint "$ckpt" --data-dir dump \
-            --subset "$set" --out-dir "$run"/infer_"$set"
+            --subset "$set" --out-dir "$run"/infer_"$set" $infer_opts
       done
     done
     for set in $eval_sets; do

@@ -25,18 +25,19 @@ loss weights and augmentation only), B1 and B3 (B3's distillation teacher is not
 `detect_arch` lists them all; `--arch` picks one.
 
 The SSL front end is built from the local checkpoint the seed used, by its file name (xlsr_53_56k.pt,
-...) in the folder `NNSP_SSL_DIR` (environment), else the seed's SSL_pretrained/ in the working
-directory. A fine-tuned model's SSL
+...) in the folder given by `import_project_nn --ssl-dir` (`use_ssl_dir`), else `NNSP_SSL_DIR`
+(environment), else the seed's SSL_pretrained/ in the working directory. A fine-tuned model's SSL
 weights come from the seed checkpoint, mapped by `ssl_state` (fairseq -> nnsp's front end keys,
 pylib.models.ssl.fairseq); a fixed model's come from the local SSL checkpoint itself.
 """
 
+import contextlib
 import os
 import re
 
 import torch
 
-from pylib.errors import DataError
+from pylib.errors import DataError, UserError
 from pylib.models.cm import ssl_cm
 from pylib.models.seed_import import SeedArch, register_seed_arch
 
@@ -66,10 +67,25 @@ FEATURES = {"sample_rate": 16000,  # the seed's config: wav_samp_rate = 16000, u
 DATA = {"inputs": [{"name": "wav", "norm": False}], "outputs": []}
 
 
+_SSL_DIR = None  # import_project_nn --ssl-dir, while use_ssl_dir is active; wins over $NNSP_SSL_DIR
+
+
+@contextlib.contextmanager
+def use_ssl_dir(folder):
+    """Within the block, SSL checkpoints are looked up in `folder` (None: as outside the block)."""
+    global _SSL_DIR
+    old = _SSL_DIR
+    _SSL_DIR = None if folder is None else str(folder)
+    try:
+        yield
+    finally:
+        _SSL_DIR = old
+
+
 def ssl_path(file):
-    """Where the local SSL checkpoint `file` is: in $NNSP_SSL_DIR, else in the seed's SSL_pretrained/
-    (under the working directory)."""
-    return os.path.join(os.environ.get("NNSP_SSL_DIR") or "SSL_pretrained", file)
+    """Where the local SSL checkpoint `file` is: in the folder of `use_ssl_dir` (--ssl-dir), else in
+    $NNSP_SSL_DIR, else in the seed's SSL_pretrained/ (under the working directory)."""
+    return os.path.join(_SSL_DIR or os.environ.get("NNSP_SSL_DIR") or "SSL_pretrained", file)
 
 
 def ssl_state(sub_sd, frontend, where):
@@ -98,9 +114,9 @@ def model_config(name, ssl_dim=None):
     elif name in P09 or name in P10:
         dim, ft, file = 1024, True, "xlsr_53_56k.pt"
         cfg = dict(back_end="ff", ff_layers=3, ff_dim=128, ff_dropout=0.5)
-        # model.py m_feat: 1.0 in ID-7 and B1-B3, 0.0 in ID-2/4/6; project 10 contrasts the SSL
-        # output itself (its FrontEnd has no projection), project 09 the projected frames
-        if name in ("model-ID-7", *P10):
+        # model.py m_feat: 1.0 in ID-6, ID-7 (the same model.py) and B1-B3, 0.0 in ID-2/4; project 10
+        # contrasts the SSL output itself (its FrontEnd has no projection), project 09 the projected frames
+        if name in ("model-ID-6", "model-ID-7", *P10):
             cfg.update(supcon_weight=1.0, supcon_frames="ssl" if name in P10 else "proj")
         if name == "model-ID-B3":
             cfg.update(distill_weight=100.0)  # model.py m_feat_dis
@@ -210,12 +226,24 @@ def convert_seed(sd, name, where="checkpoint"):
     mcfg = model_config(name, _ssl_dim(name, sd))
     dim = mcfg.pop("_ssl_dim")
     keys = {k: v for k, v in mcfg.items() if k != "name"}
-    model = ssl_cm.SslCM(from_dict(ssl_cm.SslCmConfig, keys, where=f"seed architecture {name}"))
+    try:
+        model = ssl_cm.SslCM(from_dict(ssl_cm.SslCmConfig, keys, where=f"seed architecture {name}"))
+    except UserError as e:
+        for key in ("frontend", "frontend2"):  # the teachers are built at the first training step only
+            path = (mcfg.get(key) or {}).get("path")
+            if path is not None and not os.path.exists(path):
+                raise DataError(
+                    f"{where}: {name} runs the SSL model {os.path.basename(path)}, not found at {path}; "
+                    f"put the checkpoint the seed trained with there, or name its folder with --ssl-dir DIR "
+                    f"(or NNSP_SSL_DIR); the seed's project/07-asvspoof-ssl/01_download_ssl.sh lists where "
+                    f"to get it"
+                ) from e
+        raise
     if model.ssl_dim != dim:
         raise DataError(
             f"{where}: the seed's back end reads {dim}-dim SSL features, the SSL model at "
             f"{mcfg['frontend']['path']} gives {model.ssl_dim}: put the SSL checkpoint the model was "
-            f"trained with there (or set NNSP_SSL_DIR)"
+            f"trained with there (or pass --ssl-dir, or set NNSP_SSL_DIR)"
         )
     ours = model.state_dict()
     prefixes = ssl_prefixes(name)
