@@ -31,8 +31,8 @@ class SpeechDataset(Dataset):
     (segments: split). train=False: whole utterances. Index with `i` or `(i, epoch)`; a crop is
     drawn from (seed, epoch, i), so it does not depend on workers or on where training resumed.
     With spec.augment, a training item's inputs (waveforms) are augmented after cropping, every
-    draw from (seed, utterance id, epoch, start) (pylib.data.augment.augment_rng), for the same reason;
-    with spec.augment_views K, the item also has `<input>_views` (T, K): K more augmented copies.
+    draw from (seed, utterance id, epoch, start) (pylib.data.augment.augment_rng), for the same reason
+    (with data.views.augmented, pylib.data.views draws the augmented views instead).
     """
 
     def __init__(self, spec, data_dir, corpora, *, train, seed=0, with_outputs=True):
