@@ -312,8 +312,8 @@ def vocode_batch(model, batch, frames, device="cpu"):
         lens = batch.get(f"{spec.inputs[0]}_len")
         longest = int(lens.max()) if lens is not None else int(batch[spec.inputs[0]].shape[1])
         if longest > frames:
-            size = len(batch["utt_id"])
-            return [infer_long(model, to_device(_repeat_row(batch, i, 1), device), frames) for i in range(size)]
+            rows = range(len(batch["utt_id"]))
+            return [infer_long(model, to_device(_repeat_row(batch, i, 1), device), frames) for i in rows]
     return model.infer(to_device(batch, device))
 
 
@@ -548,7 +548,8 @@ def infer_set(
     """Stage 4 end to end: model from exp_dir, loader over `set_name`, outputs into out_dir.
 
     model_class: name -> model class (the entry point hands in the model catalogue's lookup).
-    mc_dropout, seed, chunk_seconds: see run_inference (recorded: a rerun with other values redoes the scores)."""
+    mc_dropout, seed: see run_inference (recorded: a rerun with other values redoes the scores);
+    chunk_seconds: see run_inference."""
     from pylib.engine.data import get_data_factory, spec_for
 
     check_not_input(out_dir, data_dir, set_name)

@@ -26,7 +26,6 @@ The cyclic-noise model (its noise burst follows the whole batch's mean F0) is ne
 """
 
 import math
-
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -271,8 +270,9 @@ class _Nsf(nn.Module, LossModel, Vocoder):
         cond = c.cond_cnn_layers * (c.cond_kernel - 1) if c.cond_module == "cnn" else c.cond_kernel
         if c.cond_module == "blstm":
             cond += BLSTM_CONTEXT
+        stacks = ((c.harmonic_blocks, c.filter_layers), (c.noise_blocks, c.noise_layers))
         causal = max(blocks * (c.filter_kernel - 1) * sum(c.dilation_base**i for i in range(layers))
-                     for blocks, layers in ((c.harmonic_blocks, c.filter_layers), (c.noise_blocks, c.noise_layers)))
+                     for blocks, layers in stacks)
         causal += getattr(c, "sinc_order", 11)  # the merge filters (hn-nsf's longest FIR has 11 taps)
         smooth = 2 + getattr(c, "cutoff_smooth_frames", 0)  # condition and cut-off moving averages
         return cond + smooth + math.ceil(causal / c.hop) + 1
