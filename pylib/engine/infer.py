@@ -307,7 +307,7 @@ def infer_long(model, batch, frames):
 def vocode_batch(model, batch, frames, device="cpu"):
     """A vocoder's waveforms of a batch: `model.infer` as is, or, where an utterance is longer than
     `frames` (not None), utterance by utterance with `infer_long`."""
-    spec = model.chunking() if frames else None
+    spec, device = (model.chunking() if frames else None), torch.device(device)
     if spec is not None:
         lens = batch.get(f"{spec.inputs[0]}_len")
         longest = int(lens.max()) if lens is not None else int(batch[spec.inputs[0]].shape[1])
