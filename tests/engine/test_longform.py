@@ -161,7 +161,8 @@ MEMORY_SCRIPT = textwrap.dedent("""
     nsf = dict(filter_channels=2, cond_channels=2, filter_layers=2, harmonic_blocks=1, noise_layers=1,
                num_harmonics=1, cond_module="cnn", cond_cnn_layers=1, n_mels=4, hop=HOP, sample_rate=SR)
     hifi = dict(preset="v3", upsample_rates=[4, 4, 5], upsample_kernel_sizes=[8, 8, 9],
-                upsample_initial_channel=16, resblock_kernel_sizes=[3], resblock_dilation_sizes=[[1]], mpd_periods=[2], mpd_channels=[4],
+                upsample_initial_channel=16, resblock_kernel_sizes=[3], resblock_dilation_sizes=[[1]],
+                mpd_periods=[2], mpd_channels=[4],
                 msd_scales=1, msd_channels=[4] * 7, sample_rate=SR, hop=HOP, n_mels=4, loss_n_fft=64,
                 loss_win_length=64, loss_n_mels=4, loss_fmax=None)
     models = {"hn_nsf": HnNsf(from_dict(HnNsfConfig, nsf, where="model")).eval(),
