@@ -6,7 +6,8 @@ features, once whole (the baseline, measured in the same run) and once in the pi
 `pylib.engine.infer.infer_long` at the default --chunk-seconds (30 s pieces plus the model's
 receptive field either side). The chunked output equals the whole one (printed: max difference);
 chunking may cost at most 10 % time. Peak memory above the start (Linux: VmHWM after a reset) shows
-what the pieces save. The machine's other load adds noise: compare ratios, not times.
+what the pieces save. The machine's other load adds noise to the wall-clock RTF: the CPU-time ratio
+(process time, both threads) is the steadier figure.
 `make bench BENCH_ARGS=longform` runs only this file.
 """
 
@@ -54,15 +55,15 @@ def _status(key):
 
 
 def _once(fn, *args):
-    """(seconds, peak MB above the start or None, output) of one fn(*args)."""
+    """((wall seconds, CPU seconds), peak MB above the start or None, output) of one fn(*args)."""
     gc.collect()
     base = None
     if CLEAR_REFS.exists():
         CLEAR_REFS.write_text("5")  # reset the peak resident size to the current one
         base = _status("VmRSS")
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     out = fn(*args)
-    seconds = time.perf_counter() - t0
+    seconds = (time.perf_counter() - t0, time.process_time() - c0)
     return seconds, (_status("VmHWM") - base) / 1e6 if base is not None else None, out
 
 
@@ -72,14 +73,15 @@ def _whole(model, batch):
 
 def _compare(model, batch, frames):
     """Whole and chunked, interleaved `REPEATS` times (the machine's load hits both alike):
-    {kind: (best seconds, peak MB, output)}."""
+    {kind: ((best wall, best CPU seconds), peak MB, output)}."""
     got = {}
     for _ in range(REPEATS):
         runs = (("whole", _whole, (model, batch)), ("chunked", infer_long, (model, batch, frames)))
         for kind, fn, args in runs:
             t, m, out = _once(fn, *args)
-            old = got.pop(kind, (float("inf"), None, None))
-            got[kind] = (min(t, old[0]), m if old[1] is None else max(m, old[1]), out)
+            old = got.pop(kind, ((float("inf"),) * 2, None, None))
+            best = (min(t[0], old[0][0]), min(t[1], old[0][1]))
+            got[kind] = (best, m if old[1] is None else max(m, old[1]), out)
     return got
 
 
@@ -88,7 +90,7 @@ def main():
     print(f"{SECONDS:.0f} s of input, pieces of {CHUNK_SECONDS:.0f} s, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads; RTF = seconds per second of audio")
     print(f"{'model':32s} {'context':>8s} {'whole RTF':>10s} {'chunked':>10s} {'ratio':>6s} "
-          f"{'whole MB':>9s} {'chunk MB':>9s} {'max diff':>9s}")
+          f"{'CPU ratio':>9s} {'whole MB':>9s} {'chunk MB':>9s} {'max diff':>9s}")
     for name, (model, rate, hop) in _models().items():
         n = round(SECONDS * rate / hop)
         batch, frames = _batch(n), chunk_frames(model, rate, CHUNK_SECONDS)
@@ -98,8 +100,9 @@ def main():
         audio = n * hop / rate
         diff = float(np.abs(whole - chunked).max())
         mem = [f"{m:9.0f}" if m is not None else f"{'-':>9s}" for m in (m_whole, m_chunk)]
-        print(f"{name:32s} {model.chunking().context:>8d} {t_whole / audio:10.4f} {t_chunk / audio:10.4f} "
-              f"{t_chunk / t_whole:6.2f} {mem[0]} {mem[1]} {diff:9.1e}")
+        print(f"{name:32s} {model.chunking().context:>8d} {t_whole[0] / audio:10.4f} "
+              f"{t_chunk[0] / audio:10.4f} {t_chunk[0] / t_whole[0]:6.2f} {t_chunk[1] / t_whole[1]:9.2f} "
+              f"{mem[0]} {mem[1]} {diff:9.1e}")
 
 
 if __name__ == "__main__":
