@@ -206,3 +206,23 @@ def test_memory_does_not_grow_with_length():
         assert growth <= buffers + 16e6, (
             f"{name}: peak memory grew by {growth / 1e6:.1f} MB for {buffers / 1e6:.1f} MB more output"
         )
+
+
+def test_copy_synthesis_chunks_long_inputs(monkeypatch):
+    """`vocode`'s CopySynthesis with chunk_seconds cuts a long input as infer does (same output)."""
+    from pylib.metrics.vocoder_report import CopySynthesis
+
+    model, pieces = MODELS["hifigan"](), []
+    real = model.infer_chunk
+    monkeypatch.setattr(model, "infer_chunk", lambda b, *a: pieces.append(b["mel"].shape[1]) or real(b, *a))
+    frames = np.random.default_rng(0).standard_normal((200, MELS)).astype(np.float32)
+    synth = object.__new__(CopySynthesis)  # a loaded model file stood in for by its parts
+    synth.model, synth.sample_rate, synth.device = model, SR, "cpu"
+    synth.extractors = {"mel": lambda wave: frames[: len(wave) // HOP]}
+    wave = np.zeros(200 * HOP, dtype=np.float32)
+    synth.chunk_seconds = 0
+    whole = synth(wave, SR)
+    synth.chunk_seconds = 40 * HOP / SR  # pieces of 40 frames
+    assert not pieces
+    np.testing.assert_allclose(synth(wave, SR), whole, rtol=0, atol=1e-4)
+    assert whole.shape == (200 * HOP,) and len(pieces) == 5  # 200 frames in pieces of 40 (+ context)
