@@ -37,7 +37,7 @@ def positional_normal(seed, stream, start, length, width, like):
     whole input gets there (pylib.engine.infer.infer_long). Drawn on the CPU in float32."""
     parts = []
     for j in range(start // NOISE_BLOCK, (start + length - 1) // NOISE_BLOCK + 1):
-        g = torch.Generator().manual_seed(hash((int(seed), int(stream), j)) & (2**63 - 1))
+        g = torch.Generator().manual_seed(((int(seed) * 1_000_003 + int(stream)) * 1_000_000_007 + j) % 2**63)
         block = torch.randn((NOISE_BLOCK, width), generator=g)
         lo = max(start - j * NOISE_BLOCK, 0)
         parts.append(block[lo : min(start + length - j * NOISE_BLOCK, NOISE_BLOCK)])
