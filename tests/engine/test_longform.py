@@ -226,3 +226,16 @@ def test_copy_synthesis_chunks_long_inputs(monkeypatch):
     assert not pieces
     np.testing.assert_allclose(synth(wave, SR), whole, rtol=0, atol=1e-4)
     assert whole.shape == (200 * HOP,) and len(pieces) == 5  # 200 frames in pieces of 40 (+ context)
+
+
+def test_positional_noise_depends_on_position_only():
+    from pylib.models.vocoder.source import NOISE_BLOCK, positional_normal
+
+    like = torch.zeros(())
+    whole = positional_normal(7, 1, 0, 3 * NOISE_BLOCK, 2, like)
+    for start, length in ((0, 10), (NOISE_BLOCK - 5, 11), (2 * NOISE_BLOCK + 3, NOISE_BLOCK - 3)):
+        torch.testing.assert_close(positional_normal(7, 1, start, length, 2, like), whole[start : start + length],
+                                   rtol=0, atol=0)
+    assert not torch.equal(positional_normal(7, 2, 0, 10, 2, like), whole[:10])  # another stream
+    assert not torch.equal(positional_normal(8, 1, 0, 10, 2, like), whole[:10])  # another seed
+    assert abs(float(whole.std()) - 1.0) < 0.05
