@@ -286,12 +286,18 @@ def _piece(batch, spec, start, end):
 
 def infer_long(model, batch, frames):
     """One utterance (a batch of one) -> its float32 waveform, generated in pieces of `frames`
-    frames (see the module docstring); an utterance of at most `frames` frames in one go."""
+    frames (see the module docstring); an utterance of at most `frames` frames in one go.
+
+    A model whose pieces are not exact (`Chunking.exact` False) gets a linear cross-fade over
+    min(context, frames) // 2 frames after each boundary, from the earlier piece (which computed
+    them as part of its right context) to the later one."""
     spec = model.chunking()
     if spec is None or _frames_of(batch, spec) <= frames:
         return _as_wave(model.infer(batch)[0], batch.get("utt_id", ["?"])[0], model)
     n, hop, ctx = _frames_of(batch, spec), spec.hop, spec.context
-    out, state = np.empty(n * hop, dtype=np.float32), None
+    fade = 0 if spec.exact else max(0, min(ctx, frames) // 2) * hop  # samples
+    ramp = (np.arange(1, fade + 1, dtype=np.float32) / (fade + 1)) if fade else None
+    out, state, tail = np.empty(n * hop, dtype=np.float32), None, None
     for a in range(0, n, frames):
         b = min(a + frames, n)
         s, e = max(0, a - ctx), min(n, b + ctx)
@@ -301,6 +307,10 @@ def infer_long(model, batch, frames):
             raise UserError(f"{type(model).__name__}.infer_chunk() gave {wave.size} samples for {e - s} "
                             f"frames of hop {hop}; fix the model's chunking()")
         out[a * hop : b * hop] = wave[(a - s) * hop : (b - s) * hop]
+        if tail is not None:  # fade from the earlier piece's view of these samples to this one's
+            m = min(tail.size, (b - a) * hop)
+            out[a * hop : a * hop + m] = tail[:m] * (1 - ramp[:m]) + out[a * hop : a * hop + m] * ramp[:m]
+        tail = wave[(b - s) * hop : (b - s) * hop + fade].copy() if fade else None
     return out
 
 

@@ -15,6 +15,7 @@ import torch
 from pylib.bin import infer as infer_cli
 from pylib.bin import vocode as vocode_cli
 from pylib.config import from_dict
+from pylib.contracts import Chunking, Vocoder
 from pylib.engine.infer import chunk_frames, infer_long, run_inference, vocode_batch
 from pylib.errors import UserError
 from pylib.io.audio import read_wav
@@ -239,3 +240,33 @@ def test_positional_noise_depends_on_position_only():
     assert not torch.equal(positional_normal(7, 2, 0, 10, 2, like), whole[:10])  # another stream
     assert not torch.equal(positional_normal(8, 1, 0, 10, 2, like), whole[:10])  # another seed
     assert abs(float(whole.std()) - 1.0) < 0.05
+
+
+class _PieceOffset(Vocoder):
+    """An inexact stand-in: each piece outputs its own constant (0 or 1, alternating by piece start)."""
+
+    def __init__(self, exact):
+        self.spec = Chunking(inputs=("mel",), hop=4, context=6, exact=exact)
+
+    def chunking(self):
+        return self.spec
+
+    def infer(self, batch):
+        return [np.zeros(batch["mel"].shape[1] * 4, dtype=np.float32)]
+
+    def infer_chunk(self, batch, start, advance, state=None):
+        level = float(((start + 6) // 10) % 2)  # pieces of 10 frames: inputs from 0, 10 - 6, 20 - 6, ...
+        return [np.full(batch["mel"].shape[1] * 4, level, dtype=np.float32)], None
+
+
+@pytest.mark.parametrize("exact", [True, False])
+def test_inexact_pieces_are_cross_faded(exact):
+    batch = {"utt_id": ["u"], "mel": torch.zeros(1, 40, 1), "mel_len": torch.tensor([40])}
+    wave = infer_long(_PieceOffset(exact), batch, 10)
+    step = float(np.abs(np.diff(wave)).max())
+    if exact:  # kept as computed: a jump of 1 at each boundary
+        assert step == 1.0
+    else:  # faded over 3 frames (12 samples) after each boundary: steps of 1/13 at most
+        assert step <= 1 / 13 + 1e-6
+        np.testing.assert_array_equal(wave[:40], 0.0)  # untouched outside the fades
+        np.testing.assert_array_equal(wave[40 + 12 : 80], 1.0)
