@@ -20,11 +20,12 @@ Kind (what inference writes):
   written to scores.txt.
 
 `check_model(model, name)` raises a `ContractError` naming the model and what it lacks; the
-engine calls it on every model it builds. This module imports only torch, typing and abc, so
+engine calls it on every model it builds. This module imports only torch, typing, dataclasses and abc, so
 models and the engine both sit above it.
 """
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
@@ -70,14 +71,46 @@ class GanModel(Trainable):
         """The generator's loss of `fake`; with `adversarial`, including the discriminator's terms."""
 
 
+@dataclass(frozen=True)
+class Chunking:
+    """What a vocoder needs to generate a long input in pieces (pylib.engine.infer.infer_long).
+
+    inputs: the frame-rate batch keys (B, N, D) cut along N; hop: output samples per frame;
+    context: frames of input either side of a piece that make its centre equal the whole-file
+    output (at least the receptive field); exact: False where the context only makes it close
+    (a recurrent part, e.g. a BLSTM, sees the whole input); state: whether `infer_chunk` carries
+    state from one piece to the next (e.g. the NSF sine phase).
+    """
+
+    inputs: tuple[str, ...]
+    hop: int
+    context: int
+    exact: bool = True
+    state: bool = False
+
+
 class Vocoder(ABC):
-    """Features in, waveform out."""
+    """Features in, waveform out.
+
+    Long inputs: a vocoder that can be generated in pieces says how in `chunking()` (None: it
+    cannot, and always gets whole utterances) and may override `infer_chunk` to carry state.
+    """
 
     kind: ClassVar[str] = "vocoder"
 
     @abstractmethod
     def infer(self, batch: dict) -> list:
         """One float32 numpy waveform (T,) per utterance of `batch`, padding trimmed."""
+
+    def chunking(self) -> Chunking | None:
+        """How to cut a long input into pieces (see `Chunking`); None: never cut."""
+        return None
+
+    def infer_chunk(self, batch: dict, start: int, advance: int, state=None) -> tuple[list, object]:
+        """One piece of the utterances of `batch`: its inputs are frames [start, start + N) of the
+        whole input, the next piece starts at frame start + advance. -> (`infer`'s waveforms of the
+        piece, the state at frame start + advance for the next piece; None without state)."""
+        return self.infer(batch), None
 
 
 class Countermeasure(ABC):

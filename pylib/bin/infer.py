@@ -37,6 +37,15 @@ def build_parser():
     p.add_argument(
         "--seed", type=int, default=0, help="--mc-dropout: seed of the dropout masks (drawn per utterance)"
     )
+    p.add_argument(
+        "--chunk-seconds",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="vocoders: generate an input longer than S seconds in pieces of S seconds (overlapping by the "
+        "model's receptive field, state carried: same output, bounded memory; see docs/vocoders.md, "
+        "Long inputs); 0 = never",
+    )
     _cli.add_imports(p)
     return p
 
@@ -65,6 +74,7 @@ def main(argv=None):
         model_class=model_lookup(args.imports),
         mc_dropout=args.mc_dropout,
         seed=args.seed,
+        chunk_seconds=args.chunk_seconds,
     )
     logging.getLogger("nnsp.infer").info(
         "%s: %d written, %d already there, %d skipped as bad", out_dir, res["written"], res["skipped"],

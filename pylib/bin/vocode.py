@@ -30,6 +30,15 @@ def build_parser():
     _cli.add_device(p, default="cpu")
     _cli.add_num_threads(p)
     _cli.add_overwrite(p, detail="an input file is never overwritten")
+    p.add_argument(
+        "--chunk-seconds",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="vocoders: generate an input longer than S seconds in pieces of S seconds (overlapping by the "
+        "model's receptive field, state carried: same output, bounded memory; see docs/vocoders.md, "
+        "Long inputs); 0 = never",
+    )
     _cli.add_no_progress(p)
     return p
 
@@ -49,7 +58,10 @@ def main(argv=None):
     outs = [out_dir / f"{Path(p).stem}.wav" for p in args.inputs]  # a stem is one path component
     check_not_input(outs, [*args.inputs, args.model], what="generated wav")  # even with --overwrite
     warnings.filterwarnings("ignore", message="pkg_resources is deprecated")  # pyworld's import
-    vocoder = CopySynthesis(args.model, device=_cli.resolve_device(args.device))
+    if args.chunk_seconds < 0:
+        raise UserError(f"--chunk-seconds must be >= 0 (0: never cut), got {args.chunk_seconds}")
+    device = _cli.resolve_device(args.device)
+    vocoder = CopySynthesis(args.model, device=device, chunk_seconds=args.chunk_seconds)
     make_folder(out_dir)
     for path, out in tqdm(list(zip(args.inputs, outs)), desc="vocode", disable=args.no_progress):
         if out.is_file() and not args.overwrite:

@@ -17,7 +17,13 @@ A bad input file (a DataError while reading an utterance) stops the run with the
 kept (a rerun continues); with skip_bad the run goes on and lists the skipped utterances with their
 reasons in `<out>/bad_files.txt`.
 
-Every model gets whole utterances (no model generates in pieces).
+Long inputs (`chunk_seconds`, default CHUNK_SECONDS): a vocoder that declares how it can be cut
+(`Vocoder.chunking()`, pylib.contracts.Chunking) generates an utterance longer than chunk_seconds
+in pieces of chunk_seconds, each with `context` frames of input either side (at least the
+receptive field, so that the piece's centre is what the whole file gives) and the model's state
+carried from piece to piece (`infer_chunk`, e.g. the NSF sine phase). Only the centres are kept
+and written into one preallocated output, so memory is the output plus a fixed amount per piece
+(`infer_long`). Other models, and shorter utterances, get whole utterances.
 
 MC dropout (`mc_dropout=N`, countermeasures only; the seed's project 09 `__inference`): each
 utterance is repeated N times in a batch (in chunks of at most `MC_CHUNK`) and scored with the
@@ -41,7 +47,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from pylib.contracts import model_kind
+from pylib.contracts import Vocoder, model_kind
 from pylib.engine.lock import LOCK_NAME, DirLock
 from pylib.engine.trainer import to_device
 from pylib.errors import UserError
@@ -55,6 +61,7 @@ BAD_FILES = "bad_files.txt"
 IDENTITY = ("sha256", "set", "mc_dropout")  # record keys that must match for a rerun to resume the outputs
 MC_COLUMNS = ("score", "model_confidence", "data_confidence")  # scores.txt columns with MC dropout
 MC_CHUNK = 48  # copies of one utterance per forward pass (the seed: 3 x 48)
+CHUNK_SECONDS = 30.0  # vocoders: longer utterances are generated in pieces of this length (0: never)
 log = logging.getLogger("nnsp.infer")
 
 
@@ -252,6 +259,74 @@ def mc_scores(model, batch, passes, seed=0, device="cpu"):
     return out
 
 
+def chunk_frames(model, sample_rate, chunk_seconds=CHUNK_SECONDS):
+    """Frames per piece of a long input for `model` (None: whole utterances, because the model
+    declares no `chunking()` or chunk_seconds is 0/None)."""
+    if chunk_seconds is not None and chunk_seconds < 0:
+        raise UserError(f"--chunk-seconds must be >= 0 (0: never cut), got {chunk_seconds}")
+    spec = model.chunking() if isinstance(model, Vocoder) else None
+    if spec is None or not chunk_seconds:
+        return None
+    return max(1, round(chunk_seconds * sample_rate / spec.hop))
+
+
+def _frames_of(batch, spec):
+    lens = batch.get(f"{spec.inputs[0]}_len")
+    return int(lens[0]) if lens is not None else int(batch[spec.inputs[0]].shape[1])
+
+
+def _piece(batch, spec, start, end):
+    """Frames [start, end) of the (one-utterance) batch's chunked inputs."""
+    piece = {k: v for k, v in batch.items() if not torch.is_tensor(v)}
+    for k in spec.inputs:
+        piece[k] = batch[k][:, start:end]
+        piece[f"{k}_len"] = torch.tensor([end - start], dtype=torch.int64)
+    return piece
+
+
+def infer_long(model, batch, frames):
+    """One utterance (a batch of one) -> its float32 waveform, generated in pieces of `frames`
+    frames (see the module docstring); an utterance of at most `frames` frames in one go.
+
+    A model whose pieces are not exact (`Chunking.exact` False) gets a linear cross-fade over
+    min(context, frames) // 2 frames after each boundary, from the earlier piece (which computed
+    them as part of its right context) to the later one."""
+    spec = model.chunking()
+    if spec is None or _frames_of(batch, spec) <= frames:
+        return _as_wave(model.infer(batch)[0], batch.get("utt_id", ["?"])[0], model)
+    n, hop, ctx = _frames_of(batch, spec), spec.hop, spec.context
+    fade = 0 if spec.exact else max(0, min(ctx, frames) // 2) * hop  # samples
+    ramp = (np.arange(1, fade + 1, dtype=np.float32) / (fade + 1)) if fade else None
+    out, state, tail = np.empty(n * hop, dtype=np.float32), None, None
+    for a in range(0, n, frames):
+        b = min(a + frames, n)
+        s, e = max(0, a - ctx), min(n, b + ctx)
+        waves, state = model.infer_chunk(_piece(batch, spec, s, e), s, max(0, b - ctx) - s, state)
+        wave = _as_wave(waves[0], batch.get("utt_id", ["?"])[0], model)
+        if wave.size != (e - s) * hop:
+            raise UserError(f"{type(model).__name__}.infer_chunk() gave {wave.size} samples for {e - s} "
+                            f"frames of hop {hop}; fix the model's chunking()")
+        out[a * hop : b * hop] = wave[(a - s) * hop : (b - s) * hop]
+        if tail is not None:  # fade from the earlier piece's view of these samples to this one's
+            m = min(tail.size, (b - a) * hop)
+            out[a * hop : a * hop + m] = tail[:m] * (1 - ramp[:m]) + out[a * hop : a * hop + m] * ramp[:m]
+        tail = wave[(b - s) * hop : (b - s) * hop + fade].copy() if fade else None
+    return out
+
+
+def vocode_batch(model, batch, frames, device="cpu"):
+    """A vocoder's waveforms of a batch: `model.infer` as is, or, where an utterance is longer than
+    `frames` (not None), utterance by utterance with `infer_long`."""
+    spec, device = (model.chunking() if frames else None), torch.device(device)
+    if spec is not None:
+        lens = batch.get(f"{spec.inputs[0]}_len")
+        longest = int(lens.max()) if lens is not None else int(batch[spec.inputs[0]].shape[1])
+        if longest > frames:
+            rows = range(len(batch["utt_id"]))
+            return [infer_long(model, to_device(_repeat_row(batch, i, 1), device), frames) for i in rows]
+    return model.infer(to_device(batch, device))
+
+
 def _infer_batch(model, batch, kind, is_done, out, counts):
     """Run the model on one batch and write its utterances not done yet (waves or scores)."""
     ids = batch["utt_id"]
@@ -261,6 +336,8 @@ def _infer_batch(model, batch, kind, is_done, out, counts):
         return
     if out.get("mc"):
         items = mc_scores(model, batch, out["mc"], out["seed"], out["device"])
+    elif kind == "vocoder":
+        items = vocode_batch(model, batch, out["frames"], out["device"])
     else:
         items = model.infer(to_device(batch, out["device"]))
     if len(items) != len(ids):
@@ -303,7 +380,8 @@ def _finish_bad(out_dir, bad, skip_bad, written):
 
 @torch.no_grad()
 def run_inference(
-    model, loader, out_dir, sample_rate, device="cpu", subtype="PCM_16", skip_bad=False, mc_dropout=0, seed=0
+    model, loader, out_dir, sample_rate, device="cpu", subtype="PCM_16", skip_bad=False, mc_dropout=0, seed=0,
+    chunk_seconds=CHUNK_SECONDS,
 ):
     """Write one output per utterance of `loader` into `out_dir`; skips outputs already there.
 
@@ -311,7 +389,8 @@ def run_inference(
     Countermeasure: scores.txt). A bad input file stops the run (UserError) keeping every output
     written so far; with skip_bad it is skipped and listed with its reason in <out_dir>/bad_files.txt.
     mc_dropout=N: a countermeasure's scores come from N passes with dropout on, with the MC_COLUMNS
-    (see the module docstring), seeded by `seed`.
+    (see the module docstring), seeded by `seed`. chunk_seconds: vocoders generate longer
+    utterances in pieces (see the module docstring; 0: never).
     Returns {"written": n, "skipped": n, "bad": n}.
     """
     out_dir = Path(out_dir)
@@ -325,7 +404,8 @@ def run_inference(
     columns = len(MC_COLUMNS) if mc_dropout else 1
     scores = _ScoreFile(out_dir / SCORES, columns) if kind == "countermeasure" else None
     out = {"dir": out_dir, "rate": sample_rate, "subtype": subtype, "device": torch.device(device),
-           "scores": scores, "mc": int(mc_dropout), "seed": int(seed)}
+           "scores": scores, "mc": int(mc_dropout), "seed": int(seed),
+           "frames": chunk_frames(model, sample_rate, chunk_seconds) if kind == "vocoder" else None}
 
     def is_done(u):
         return (u in scores.scores) if scores is not None else (out_dir / f"{u}.wav").is_file()
@@ -473,12 +553,13 @@ def check_record(out_dir, checkpoint_path, what="scores"):
 
 def infer_set(
     exp_dir, data_dir, set_name, out_dir, checkpoint="best", device="cpu", overwrite=False, skip_bad=False,
-    *, model_class, mc_dropout=0, seed=0,
+    *, model_class, mc_dropout=0, seed=0, chunk_seconds=CHUNK_SECONDS,
 ):
     """Stage 4 end to end: model from exp_dir, loader over `set_name`, outputs into out_dir.
 
     model_class: name -> model class (the entry point hands in the model catalogue's lookup).
-    mc_dropout, seed: see run_inference (recorded: a rerun with other values redoes the scores)."""
+    mc_dropout, seed: see run_inference (recorded: a rerun with other values redoes the scores);
+    chunk_seconds: see run_inference."""
     from pylib.engine.data import get_data_factory, spec_for
 
     check_not_input(out_dir, data_dir, set_name)
@@ -499,4 +580,4 @@ def infer_set(
     with DirLock(out_dir, "inference"):
         prepare_out_dir(out_dir, source, overwrite)
         return run_inference(model, loader, out_dir, spec.sample_rate, device=device, skip_bad=skip_bad,
-                             mc_dropout=mc_dropout, seed=seed)
+                             mc_dropout=mc_dropout, seed=seed, chunk_seconds=chunk_seconds)

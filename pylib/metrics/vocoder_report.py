@@ -234,10 +234,11 @@ class CopySynthesis:
 
     The input features are made exactly as stage 1 made them for training: the extractors of the
     model's saved `features:` section (by the names of its `data.inputs`), after resampling to the
-    model's rate. `sample_rate` is the rate of what `__call__` returns.
+    model's rate. `sample_rate` is the rate of what `__call__` returns. chunk_seconds: a longer
+    input is generated in pieces (pylib.engine.infer.infer_long; None or 0: whole).
     """
 
-    def __init__(self, model_path, device="cpu", model_class=None):
+    def __init__(self, model_path, device="cpu", model_class=None, chunk_seconds=None):
         import torch  # noqa: F401  (the model file needs it; kept out of the metrics' import cost)
 
         from pylib.engine.export import build_from_config, read_model_file
@@ -261,6 +262,7 @@ class CopySynthesis:
         self.extractors = {n: extractors[n] for n in self.inputs}
         self.sample_rate = fcfg.sample_rate
         self.device = device
+        self.chunk_seconds = chunk_seconds
 
     def load(self, path):
         """An audio file (any rate) -> (T,) float32 at the model's rate, read by stage 1's loader."""
@@ -282,7 +284,13 @@ class CopySynthesis:
             batch[name] = feat.to(self.device)
             batch[f"{name}_len"] = torch.tensor([feat.shape[1]], dtype=torch.int64)
         with torch.no_grad():
-            out = self.model.infer(batch)[0]
+            if self.chunk_seconds:
+                from pylib.engine.infer import chunk_frames, infer_long
+
+                frames = chunk_frames(self.model, self.sample_rate, self.chunk_seconds)
+                out = infer_long(self.model, batch, frames) if frames else self.model.infer(batch)[0]
+            else:
+                out = self.model.infer(batch)[0]
         if torch.is_tensor(out):
             out = out.detach().cpu().numpy()
         out = np.asarray(out, dtype=np.float32).reshape(-1)

@@ -25,7 +25,7 @@ from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import weight_norm
 
 from pylib.config import take_facts
-from pylib.contracts import GanModel, Vocoder
+from pylib.contracts import Chunking, GanModel, Vocoder
 from pylib.errors import ConfigError
 from pylib.features.mel import LogMel
 from pylib.losses.gan import HifiganMel, feature_matching_loss, lsgan_d_loss, lsgan_g_loss, mel_l1_loss
@@ -159,6 +159,20 @@ class HifiganGenerator(nn.Module):
         # Slope 0.01 (torch's default) before the output conv, as in the reference implementation.
         x = self.conv_post(F.leaky_relu(x, inplace=True))
         return torch.tanh(x)[:, 0]
+
+    def context_frames(self):
+        """Input frames either side that an output sample depends on (the receptive field, rounded
+        up): every conv's reach, each at the resolution of its stage."""
+        def reach(module):  # samples either side through a chain of (dilated) convs
+            return sum((m.kernel_size[0] - 1) * m.dilation[0] / 2 for m in module.modules()
+                       if isinstance(m, nn.Conv1d))
+        frames, rate = reach(self.conv_pre), 1
+        for i, (up, u) in enumerate(zip(self.ups, self.upsample_rates, strict=True)):
+            frames += math.ceil(up.kernel_size[0] / u) / rate  # inputs a transposed conv output sees
+            rate *= u
+            blocks = self.blocks[i * self.n_kernels:(i + 1) * self.n_kernels]
+            frames += max(reach(b) for b in blocks) / rate
+        return math.ceil(frames + reach(self.conv_post) / rate) + 1
 
     def remove_weight_norm(self):
         """Fold weight norm into plain weights (inference only; outputs stay the same)."""
@@ -330,6 +344,13 @@ class Hifigan(nn.Module, GanModel, Vocoder):
     def forward(self, batch):
         """batch -> generated wave (B, N*hop) (as `generate`)."""
         return self.generate(batch)
+
+    def chunking(self):
+        """Convolutional: pieces with the receptive field as context are exact (pylib.contracts.Chunking).
+        With the sine source (NsfHifigan, whose noise is not drawn by position): never cut."""
+        if self.uses_source:
+            return None
+        return Chunking(inputs=(self.cfg.mel,), hop=self.cfg.hop, context=self.generator.context_frames())
 
     @torch.no_grad()
     def infer(self, batch):

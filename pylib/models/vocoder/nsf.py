@@ -17,8 +17,15 @@ Trained with the multi-resolution STFT log-power loss (pylib.losses.stft); cyc_n
 sine-masked loss on its harmonic blocks' outputs.
 
 The random draws can be injected: `generate(mel, f0, noise={...})` (keys in `noise_shapes`).
+
+Inference (`infer`, `infer_chunk`) draws its noise by position (`source.positional_normal`, seeded
+by `infer_seed`), the same for every utterance of a batch, and carries the sine phase from piece to
+piece, so a long input generated in pieces (pylib.engine.infer.infer_long) equals the whole-file
+output: exactly with the cnn condition module, to within the BLSTM's fading memory with blstm.
+The cyclic-noise model (its noise burst follows the whole batch's mean F0) is never cut.
 """
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,7 +33,7 @@ import torch
 from torch import nn
 
 from pylib.config import take_facts
-from pylib.contracts import LossModel, Vocoder
+from pylib.contracts import Chunking, LossModel, Vocoder
 from pylib.errors import ConfigError
 from pylib.losses.stft import NSF_RESOLUTIONS, MultiResolutionSTFTLoss
 from pylib.models.vocoder.filters import (
@@ -44,6 +51,7 @@ from pylib.models.vocoder.source import (
     cyclic_noise_source,
     draw,
     harmonic_sines,
+    positional_normal,
     sine_source,
     upsample_repeat,
     voicing,
@@ -157,6 +165,7 @@ class CycNoiseNsfConfig(HnSincNsfConfig):
 SPEC_FACTS = (("n_mels", "mel", "dim"), ("hop", "mel", "hop"), ("hop", "f0", "hop"),
               ("sample_rate", None, None), (None, "wav", None))
 SPEC_DEFAULTS = {"n_mels": 80, "hop": 80, "sample_rate": 16000}
+BLSTM_CONTEXT = 100  # extra frames of context either side of a piece for the BLSTM condition (inexact)
 
 
 class _Nsf(nn.Module, LossModel, Vocoder):
@@ -192,12 +201,12 @@ class _Nsf(nn.Module, LossModel, Vocoder):
     def _build_source(self):
         self.merge = nn.Linear(self.cfg.num_harmonics + 1, 1)
 
-    def _source(self, f0_up, noise, generator):
-        """-> (harmonic source (B, 1, T), uv (B, T, 1))."""
+    def _source(self, f0_up, noise, generator, phase0=None):
+        """-> (harmonic source (B, 1, T), uv (B, T, 1)); phase0: see source.harmonic_sines."""
         c = self.cfg
         src, _, uv = sine_source(f0_up, c.sample_rate, c.num_harmonics, c.sine_amp, c.noise_std,
                                  c.voiced_threshold, c.random_phase, noise.get("phase"), noise.get("sine"),
-                                 generator)
+                                 generator, phase0)
         return torch.tanh(self.merge(src)).transpose(1, 2), uv
 
     def _noise_amp(self):
@@ -216,11 +225,11 @@ class _Nsf(nn.Module, LossModel, Vocoder):
     def param_groups(self):
         return {"model": [p for p in self.parameters() if p.requires_grad]}
 
-    def synthesize(self, mel, f0, noise=None, generator=None):
+    def synthesize(self, mel, f0, noise=None, generator=None, phase0=None):
         """mel (B, N, M), f0 (B, N, 1) raw Hz -> (waveform (B, N * hop), {"hidden", "uv", "f0_up"}).
 
         noise: optional dict of standard draws (see `noise_shapes`); what is missing is drawn from
-        `generator` (None: the global RNG).
+        `generator` (None: the global RNG). phase0: (B,) cycles of F0 before the first frame.
         """
         c = self.cfg
         if mel.shape[:2] != f0.shape[:2]:
@@ -229,7 +238,7 @@ class _Nsf(nn.Module, LossModel, Vocoder):
         feats = torch.cat([self.norm[c.mel](mel), self.norm[c.f0](f0)], dim=-1)
         context, extra = self._context(self.cond(feats), feats)  # (B, C, T)
         f0_up = upsample_repeat(f0, c.hop)  # (B, T, 1), raw Hz for the source
-        harm_src, uv = self._source(f0_up, noise, generator)
+        harm_src, uv = self._source(f0_up, noise, generator, phase0)
         B, _, T = harm_src.shape
         noise_src = self._noise_amp() * draw(noise.get("noise"), (B, T), harm_src, generator).unsqueeze(1)
         harm, hidden = self.harmonic(harm_src, context, hidden=True)
@@ -254,13 +263,56 @@ class _Nsf(nn.Module, LossModel, Vocoder):
         extras = {k: v[:, :T] if torch.is_tensor(v) else [h[:, :T] for h in v] for k, v in extras.items()}
         return self._extra_loss(loss, stats, extras, wav[:, :T], lengths, dict(noise or {}))
 
+    # --- inference, whole or in pieces -----------------------------------------------------------
+    def context_frames(self):
+        """Frames either side of a piece that its centre depends on (the receptive field, rounded up)."""
+        c = self.cfg
+        cond = c.cond_cnn_layers * (c.cond_kernel - 1) if c.cond_module == "cnn" else c.cond_kernel
+        if c.cond_module == "blstm":
+            cond += BLSTM_CONTEXT
+        stacks = ((c.harmonic_blocks, c.filter_layers), (c.noise_blocks, c.noise_layers))
+        causal = max(blocks * (c.filter_kernel - 1) * sum(c.dilation_base**i for i in range(layers))
+                     for blocks, layers in stacks)
+        causal += getattr(c, "sinc_order", 11)  # the merge filters (hn-nsf's longest FIR has 11 taps)
+        smooth = 2 + getattr(c, "cutoff_smooth_frames", 0)  # condition and cut-off moving averages
+        return cond + smooth + math.ceil(causal / c.hop) + 1
+
+    def chunking(self):
+        """Pieces of `context_frames` context; the sine phase is carried (see the module docstring)."""
+        c = self.cfg
+        return Chunking(inputs=(c.mel, c.f0), hop=c.hop, context=self.context_frames(),
+                        exact=c.cond_module != "blstm", state=True)
+
+    def _infer_draws(self, B, start, T, like):
+        """Inference noise of samples [start, start + T): by position, seeded by infer_seed."""
+        c = self.cfg
+        H = c.num_harmonics + 1
+        g = torch.Generator().manual_seed(c.infer_seed)
+        phase = torch.rand((1, H), generator=g).to(device=like.device, dtype=like.dtype)
+        sine = positional_normal(c.infer_seed, 1, start, T, H, like)
+        noise = positional_normal(c.infer_seed, 2, start, T, 1, like)[:, 0]
+        return {"phase": phase.expand(B, H), "sine": sine.expand(B, T, H), "noise": noise.expand(B, T)}
+
     @torch.no_grad()
     def infer(self, batch):
         """One float32 numpy waveform (frames_len * hop,) per utterance, padding trimmed."""
+        return self.infer_chunk(batch, 0, 0)[0]
+
+    @torch.no_grad()
+    def infer_chunk(self, batch, start, advance, state=None):
+        """`infer` of frames [start, start + N) of the inputs (pylib.contracts.Vocoder.infer_chunk);
+        state: cycles of F0 before frame `start` (None: 0) -> (waveforms, those before start + advance)."""
+        c = self.cfg
+        mel, f0 = batch[c.mel], batch[c.f0]
+        B, N = mel.shape[:2]
+        phase0 = torch.zeros(B, dtype=torch.float64) if state is None else state
+        y = self.synthesize(mel, f0, self._infer_draws(B, start * c.hop, N * c.hop, mel), phase0=phase0)[0]
+        state = phase0 + f0[:, :advance, 0].cpu().double().sum(1) * c.hop / c.sample_rate
+        return self._trim(batch, y), torch.remainder(state, 1.0)
+
+    def _trim(self, batch, y):
         c = self.cfg
         mel = batch[c.mel]
-        gen = torch.Generator(device=mel.device).manual_seed(c.infer_seed)
-        y = self.generate(mel, batch[c.f0], generator=gen)
         lens = batch.get(f"{c.mel}_len")
         if lens is None:
             lens = torch.full((mel.shape[0],), mel.shape[1])
@@ -354,7 +406,7 @@ class CycNoiseNsf(_SincMerge, _Nsf):
     def _build_source(self):
         pass
 
-    def _source(self, f0_up, noise, generator):
+    def _source(self, f0_up, noise, generator, phase0=None):
         c = self.cfg
         with torch.no_grad():
             src, uv = cyclic_noise_source(f0_up, c.sample_rate, c.cyc_beta, c.noise_std, c.voiced_threshold,
@@ -364,6 +416,17 @@ class CycNoiseNsf(_SincMerge, _Nsf):
 
     def _noise_amp(self):
         return self.cfg.noise_std / 3.0
+
+    def chunking(self):
+        return None  # the noise burst follows the mean F0 of all the input: never cut
+
+    @torch.no_grad()
+    def infer_chunk(self, batch, start, advance, state=None):
+        """Whole utterances only, noise from a generator seeded with infer_seed."""
+        c = self.cfg
+        mel = batch[c.mel]
+        gen = torch.Generator(device=mel.device).manual_seed(c.infer_seed)
+        return self._trim(batch, self.generate(mel, batch[c.f0], generator=gen)), None
 
     def noise_shapes(self, B, N, f0=None):
         """As `_Nsf.noise_shapes`; the burst length follows the mean voiced F0 (B, N, 1) when given

@@ -154,6 +154,12 @@ class HnSincNsfHifigan(nn.Module, GanModel, Vocoder):
     def infer(self, batch):
         return self.generator.infer(batch)
 
+    def chunking(self):
+        return self.generator.chunking()  # long inputs: as hn_sinc_nsf's
+
+    def infer_chunk(self, batch, start, advance, state=None):
+        return self.generator.infer_chunk(batch, start, advance, state)
+
 
 # ---- seed checkpoints --------------------------------------------------------------------------
 # nn_manager_GAN saves trained_network_G.pt (ModelGenerator: hn-sinc-nsf-9's keys, but each filter

@@ -27,6 +27,24 @@ def draw(given, shape, like, generator, uniform=False, name="noise"):
     return fn(tuple(shape), generator=generator, device=like.device, dtype=like.dtype)
 
 
+NOISE_BLOCK = 4096  # samples per separately seeded block of positional noise
+
+
+def positional_normal(seed, stream, start, length, width, like):
+    """Standard normal draws (length, width) for samples [start, start + length) of an utterance
+    that depend only on (seed, stream, position): block j of NOISE_BLOCK samples comes from a
+    generator seeded with (seed, stream, j), so a piece of a long input gets the very draws the
+    whole input gets there (pylib.engine.infer.infer_long). Drawn on the CPU in float32."""
+    parts = []
+    for j in range(start // NOISE_BLOCK, (start + length - 1) // NOISE_BLOCK + 1):
+        g = torch.Generator().manual_seed(((int(seed) * 1_000_003 + int(stream)) * 1_000_000_007 + j) % 2**63)
+        block = torch.randn((NOISE_BLOCK, width), generator=g)
+        lo = max(start - j * NOISE_BLOCK, 0)
+        parts.append(block[lo : min(start + length - j * NOISE_BLOCK, NOISE_BLOCK)])
+    out = torch.cat(parts) if parts else torch.zeros((0, width))
+    return out.to(device=like.device, dtype=like.dtype)
+
+
 def voicing(f0, voiced_threshold):
     """(B, T, 1) Hz -> (B, T, 1) float mask, 1 where voiced."""
     return (f0 > voiced_threshold).to(f0.dtype)
@@ -41,11 +59,13 @@ def cumulative_phase(f0, sample_rate):
     return torch.cumsum(f0.to(torch.float64) / sample_rate, dim=1)
 
 
-def harmonic_sines(f0, sample_rate, num_harmonics=7, sine_amp=0.1, phase=None, generator=None):
+def harmonic_sines(f0, sample_rate, num_harmonics=7, sine_amp=0.1, phase=None, generator=None, phase0=None):
     """amp * sin(2 pi (k phi_t + phi_k)), k = 1 .. H: f0 (B, T, 1) Hz -> (B, T, H), voiced or not.
 
     phase: (B, H) uniform draws for the initial phases; the fundamental's is set to 0 so the
-    waveform's polarity is stable (the seed's SineGen).
+    waveform's polarity is stable (the seed's SineGen). phase0: (B,) float64 cycles of the
+    fundamental accumulated before the first sample (a piece of a long input continues the phase
+    of the pieces before it); None: 0.
     """
     B, T, _ = f0.shape
     H = num_harmonics + 1
@@ -53,18 +73,21 @@ def harmonic_sines(f0, sample_rate, num_harmonics=7, sine_amp=0.1, phase=None, g
     ini[:, 0] = 0.0
     # Only the fundamental's running phase needs float64; wrapped to [0, 1) it is exact enough for
     # the harmonics' k * phase (error < 1e-6 cycles at k = 8).
-    base = torch.frac(cumulative_phase(f0[..., 0], sample_rate)).to(f0.dtype)  # (B, T) cycles
+    cyc = cumulative_phase(f0[..., 0], sample_rate)
+    if phase0 is not None:
+        cyc = cyc + phase0.to(device=f0.device, dtype=torch.float64)[:, None]
+    base = torch.frac(cyc).to(f0.dtype)  # (B, T) cycles
     k = torch.arange(1, H + 1, device=f0.device, dtype=f0.dtype)
     cycles = torch.frac(base.unsqueeze(-1) * k + ini.unsqueeze(1))
     return sine_amp * torch.sin(2 * math.pi * cycles)
 
 
 def sine_source(f0, sample_rate, num_harmonics=7, sine_amp=0.1, noise_std=0.003, voiced_threshold=0.0,
-                random_phase=True, phase=None, noise=None, generator=None):
+                random_phase=True, phase=None, noise=None, generator=None, phase0=None):
     """Sines at F0 and its harmonics plus noise, as in NSF (Wang et al. 2019).
 
     f0: (B, T, 1) sample-rate F0 in Hz (0 = unvoiced). phase: (B, H) uniform, noise: (B, T, H)
-    standard normal draws, or None to draw them.
+    standard normal draws, or None to draw them. phase0: see `harmonic_sines`.
     Returns (source, noise, uv): source (B, T, H) with H = num_harmonics + 1, where voiced samples
     hold sine_amp * sin(2 pi k phi + phi_k) + N(0, noise_std^2) and unvoiced samples noise only,
     N(0, (sine_amp / 3)^2); noise (B, T, H) the additive part; uv (B, T, 1).
@@ -74,7 +97,7 @@ def sine_source(f0, sample_rate, num_harmonics=7, sine_amp=0.1, noise_std=0.003,
     H = num_harmonics + 1
     if not random_phase and phase is None:
         phase = torch.zeros(B, H, device=f0.device, dtype=f0.dtype)
-    sines = harmonic_sines(f0, sample_rate, num_harmonics, sine_amp, phase, generator)
+    sines = harmonic_sines(f0, sample_rate, num_harmonics, sine_amp, phase, generator, phase0)
     uv = voicing(f0, voiced_threshold)
     noise_amp = uv * noise_std + (1.0 - uv) * (sine_amp / 3.0)
     noise = noise_amp * draw(noise, (B, T, H), f0, generator, name="sine noise")
