@@ -283,7 +283,8 @@ def test_bootstrap_by_speaker(two_attacks, tmp_path, capsys):
     (tmp_path / "spk").write_text("b0 spk0\n")
     with pytest.raises(SystemExit) as e:
         run(score_cm.main, argv + ["--utt2spk", str(tmp_path / "spk")])
-    assert e.value.code == 2 and "no speaker for 11 scored trials" in capsys.readouterr().err
+    err = " ".join(capsys.readouterr().err.split())  # the message is wrapped to the terminal's width
+    assert e.value.code == 2 and "no speaker for 11 scored trials" in err
 
 
 def test_labels_format_mismatch_exit_2(key2021, capsys):
