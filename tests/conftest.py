@@ -47,12 +47,13 @@ def one_thread():
 
 # Parallel runs (`make test` runs pytest-xdist with --dist loadgroup): every test goes to the group of
 # its file, so a module-scoped fixture (a recipe run, a trained toy model) is built once; the files
-# that share the session's toy recipe runs and the private Slurm cluster form one group, so those
-# are built once too, on one worker.
+# that share the session's toy recipe runs form one group, so those are built once too, on one
+# worker; the other Slurm tests form another (that worker starts its own private cluster).
 SHARED_RUN_FILES = {
     "tests/recipes/test_toy_lcnn.py",
     "tests/recipes/test_toy_nsf.py",
     "tests/recipes/test_seeds_fusion.py",
+    "tests/cluster/test_recipes_slurm.py",
 }
 
 
@@ -62,5 +63,9 @@ def pytest_collection_modifyitems(config, items):
         if item.get_closest_marker("xdist_group"):
             continue
         path = item.nodeid.split("::", 1)[0]
-        shared = path in SHARED_RUN_FILES or path.startswith("tests/cluster/")
-        item.add_marker(pytest.mark.xdist_group("shared-runs" if shared else path))
+        group = path
+        if path in SHARED_RUN_FILES:
+            group = "shared-runs"
+        elif path.startswith("tests/cluster/"):
+            group = "cluster"
+        item.add_marker(pytest.mark.xdist_group(group))
