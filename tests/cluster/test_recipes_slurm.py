@@ -1,9 +1,10 @@
 """The toy NSF and toy LCNN recipes through Slurm: `cmd` and `train_cmd` set to utils/slurm.py on the
-private cluster, stages 1-5 from the stage-0 data of the local runs that tests/recipes makes once per
-session; the results must be the local run's (features byte for byte, weights and scores equal).
-
-The local NSF run stops at stage 2, so its stages 3-5 run here on a clone; the three runs (local NSF
-3-5, Slurm NSF 1-5, Slurm LCNN 1-5) go side by side, each on one thread."""
+private cluster, from the stage-0 data of the local runs that tests/recipes makes once per session;
+the results must be the local run's. LCNN: stages 1-5 (features byte for byte, weights equal, scores
+to 1e-6). NSF: stages 1-2, as far as the session's local NSF run goes (features, lists and
+statistics byte for byte); its stages 3-5 through Slurm would repeat what the LCNN run shows (the
+same train/infer/score launch path) at the cost of two more trainings in the suite's time budget.
+The two runs go side by side, each on one thread."""
 
 import re
 import shutil
@@ -49,13 +50,11 @@ def _start(recipe, args, env):
 @pytest.fixture(scope="module")
 def runs(cluster, toy_nsf_run, toy_lcnn_run, tmp_path_factory):  # noqa: F811
     base = tmp_path_factory.mktemp("recipes_slurm")
-    nsf_local = clone(toy_nsf_run, base / "nsf_local")
     nsf_slurm = _stage0_clone(toy_nsf_run, base / "nsf_slurm")
     lcnn_slurm = _stage0_clone(toy_lcnn_run, base / "lcnn_slurm")
     to5 = ("--stop-stage", "5")
     jobs = {
-        "nsf_local": _start(nsf_local, [*toy_nsf_run.args, "--stage", "3", *to5], cluster.env),
-        "nsf_slurm": _start(nsf_slurm, [*toy_nsf_run.args, "--stage", "1", *to5], cluster.env),
+        "nsf_slurm": _start(nsf_slurm, [*toy_nsf_run.args, "--stage", "1"], cluster.env),  # to its stage 2
         "lcnn_slurm": _start(lcnn_slurm, [*toy_lcnn_run.args, "--stage", "1", *to5], cluster.env),
     }
     out = {}
@@ -69,8 +68,7 @@ def runs(cluster, toy_nsf_run, toy_lcnn_run, tmp_path_factory):  # noqa: F811
             if proc.poll() is None:
                 proc.terminate()  # run.sh's death cancels its Slurm jobs (utils/env.sh)
                 proc.wait(timeout=60)
-    return {"nsf_local": (nsf_local, out["nsf_local"]), "nsf_slurm": (nsf_slurm, out["nsf_slurm"]),
-            "lcnn_slurm": (lcnn_slurm, out["lcnn_slurm"])}
+    return {"nsf_slurm": (nsf_slurm, out["nsf_slurm"]), "lcnn_slurm": (lcnn_slurm, out["lcnn_slurm"])}
 
 
 def _features(recipe):
@@ -102,18 +100,12 @@ def _same_weights(exp_a, exp_b):
 
 
 def test_toy_nsf_through_slurm_matches_local(runs, toy_nsf_run):  # noqa: F811
-    (local, local_out), (slurm, out) = runs["nsf_local"], runs["nsf_slurm"]
-    assert_stages(out, range(1, 6))
-    assert_stages(local_out, range(3, 6))
+    slurm, out = runs["nsf_slurm"]
+    assert_stages(out, range(1, 3))
     _went_through_slurm(slurm, "dump/train/log/extract.1.log")
-    _went_through_slurm(slurm, "exp/debug/log/train.log")
+    _went_through_slurm(slurm, "dump/train/log/compute_stats.log")
     want = _features(toy_nsf_run.recipe)
-    assert want and _features(slurm) == want
-    _same_weights(local / "exp" / "debug", slurm / "exp" / "debug")
-    res = [read_json(r / "exp" / "debug" / "infer_eval" / "results.json") for r in (local, slurm)]
-    _assert_close(finite_numbers(res[0]), finite_numbers(res[1]))
-    for wav in sorted((local / "exp" / "debug" / "infer_eval").glob("*.wav")):
-        assert (slurm / "exp" / "debug" / "infer_eval" / wav.name).read_bytes() == wav.read_bytes(), wav.name
+    assert want and _features(slurm) == want  # features, lists, statistics
 
 
 def test_toy_lcnn_through_slurm_matches_local(runs, toy_lcnn_run):  # noqa: F811
