@@ -212,3 +212,12 @@ def test_extract_features_applies_set(tmp_path):
     assert yaml.safe_load((out / "features.yaml").read_text())["outputs"]["mel"]["dim"] == 8
     with pytest.raises(ConfigError, match=f"{re.escape(str(conf))}.*nosuch"):
         extract_features.main([*base, "--out-dir", str(tmp_path / "d2"), "--set", "nosuch.key=1"])
+
+
+def test_chunk_seconds_default_is_the_engines():
+    from pylib.bin import _cli
+    from pylib.engine.infer import CHUNK_SECONDS
+
+    p = _cli.new_parser("x", "x")
+    _cli.add_chunk_seconds(p)
+    assert p.parse_args([]).chunk_seconds == CHUNK_SECONDS

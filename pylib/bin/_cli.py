@@ -163,6 +163,20 @@ def add_imports(p):
     )
 
 
+def add_chunk_seconds(p):
+    """--chunk-seconds of infer and vocode (default = pylib.engine.infer.CHUNK_SECONDS, not imported
+    here: entry points start without torch)."""
+    p.add_argument(
+        "--chunk-seconds",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="vocoders: generate an input longer than S seconds in pieces of S seconds (overlapping by the "
+        "model's receptive field, state carried: same output, bounded memory; see docs/vocoders.md, "
+        "Long inputs); 0 = never",
+    )
+
+
 def add_overwrite(p, detail=None):
     p.add_argument("--overwrite", action="store_true", help=_help("--overwrite", detail))
 

@@ -37,15 +37,7 @@ def build_parser():
     p.add_argument(
         "--seed", type=int, default=0, help="--mc-dropout: seed of the dropout masks (drawn per utterance)"
     )
-    p.add_argument(
-        "--chunk-seconds",
-        type=float,
-        default=30.0,
-        metavar="S",
-        help="vocoders: generate an input longer than S seconds in pieces of S seconds (overlapping by the "
-        "model's receptive field, state carried: same output, bounded memory; see docs/vocoders.md, "
-        "Long inputs); 0 = never",
-    )
+    _cli.add_chunk_seconds(p)
     _cli.add_imports(p)
     return p
 

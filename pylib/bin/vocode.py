@@ -30,15 +30,7 @@ def build_parser():
     _cli.add_device(p, default="cpu")
     _cli.add_num_threads(p)
     _cli.add_overwrite(p, detail="an input file is never overwritten")
-    p.add_argument(
-        "--chunk-seconds",
-        type=float,
-        default=30.0,
-        metavar="S",
-        help="vocoders: generate an input longer than S seconds in pieces of S seconds (overlapping by the "
-        "model's receptive field, state carried: same output, bounded memory; see docs/vocoders.md, "
-        "Long inputs); 0 = never",
-    )
+    _cli.add_chunk_seconds(p)
     _cli.add_no_progress(p)
     return p
 
