@@ -40,6 +40,15 @@ class SeedArch:
 SEED_ARCHS: dict = {}
 
 
+def count_numbered(sd, prefix):
+    """How many numbered submodules `<prefix>0.`, `<prefix>1.`, ... a seed state dict holds (a
+    ModuleList's length, read off the keys)."""
+    n = 0
+    while any(k.startswith(f"{prefix}{n}.") for k in sd):
+        n += 1
+    return n
+
+
 def register_seed_arch(arch):
     if arch.name in SEED_ARCHS and SEED_ARCHS[arch.name] is not arch:
         raise RuntimeError(f"seed architecture {arch.name!r} registered twice")

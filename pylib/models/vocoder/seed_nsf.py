@@ -10,7 +10,7 @@ The features must be the ones the seed model was trained on (its mel and F0 extr
 import torch
 
 from pylib.errors import DataError
-from pylib.models.seed_import import SeedArch, register_seed_arch
+from pylib.models.seed_import import SeedArch, count_numbered, register_seed_arch
 
 _PREFIXES = ("input_mean", "input_std", "output_mean", "output_std", "m_cond.", "m_condition.", "m_source.",
              "m_filter.")
@@ -32,13 +32,6 @@ def _layout(sd):
     if "m_source.l_linear.weight" not in keys and "m_filter.l_har_blocks.0.l_ff_1.bias" in keys:
         return "cyc-noise-nsf-4"
     return None
-
-
-def _count(sd, prefix):
-    n = 0
-    while any(k.startswith(f"{prefix}{n}.") for k in sd):
-        n += 1
-    return n
 
 
 def _moving_average_width(sd, key, where):
@@ -75,16 +68,16 @@ def _model_section(sd, arch, cond, cut_frames):
     kernel = sd[blk + "l_convs.0.weight"].shape[-1]
     model = {
         "cond_channels": C, "filter_channels": C, "filter_kernel": kernel,
-        "filter_layers": _count(sd, blk + "l_convs."),
-        "harmonic_blocks": _count(sd, "m_filter.l_har_blocks."),
-        "noise_blocks": _count(sd, "m_filter.l_noi_blocks."),
-        "noise_layers": _count(sd, "m_filter.l_noi_blocks.0.l_convs."),
+        "filter_layers": count_numbered(sd, blk + "l_convs."),
+        "harmonic_blocks": count_numbered(sd, "m_filter.l_har_blocks."),
+        "noise_blocks": count_numbered(sd, "m_filter.l_noi_blocks."),
+        "noise_layers": count_numbered(sd, "m_filter.l_noi_blocks.0.l_convs."),
     }
     if "m_source.l_linear.weight" in sd:
         model["num_harmonics"] = sd["m_source.l_linear.weight"].shape[1] - 1
     if arch == "hn-sinc-nsf-10":
         model["cond_module"] = "cnn"
-        model["cond_cnn_layers"] = _count(sd, "m_cond.l_conv1ds.")
+        model["cond_cnn_layers"] = count_numbered(sd, "m_cond.l_conv1ds.")
         model["cond_kernel"] = sd["m_cond.l_conv1ds.0.weight"].shape[-1]
     else:
         model["cond_module"] = "blstm"

@@ -14,7 +14,7 @@ them from `weight` before its first use, as nnsp does on every reverse pass.
 import re
 
 from pylib.errors import DataError
-from pylib.models.seed_import import SeedArch, register_seed_arch
+from pylib.models.seed_import import SeedArch, count_numbered, register_seed_arch
 
 _TOP = "m_waveglow."
 _UP = _TOP + "m_upsample.m_layer.weight"
@@ -57,19 +57,12 @@ def _layout(sd):
     return None
 
 
-def _count(sd, prefix):
-    n = 0
-    while any(k.startswith(f"{prefix}{n}.") for k in sd):
-        n += 1
-    return n
-
-
 def _model_section(sd, arch, where):
     up = sd[_UP]
     n_mels, kernel = up.shape[0], up.shape[-1]
     if kernel % _WINDOW:
         raise DataError(f"{where}: {_UP} has kernel {kernel}, not {_WINDOW} x the hop")
-    blocks = _count(sd, _TOP + "m_flowblocks.")
+    blocks = count_numbered(sd, _TOP + "m_flowblocks.")
     first = _TOP + "m_flowblocks.0.m_flows.0."
     dims = [sd[f"{_TOP}m_flowblocks.{b}.m_flows.0.m_invtrans.weight"].shape[0] for b in range(blocks)]
     if dims[0] != _SQUEEZE:
@@ -81,17 +74,17 @@ def _model_section(sd, arch, where):
     if arch == "waveglow":
         net = first + "m_coupling.m_wn."
         channels = sd[net + "l_expand.weight_v"].shape[0]
-        layers = _count(sd, net + "l_conv1.")
+        layers = count_numbered(sd, net + "l_conv1.")
         wn_kernel = sd[net + "l_conv1.0.weight_v"].shape[-1]
         out = sd[net + "l_compress.weight"].shape[0]
     else:
         channels = sd[first + "m_coupling.m_wn_pre.weight_v"].shape[0]
-        layers = _count(sd, first + "m_coupling.m_wn.")
+        layers = count_numbered(sd, first + "m_coupling.m_wn.")
         wn_kernel = sd[first + "m_coupling.m_wn.0.l_conv1d.weight_v"].shape[-1]
         out = sd[first + "m_coupling.m_wn_post.weight"].shape[0]
     model = {
         "name": "waveglow", "squeeze": _SQUEEZE, "upsample_window": _WINDOW, "blocks": blocks,
-        "flows_per_block": _count(sd, _TOP + "m_flowblocks.0.m_flows."), "wn_layers": layers,
+        "flows_per_block": count_numbered(sd, _TOP + "m_flowblocks.0.m_flows."), "wn_layers": layers,
         "wn_channels": channels, "wn_kernel": wn_kernel, "affine": out == dims[0], "early_dim": early,
         "coupling_net": "nonar" if arch == "waveglow" else "legacy",
     }

@@ -14,7 +14,7 @@ import math
 import torch
 
 from pylib.errors import DataError
-from pylib.models.seed_import import SeedArch, register_seed_arch
+from pylib.models.seed_import import SeedArch, count_numbered, register_seed_arch
 
 ARCH = "wavenet"
 W = "m_wavenet."
@@ -25,10 +25,7 @@ _OUT = {"0": "0", "2": "2", "4": "4"}  # OutputBlock.l_trans Linear layers (1, 3
 
 
 def _count(sd):
-    n = 0
-    while f"{_BLOCK}{n}.l_conv1d.weight" in sd:
-        n += 1
-    return n
+    return count_numbered(sd, _BLOCK)
 
 
 def _expected_keys(sd):
