@@ -1,7 +1,6 @@
 """ssl_cm at toy width: inputs (front end or cached features), parameter groups, padding, losses,
 errors. Parity with the seed: tests/parity/test_ssl_cm_parity.py."""
 
-import re
 import types
 
 import pytest
@@ -12,6 +11,7 @@ from pylib.contracts import check_model
 from pylib.errors import ConfigError, DataError
 from pylib.models.catalogue import get_model_class
 from pylib.models.cm import ssl_cm
+from tests.models.ssl_seed import seed_state_dict
 from tests.parity.peers import TinySSL, make_standin_frontend
 
 DIM = 8
@@ -233,7 +233,6 @@ def test_real_frontend_and_seed_import(tmp_path, monkeypatch):
     """With nnsp's SSL front end (a tiny transformers wav2vec 2.0 of make_tiny_ssl): training with
     fine-tuning groups, and a project 09 ID-2 checkpoint fabricated in the seed's layout (fairseq key
     names for the SSL part) imported through the seed importer scores as the model it came from."""
-    fq = pytest.importorskip("pylib.models.ssl.fairseq", reason="the SSL front end (sslfe) is not merged yet")
     from pylib.bin import make_tiny_ssl
     from pylib.engine.export import build_from_config
     from pylib.models.catalogue import get_model_class
@@ -250,21 +249,7 @@ def test_real_frontend_and_seed_import(tmp_path, monkeypatch):
     groups = ref.param_groups()
     assert list(groups) == ["ssl", "model"] and any(p.grad is not None for p in groups["ssl"])
 
-    shapes = fq._target_shapes(ref.frontend.model.config)
-    pos = "encoder.pos_conv_embed.conv."
-    g, v = ("parametrizations.weight.original0", "parametrizations.weight.original1")
-    if pos + g not in shapes:
-        g, v = "weight_g", "weight_v"
-    rules = [(re.compile(p), t.format(pos_g=pos + g, pos_v=pos + v)) for p, t in fq.RULES]
-    seed_names = {"proj.": "m_front_end.m_front_end_process.", "ff.": "m_back_end.m_frame_level.",
-                  "out.": "m_back_end.m_utt_level."}
-    sd = {}
-    for k, t in ref.state_dict().items():
-        if k.startswith("frontend.model."):
-            sd["m_front_end.ssl_model.model." + fq.fairseq_name(k[len("frontend.model."):], rules)] = t
-        else:
-            pre = next(p for p in seed_names if k.startswith(p))
-            sd[seed_names[pre] + k[len(pre):]] = t
+    sd = seed_state_dict(ref)
     monkeypatch.setenv("NNSP_SSL_DIR", str(tmp_path))
     _, config, state = convert_state_dict(sd, arch="model-ID-2", where="fabricated")
     model = build_from_config(config, state, get_model_class)

@@ -2,7 +2,6 @@
 (the flag, else $NNSP_SSL_DIR, else SSL_pretrained/), with a project 09 ID-2 checkpoint fabricated
 in the seed's layout (fairseq key names for the SSL part) around a tiny wav2vec 2.0."""
 
-import re
 
 import pytest
 import torch
@@ -11,8 +10,7 @@ from pylib.bin import import_project_nn
 from pylib.config import from_dict
 from pylib.errors import DataError, UserError
 from pylib.models.cm import ssl_cm, ssl_cm_seed
-
-fq = pytest.importorskip("pylib.models.ssl.fairseq")
+from tests.models.ssl_seed import seed_state_dict
 
 
 def fabricate(ssl_dir, out):
@@ -25,21 +23,7 @@ def fabricate(ssl_dir, out):
     frontend = {"path": str(folder), "layers": "last", "finetune": True}
     torch.manual_seed(0)
     ref = ssl_cm.SslCM(from_dict(ssl_cm.SslCmConfig, dict(frontend=frontend, back_end="ff"), where="t"))
-    shapes = fq._target_shapes(ref.frontend.model.config)
-    pos = "encoder.pos_conv_embed.conv."
-    g, v = ("parametrizations.weight.original0", "parametrizations.weight.original1")
-    if pos + g not in shapes:
-        g, v = "weight_g", "weight_v"
-    rules = [(re.compile(p), t.format(pos_g=pos + g, pos_v=pos + v)) for p, t in fq.RULES]
-    seed_names = {"proj.": "m_front_end.m_front_end_process.", "ff.": "m_back_end.m_frame_level.",
-                  "out.": "m_back_end.m_utt_level."}
-    sd = {}
-    for k, t in ref.state_dict().items():
-        if k.startswith("frontend.model."):
-            sd["m_front_end.ssl_model.model." + fq.fairseq_name(k[len("frontend.model."):], rules)] = t
-        else:
-            pre = next(p for p in seed_names if k.startswith(p))
-            sd[seed_names[pre] + k[len(pre):]] = t.clone()
+    sd = seed_state_dict(ref)
     torch.save(sd, out)
     return ref.eval()
 
