@@ -49,6 +49,14 @@ def count_numbered(sd, prefix):
     return n
 
 
+def check_layout(got, arch, where):
+    """DataError unless a state dict's detected layout `got` (None: none known) is `arch`."""
+    if got != arch:
+        seen = f" (they look like {got})" if got else ""
+        raise DataError(f"{where}: the keys do not match the seed's {arch} layout{seen}; "
+                        f"pick the --arch it was trained in")
+
+
 def register_seed_arch(arch):
     if arch.name in SEED_ARCHS and SEED_ARCHS[arch.name] is not arch:
         raise RuntimeError(f"seed architecture {arch.name!r} registered twice")

@@ -10,7 +10,7 @@ The features must be the ones the seed model was trained on (its mel and F0 extr
 import torch
 
 from pylib.errors import DataError
-from pylib.models.seed_import import SeedArch, count_numbered, register_seed_arch
+from pylib.models.seed_import import SeedArch, check_layout, count_numbered, register_seed_arch
 
 _PREFIXES = ("input_mean", "input_std", "output_mean", "output_std", "m_cond.", "m_condition.", "m_source.",
              "m_filter.")
@@ -132,11 +132,7 @@ def _state(sd, cond, where):
 
 def _convert(arch):
     def convert(sd, where):
-        got = _layout(sd)
-        if got != arch:
-            seen = f" (they look like {got})" if got else ""
-            raise DataError(f"{where}: the keys do not match the seed's {arch} layout{seen}; "
-                            f"pick the --arch it was trained in")
+        check_layout(_layout(sd), arch, where)
         cond = "m_condition" if arch == "hn-nsf" else "m_cond"
         hop, cut_frames = _frame_widths(sd, cond, where)
         in_dim = sd["input_mean"].numel()

@@ -14,7 +14,7 @@ them from `weight` before its first use, as nnsp does on every reverse pass.
 import re
 
 from pylib.errors import DataError
-from pylib.models.seed_import import SeedArch, count_numbered, register_seed_arch
+from pylib.models.seed_import import SeedArch, check_layout, count_numbered, register_seed_arch
 
 _TOP = "m_waveglow."
 _UP = _TOP + "m_upsample.m_layer.weight"
@@ -115,11 +115,7 @@ def _state(sd):
 
 def _convert(arch):
     def convert(sd, where):
-        got = _layout(sd)
-        if got != arch:
-            seen = f" (they look like {got})" if got else ""
-            raise DataError(f"{where}: the keys do not match the seed's {arch} layout{seen}; "
-                            f"pick the --arch it was trained in")
+        check_layout(_layout(sd), arch, where)
         model, n_mels, hop = _model_section(sd, arch, where)
         if n_mels != sd["input_mean"].numel():
             raise DataError(f"{where}: input_mean has {sd['input_mean'].numel()} dims, the up-sampler "
