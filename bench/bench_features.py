@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from timing import best_time
 
 from pylib.features.f0 import compute_f0, f0_errors, voicing_split
 from pylib.features.mel import LogMel
@@ -22,15 +23,6 @@ from pylib.io import read_f4, read_wav, read_wav_scp
 SR = 16000
 HOP = 80
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-
-
-def _best_time(fn, repeats=3):
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def _load_audio(tmp):
@@ -66,7 +58,7 @@ def bench_logmel(waves, seconds):
             np.log(np.maximum(mel, 1e-5))
 
     ours(), ref()  # warm-up (librosa caches its filterbank, torch its FFT plans)
-    t_ours, t_ref = _best_time(ours), _best_time(ref)
+    t_ours, t_ref = best_time(ours), best_time(ref)
     print(f"log-mel (n_fft 1024, hop 80, 80 mels) over {seconds:.1f} s of audio, torch threads: 1")
     print(f"  ours    {seconds / t_ours:8.0f} x real time")
     print(f"  librosa {seconds / t_ref:8.0f} x real time")
@@ -138,7 +130,7 @@ def bench_lfcc(waves, seconds):
     cls = FEATURES.get("lfcc")
     ex = cls(from_dict(cls.Config, {}, "lfcc"), SR)
     ex(waves[0])
-    t = _best_time(lambda: [ex(x) for x in waves])
+    t = best_time(lambda: [ex(x) for x in waves])
     print(f"lfcc (default config, dim {ex.dim}) {seconds / t:8.0f} x real time (no baseline in this run)")
 
 

@@ -14,25 +14,15 @@
 """
 
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from timing import best_time
 
 from pylib.io import read_f4, write_f4
 
 SR = 16000
-
-
-def _best(fn, rounds=3):
-    fn()  # warm-up
-    best = float("inf")
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 # the toy recipe's back end (egs/toy/ssl_cm/conf/ssl_fix_llgf.yaml) and batches
@@ -83,7 +73,7 @@ def _train_steps(tmp, folder):
                 loss.backward()
                 opt.step()
 
-        return N_BATCHES / _best(go, rounds=2)
+        return N_BATCHES / best_time(go, 2, warmup=True)
 
     return run(cached, cached_batch), run(live, live_batch), frames
 
@@ -108,8 +98,8 @@ def main():
         for i, f in enumerate(infer()):
             write_f4(tmp / f"{i}.f4", f)
         paths = [tmp / f"{i}.f4" for i in range(len(waves))]
-        run = _best(infer)
-        read = _best(lambda: [read_f4(p, dim) for p in paths])
+        run = best_time(infer, warmup=True)
+        read = best_time(lambda: [read_f4(p, dim) for p in paths], warmup=True)
         (tmp / "steps").mkdir()
         cached_sps, live_sps, frames = _train_steps(tmp / "steps", tmp / "tiny")
     secs = sum(len(w) for w in waves) / SR

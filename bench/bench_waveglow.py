@@ -14,7 +14,6 @@ second of audio, each). Without the seed checkout the baseline is a same-run 204
 import argparse
 import os
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -23,6 +22,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
+from timing import best_time  # noqa: E402
 
 from pylib.engine.export import build_from_config  # noqa: E402
 from pylib.models.catalogue import get_model_class  # noqa: E402
@@ -59,19 +59,10 @@ def _seed_model(variant, channels):
     return model.eval()
 
 
-def _best(fn, repeats):
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
 def _matmul_gflops(n=2048, repeats=3):
     a, b = torch.randn(n, n), torch.randn(n, n)
     a @ b
-    return 2 * n ** 3 / _best(lambda: a @ b, repeats) / 1e9
+    return 2 * n ** 3 / best_time(lambda: a @ b, repeats) / 1e9
 
 
 def bench_variant(variant, channels, repeats):
@@ -99,8 +90,8 @@ def bench_variant(variant, channels, repeats):
     diff = float((y - y_ref).abs().max() / y_ref.abs().max().clamp(min=1e-12))
     t_ours = t_ref = float("inf")
     for _ in range(repeats):  # interleaved
-        t_ref = min(t_ref, _best(reference, 1))
-        t_ours = min(t_ours, _best(ours, 1))
+        t_ref = min(t_ref, best_time(reference, 1))
+        t_ours = min(t_ours, best_time(ours, 1))
     print(f"  {variant:10s} width {channels:3d} ({params:5.1f} M parameters): RTF {t_ours / SECONDS:7.3f}   "
           f"the seed's {t_ref / SECONDS:7.3f}   speed-up x{t_ref / t_ours:.2f}   "
           f"(max |difference| {diff:.1e} of the peak)", flush=True)
@@ -118,7 +109,7 @@ def bench_without_seed(channels, repeats):
         mel = torch.randn(1, n_frames, MEL)
         with torch.no_grad():
             model.generate(mel)
-            t = _best(lambda m=model, x=mel: m.generate(x), repeats)
+            t = best_time(lambda m=model, x=mel: m.generate(x), repeats)
         print(f"  coupling {net:6s} width {channels:3d}: RTF {t / SECONDS:7.3f}", flush=True)
 
 
