@@ -201,10 +201,17 @@ def seed_checkpoint(tmp_path_factory):
     statistics, saved as the seed saves trained_network.pt (its state dict)."""
     from tests.parity.peers import load_seed_model_module, seed_args, stand_in_config
 
-    sys.modules.setdefault("torchaudio", types.ModuleType("torchaudio"))  # imported, never used, by the seed
-    mod = load_seed_model_module(
-        "03-asvspoof-mega/rawnet2/01/model.py", optional_argument=[""], wav_samp_rate=SR, truncate_seq=64600
-    )
+    # the seed imports torchaudio and never uses it; the stand-in is removed again at once, since a
+    # module without __spec__ left in sys.modules breaks transformers' import checks in later tests
+    stub = "torchaudio" not in sys.modules
+    if stub:
+        sys.modules["torchaudio"] = types.ModuleType("torchaudio")
+    try:
+        mod = load_seed_model_module("03-asvspoof-mega/rawnet2/01/model.py", optional_argument=[""],
+                                     wav_samp_rate=SR, truncate_seq=64600)
+    finally:
+        if stub:
+            sys.modules.pop("torchaudio", None)
     torch.manual_seed(0)
     seed = mod.Model(
         1, 1, seed_args(), stand_in_config(optional_argument=[""], wav_samp_rate=SR, truncate_seq=64600)
