@@ -1,0 +1,46 @@
+"""Long inputs in pieces for the vocoders with more than a receptive field to handle
+(pylib.engine.infer.infer_long): cyc_noise_nsf's whole-input state, nsf_hifigan's positional noise,
+WaveGlow's positional latents and aligned post-filter, and the autoregressive WaveNet and iLPCNet
+carrying their caches. The plain equality tests of every model are in test_longform.py."""
+
+import numpy as np
+import pytest
+import torch
+
+from pylib.engine.infer import infer_long
+from tests.engine.test_longform import MODELS, _batch
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _voiced(batch, n):
+    """One long voiced segment (a slow F0 contour), so that a segment spans several pieces."""
+    batch["f0"] = (120 + 30 * torch.sin(torch.arange(n, dtype=torch.float32) / 20)).reshape(1, n, 1)
+    return batch
+
+
+def test_cyc_noise_state_is_the_whole_inputs_and_is_carried(monkeypatch):
+    """The burst follows the whole input's mean F0 (chunk_init) and the pulses' segment phase is
+    carried: chunked equals whole within a voiced segment spanning every piece; restarting the phase,
+    or taking the mean F0 of each piece, does not."""
+    n = 240
+    model, batch = MODELS["cyc_noise_nsf"](), _voiced(_batch(n, seed=6), n)
+    batch["f0"][:, : n // 2] *= 1.5  # the pieces' mean F0 differ from the whole's
+    whole = model.infer(batch)[0]
+    np.testing.assert_allclose(infer_long(model, batch, 60), whole, rtol=0, atol=1e-4)
+    state = model.chunk_init(batch)
+    assert float(state["f0_mean"]) == pytest.approx(float(batch["f0"].mean()), rel=1e-6)
+    real = model.infer_chunk
+    zero = torch.zeros(1, dtype=torch.float64)
+    restart = lambda b, s, a, st=None: (real(b, s, a, {**st, "phase": zero})[0], st)  # noqa: E731
+    monkeypatch.setattr(model, "infer_chunk", restart)
+    assert float(np.abs(infer_long(model, batch, 60) - whole).max()) > 5e-4
+    own_mean = lambda b, s, a, st=None: real(b, s, a, {**st, "f0_mean": model.chunk_init(b)["f0_mean"]})  # noqa: E731
+    monkeypatch.setattr(model, "infer_chunk", own_mean)
+    assert float(np.abs(infer_long(model, batch, 60) - whole).max()) > 5e-4
