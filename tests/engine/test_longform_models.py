@@ -44,3 +44,18 @@ def test_cyc_noise_state_is_the_whole_inputs_and_is_carried(monkeypatch):
     own_mean = lambda b, s, a, st=None: real(b, s, a, {**st, "f0_mean": model.chunk_init(b)["f0_mean"]})  # noqa: E731
     monkeypatch.setattr(model, "infer_chunk", own_mean)
     assert float(np.abs(infer_long(model, batch, 60) - whole).max()) > 5e-4
+
+
+def test_nsf_hifigan_noise_by_position_and_phase_carried(monkeypatch):
+    """nsf_hifigan's inference no longer reads the global RNG, and its pieces continue the sine
+    phase: restarted at each piece, the output differs."""
+    n = 160
+    model, batch = MODELS["nsf_hifigan"](), _voiced(_batch(n, seed=7), n)
+    torch.manual_seed(1)
+    whole = model.infer(batch)[0]
+    torch.manual_seed(2)
+    np.testing.assert_array_equal(model.infer(batch)[0], whole)
+    np.testing.assert_allclose(infer_long(model, batch, 40), whole, rtol=0, atol=1e-4)
+    real = model.infer_chunk
+    monkeypatch.setattr(model, "infer_chunk", lambda b, s, a, st=None: (real(b, s, a, None)[0], None))
+    assert float(np.abs(infer_long(model, batch, 40) - whole).max()) > 1e-3
