@@ -161,3 +161,41 @@ def test_wavenet_pieces_continue_one_sample_stream(monkeypatch):
     restarted = infer_long(model, batch, frames)
     np.testing.assert_array_equal(restarted[: frames * 4], whole[: frames * 4])
     assert float(np.abs(restarted - whole)[frames * 4 :].max()) > 1e-2
+
+
+def _ilpcnet():
+    from pylib.models.vocoder.ilpcnet import ILPCNet, ILPCNetConfig
+
+    cfg = ILPCNetConfig(n_mels=MELS, hop=4, sample_rate=SR, frame_length=16, frame_shift=8, lpc_order=4,
+                        pitch_emb=3, frame_channels=6, hidden=6, gru1=6, gru2=4, cond_gru=3, cond_hidden=5)
+    torch.manual_seed(0)
+    return ILPCNet(cfg).eval()
+
+
+def test_ilpcnet_pieces_continue_one_sample_stream(monkeypatch):
+    """Pieces start on LPC frames (align = frame_shift / hop) and continue the GRU states, the LP
+    synthesis' past samples and the de-emphasis: with the whole input in every piece's context, one
+    sample stream equal to the whole file's; restarted at each piece, it is not. With the BiGRU cut
+    (40 LPC frames of context) the stream stays close (exact=False)."""
+    from pylib.models.vocoder import ilpcnet
+
+    n, frames = 90, 30
+    model, batch = _ilpcnet(), _batch(n, seed=11)
+    spec = model.chunking()
+    assert spec.carry and not spec.exact and spec.align == 2 and spec.context >= n
+    torch.manual_seed(1)
+    whole = model.infer(batch)[0]
+    assert whole.shape == (n * 4,) and float(np.abs(whole).max()) > 0.1
+    np.testing.assert_allclose(infer_long(model, batch, frames), whole, rtol=0, atol=1e-4)
+    np.testing.assert_allclose(infer_long(model, batch, 25), whole, rtol=0, atol=1e-4)  # 25: not aligned
+    real = model.infer_chunk
+    monkeypatch.setattr(model, "infer_chunk", lambda b, s, a, st=None: real(
+        b, s, a, None if st is None else {**st, "gen": model._start_state(1, b["mel"]), "emph": None}))
+    assert float(np.abs(infer_long(model, batch, frames) - whole)[frames * 4 :].max()) > 1e-2
+    monkeypatch.setattr(model, "infer_chunk", real)
+    monkeypatch.setattr(ilpcnet, "BLSTM_CONTEXT", 40)
+    n = 240
+    batch = _batch(n, seed=11)
+    assert model.chunking().context < n // 2  # the pieces cut the BiGRU
+    diff = np.abs(infer_long(model, batch, 80) - model.infer(batch)[0])
+    assert 0 < float(diff.max()) < 1e-3
