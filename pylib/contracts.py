@@ -79,7 +79,13 @@ class Chunking:
     context: frames of input either side of a piece that make its centre equal the whole-file
     output (at least the receptive field); exact: False where the context only makes it close
     (a recurrent part, e.g. a BLSTM, sees the whole input); state: whether `infer_chunk` carries
-    state from one piece to the next (e.g. the NSF sine phase).
+    state from one piece to the next (e.g. the NSF sine phase); align: every piece starts at a
+    frame that is a multiple of it (more left context where needed: e.g. a post-filter on STFT
+    frames of its own); carry: an autoregressive model that keeps one continuous sample stream:
+    `infer_chunk` generates only the piece's kept centre, frames [a, b) of the whole input, from
+    the state the previous piece left at frame a (caches, past samples; its position included:
+    `infer_long` passes advance = b - start) and returns those (b - a) * hop samples, no
+    cross-fade; its input still has `context` frames either side (the conditioning network's).
     """
 
     inputs: tuple[str, ...]
@@ -87,13 +93,16 @@ class Chunking:
     context: int
     exact: bool = True
     state: bool = False
+    align: int = 1
+    carry: bool = False
 
 
 class Vocoder(ABC):
     """Features in, waveform out.
 
     Long inputs: a vocoder that can be generated in pieces says how in `chunking()` (None: it
-    cannot, and always gets whole utterances) and may override `infer_chunk` to carry state.
+    cannot, and always gets whole utterances) and may override `infer_chunk` to carry state, and
+    `chunk_init` for a state computed from the whole (frame-rate) input before the first piece.
     """
 
     kind: ClassVar[str] = "vocoder"
@@ -104,6 +113,11 @@ class Vocoder(ABC):
 
     def chunking(self) -> Chunking | None:
         """How to cut a long input into pieces (see `Chunking`); None: never cut."""
+        return None
+
+    def chunk_init(self, batch: dict):
+        """The state of the first piece, from the whole input (`infer_long` calls it once per long
+        utterance, before the first `infer_chunk`); None: none needed."""
         return None
 
     def infer_chunk(self, batch: dict, start: int, advance: int, state=None) -> tuple[list, object]:

@@ -21,7 +21,10 @@ Long inputs (`chunk_seconds`, default CHUNK_SECONDS): a vocoder that declares ho
 (`Vocoder.chunking()`, pylib.contracts.Chunking) generates an utterance longer than chunk_seconds
 in pieces of chunk_seconds, each with `context` frames of input either side (at least the
 receptive field, so that the piece's centre is what the whole file gives) and the model's state
-carried from piece to piece (`infer_chunk`, e.g. the NSF sine phase). Only the centres are kept
+carried from piece to piece (`infer_chunk`, e.g. the NSF sine phase; `chunk_init` computes the
+first piece's from the whole frame-rate input, e.g. cyc_noise_nsf's mean F0). An autoregressive
+model (`Chunking.carry`) generates only each piece's centre and carries its caches, one
+continuous sample stream. Only the centres are kept
 and written into one preallocated output, so memory is the output plus a fixed amount per piece
 (`infer_long`). Other models, and shorter utterances, get whole utterances.
 
@@ -288,25 +291,33 @@ def infer_long(model, batch, frames):
     """One utterance (a batch of one) -> its float32 waveform, generated in pieces of `frames`
     frames (see the module docstring); an utterance of at most `frames` frames in one go.
 
-    A model whose pieces are not exact (`Chunking.exact` False) gets a linear cross-fade over
-    min(context, frames) // 2 frames after each boundary, from the earlier piece (which computed
-    them as part of its right context) to the later one."""
+    The model's `chunk_init` of the whole input gives the first piece's state. A model whose pieces
+    are not exact (`Chunking.exact` False) gets a linear cross-fade over min(context, frames) // 2
+    frames after each boundary, from the earlier piece (which computed them as part of its right
+    context) to the later one; an autoregressive one (`Chunking.carry`) generates only each centre,
+    continuing its own sample stream, and gets none."""
     spec = model.chunking()
     if spec is None or _frames_of(batch, spec) <= frames:
         return _as_wave(model.infer(batch)[0], batch.get("utt_id", ["?"])[0], model)
     n, hop, ctx = _frames_of(batch, spec), spec.hop, spec.context
-    fade = 0 if spec.exact else max(0, min(ctx, frames) // 2) * hop  # samples
+    fade = 0 if spec.exact or spec.carry else max(0, min(ctx, frames) // 2) * hop  # samples
     ramp = (np.arange(1, fade + 1, dtype=np.float32) / (fade + 1)) if fade else None
-    out, state, tail = np.empty(n * hop, dtype=np.float32), None, None
+    out, state, tail = np.empty(n * hop, dtype=np.float32), model.chunk_init(batch), None
+
+    def first(a):  # the first input frame of the piece whose centre starts at frame a
+        return max(0, a - ctx) // spec.align * spec.align
+
     for a in range(0, n, frames):
         b = min(a + frames, n)
-        s, e = max(0, a - ctx), min(n, b + ctx)
-        waves, state = model.infer_chunk(_piece(batch, spec, s, e), s, max(0, b - ctx) - s, state)
+        s, e = first(a), min(n, b + ctx)
+        advance = b - s if spec.carry else first(b) - s
+        waves, state = model.infer_chunk(_piece(batch, spec, s, e), s, advance, state)
         wave = _as_wave(waves[0], batch.get("utt_id", ["?"])[0], model)
-        if wave.size != (e - s) * hop:
-            raise UserError(f"{type(model).__name__}.infer_chunk() gave {wave.size} samples for {e - s} "
-                            f"frames of hop {hop}; fix the model's chunking()")
-        out[a * hop : b * hop] = wave[(a - s) * hop : (b - s) * hop]
+        want, keep = ((b - a) * hop, 0) if spec.carry else ((e - s) * hop, (a - s) * hop)
+        if wave.size != want:
+            raise UserError(f"{type(model).__name__}.infer_chunk() gave {wave.size} samples for "
+                            f"{want // hop} frames of hop {hop}; fix the model's chunking()")
+        out[a * hop : b * hop] = wave[keep : keep + (b - a) * hop]
         if tail is not None:  # fade from the earlier piece's view of these samples to this one's
             m = min(tail.size, (b - a) * hop)
             out[a * hop : a * hop + m] = tail[:m] * (1 - ramp[:m]) + out[a * hop : a * hop + m] * ramp[:m]

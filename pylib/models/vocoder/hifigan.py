@@ -6,7 +6,9 @@ different kernel sizes and dilations), then a 7-tap output convolution and tanh.
 are the paper's three configurations; every hyper-parameter can be overridden.
 
 `nsf_hifigan` adds a neural-source-filter sine excitation computed from F0 at the sample rate; a
-strided convolution brings it down to the rate of every upsampling stage, where it is added.
+strided convolution brings it down to the rate of every upsampling stage, where it is added. At
+inference its noise and phases are drawn by sample position (seeded by `infer_seed`, as the NSF
+models), so a long input generated in pieces (carrying the sine phase) equals the whole file.
 
 Both train as GANs (pylib.contracts.GanModel): per step the trainer calls `generate` once, then
 `discriminator_loss` and `generator_loss` on that audio, in `update_order`.
@@ -31,7 +33,7 @@ from pylib.features.mel import LogMel
 from pylib.losses.gan import HifiganMel, feature_matching_loss, lsgan_d_loss, lsgan_g_loss, mel_l1_loss
 from pylib.losses.stft import MultiResolutionSTFTLoss
 from pylib.models.vocoder.discriminators import MPD_CHANNELS, MSD_CHANNELS, HifiganDiscriminator
-from pylib.models.vocoder.source import sine_source
+from pylib.models.vocoder.source import positional_normal, sine_source
 from pylib.nn.norm import FeatureNorm
 
 LRELU_SLOPE = 0.1
@@ -346,10 +348,7 @@ class Hifigan(nn.Module, GanModel, Vocoder):
         return self.generate(batch)
 
     def chunking(self):
-        """Convolutional: pieces with the receptive field as context are exact (pylib.contracts.Chunking).
-        With the sine source (NsfHifigan, whose noise is not drawn by position): never cut."""
-        if self.uses_source:
-            return None
+        """Convolutional: pieces with the receptive field as context are exact (pylib.contracts.Chunking)."""
         return Chunking(inputs=(self.cfg.mel,), hop=self.cfg.hop, context=self.generator.context_frames())
 
     @torch.no_grad()
@@ -357,6 +356,10 @@ class Hifigan(nn.Module, GanModel, Vocoder):
         """One float32 numpy waveform per utterance, mel_len * hop samples long."""
         with parametrize.cached():  # weight-normed weights computed once per call, not per use
             wave = self.generate(batch)
+        return self._waves(batch, wave)
+
+    def _waves(self, batch, wave):
+        """(B, T) -> one float32 numpy waveform per utterance, mel_len * hop samples long."""
         lens = batch.get(f"{self.cfg.mel}_len")
         n = [wave.shape[1]] * wave.shape[0] if lens is None else [int(v) * self.cfg.hop for v in lens]
         return [wave[i, : n[i]].float().cpu().numpy().astype(np.float32) for i in range(wave.shape[0])]
@@ -373,6 +376,7 @@ class NsfHifiganConfig(HifiganConfig):
     sine_amp: float = 0.1  # amplitude of each sine
     noise_std: float = 0.003  # noise added to voiced samples; unvoiced noise is sine_amp / 3
     voiced_threshold: float = 0.0  # F0 above this (Hz) is voiced
+    infer_seed: int = 0  # seed of the source's phases and noise at inference (drawn by sample position)
 
 
 class NsfHifigan(Hifigan):
@@ -387,14 +391,57 @@ class NsfHifigan(Hifigan):
         # NSF's merge: a linear mix of the fundamental and its harmonics, squashed by tanh.
         self.source_merge = nn.Linear(cfg.num_harmonics + 1, 1)
 
-    def excitation(self, f0, generator=None):
-        """f0 (B, N, 1) Hz -> merged excitation (B, 1, N*hop); `generator` seeds the source's noise."""
+    def excitation(self, f0, generator=None, noise=None, phase0=None):
+        """f0 (B, N, 1) Hz -> merged excitation (B, 1, N*hop); `generator` seeds the source's noise
+        unless `noise` gives the draws ({"phase": (B, H) uniform, "sine": (B, T, H) normal});
+        phase0: (B,) cycles of F0 before the first sample (source.harmonic_sines)."""
         cfg = self.cfg
+        noise = noise or {}
         f0_up = torch.repeat_interleave(f0, cfg.hop, dim=1)  # (B, T, 1)
         sines, _, _ = sine_source(f0_up, cfg.sample_rate, cfg.num_harmonics, cfg.sine_amp, cfg.noise_std,
-                                  cfg.voiced_threshold, generator=generator)  # (B, T, H)
+                                  cfg.voiced_threshold, phase=noise.get("phase"), noise=noise.get("sine"),
+                                  generator=generator, phase0=phase0)  # (B, T, H)
         return torch.tanh(self.source_merge(sines)).transpose(1, 2)
 
     def generate(self, batch):
         f0 = batch[self.cfg.f0]
         return self.generator(self.norm[self.cfg.mel](batch[self.cfg.mel]), self.excitation(f0))
+
+    def chunking(self):
+        """Pieces with the generator's receptive field, and the source convolutions', as context; the
+        sine phase is carried (`infer_chunk`)."""
+        cfg = self.cfg
+        source = max(math.ceil(conv.kernel_size[0] / 2 / cfg.hop) for conv in self.generator.source_convs)
+        context = self.generator.context_frames() + source
+        return Chunking(inputs=(cfg.mel, cfg.f0), hop=cfg.hop, context=context, state=True)
+
+    def _infer_draws(self, B, start, T, like):
+        """The source's draws for samples [start, start + T) at inference: by position, seeded by
+        infer_seed (pylib.models.vocoder.source.positional_normal), the same for every utterance."""
+        cfg = self.cfg
+        H = cfg.num_harmonics + 1
+        g = torch.Generator().manual_seed(cfg.infer_seed)
+        phase = torch.rand((1, H), generator=g).to(device=like.device, dtype=like.dtype)
+        sine = positional_normal(cfg.infer_seed, 1, start, T, H, like)
+        return {"phase": phase.expand(B, H), "sine": sine.expand(B, T, H)}
+
+    @torch.no_grad()
+    def infer(self, batch):
+        """One float32 numpy waveform per utterance, mel_len * hop samples long; the source's noise
+        drawn by sample position (seeded by infer_seed), not from the global generator."""
+        return self.infer_chunk(batch, 0, 0)[0]
+
+    @torch.no_grad()
+    def infer_chunk(self, batch, start, advance, state=None):
+        """`infer` of frames [start, start + N) of the inputs (pylib.contracts.Vocoder.infer_chunk);
+        state: cycles of F0 before frame `start` (None: 0) -> (waveforms, those before start + advance)."""
+        cfg = self.cfg
+        mel, f0 = batch[cfg.mel], batch[cfg.f0]
+        B, N = mel.shape[:2]
+        phase0 = torch.zeros(B, dtype=torch.float64) if state is None else state
+        with parametrize.cached():
+            draws = self._infer_draws(B, start * cfg.hop, N * cfg.hop, mel)
+            exc = self.excitation(f0, noise=draws, phase0=phase0)
+            wave = self.generator(self.norm[cfg.mel](mel), exc)
+        state = phase0 + f0[:, :advance, 0].cpu().double().sum(1) * cfg.hop / cfg.sample_rate
+        return self._waves(batch, wave), torch.remainder(state, 1.0)

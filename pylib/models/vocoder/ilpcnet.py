@@ -23,7 +23,10 @@ waveform around the LP prediction from the *predicted* coefficients, the previou
 (plus noise of std 2 ** -14) fed back. With `<wav>_len` the padding is left out of both means (the
 seed averages over it).
 Generation: one sample per step, excitation drawn with its std scaled by 0.7, LP synthesis, then
-de-emphasis.
+de-emphasis. Inference (`infer`) draws the excitation by sample position (seeded by infer_seed), so
+a long input generated in pieces, each continuing the GRU states and past samples of the one before
+(pylib.contracts.Chunking carry), is one sample stream: that of the whole file wherever the pieces'
+BiGRU condition is (to float round-off) the whole file's.
 """
 
 import math
@@ -35,8 +38,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from pylib.config import take_facts
-from pylib.contracts import LossModel, Vocoder
+from pylib.contracts import Chunking, LossModel, Vocoder
 from pylib.errors import ConfigError
+from pylib.models.vocoder.nsf import BLSTM_CONTEXT
+from pylib.models.vocoder.source import positional_normal
 from pylib.nn.norm import FeatureNorm
 
 SEED = "project-NN-Pytorch-scripts project/05-nn-vocoders/ilpcnet/block_lpcnet.py LPCNetV1"
@@ -99,12 +104,12 @@ def pre_emphasise(x, a):
     return torch.cat([x[:, :1], x[:, 1:] - a * x[:, :-1]], dim=1)
 
 
-def de_emphasise(x, a):
-    """x (B, T) -> y[t] = x[t] + a y[t - 1], in order as the seed."""
+def de_emphasise(x, a, prev=None):
+    """x (B, T) -> y[t] = x[t] + a y[t - 1], in order as the seed; prev: (B,) y[-1] (None: 0)."""
     if not a:
         return x
     y = torch.empty_like(x)
-    prev = torch.zeros_like(x[:, 0])
+    prev = torch.zeros_like(x[:, 0]) if prev is None else prev.to(x)
     for t in range(x.shape[1]):
         prev = x[:, t] + a * prev
         y[:, t] = prev
@@ -347,18 +352,24 @@ class ILPCNet(nn.Module, LossModel, Vocoder):
         return loss, {"cond": float(cond.detach()), "nll": float(nll.detach()), "stage": float(stage)}
 
     # --- generation --------------------------------------------------------------------------------
-    @torch.no_grad()
-    def generate(self, mel, f0, generator=None):
-        """Raw mel (B, N, M), F0 (B, N, 1) -> waveform (B, F * frame_shift), F = ceil(N / up).
-
-        generator: the excitation sampling's RNG (None: torch's global one, as the seed). The first
-        GRU's input projection of the frame feature is computed once per frame."""
-        c = self.cfg
+    def _frames(self, mel, f0):
+        """Raw mel (B, N, M), F0 (B, N, 1) -> LP coefficients (B, F, P), frame features (B, F, hidden)."""
         raw, normed = self.conditions(mel, f0)
-        lpc = rc_to_lpc(self.cond_net(raw)[0])  # (B, F, P)
-        feat = self.frame_features(raw, normed)  # (B, F, hidden)
-        B, nf, P = lpc.shape
-        dt = feat.dtype
+        return rc_to_lpc(self.cond_net(raw)[0]), self.frame_features(raw, normed)
+
+    def _start_state(self, B, like):
+        """The generator's state before the first sample: GRU states, past samples, previous sample."""
+        c = self.cfg
+        return {"h1": like.new_zeros(B, c.gru1), "h2": like.new_zeros(B, c.gru2),
+                "past": like.new_zeros(B, c.lpc_order), "prev": like.new_zeros(B, 1)}
+
+    def _run(self, lpc, feat, lo, hi, state, noise):
+        """Samples [lo, hi) of the frames' LP coefficients (B, F, P) and features (B, F, hidden) (on the
+        pre-emphasised signal), continuing `state` (`_start_state`); noise(i) -> (B, 1) standard
+        normal draws of sample lo + i. The first GRU's input projection of the frame feature is
+        computed once per frame. -> (samples (B, hi - lo), the state after them)."""
+        c = self.cfg
+        B, _, P = lpc.shape
         w1, u1, b1, c1 = (self.gru1.weight_ih_l0, self.gru1.weight_hh_l0, self.gru1.bias_ih_l0,
                           self.gru1.bias_hh_l0)
         w2, u2, b2, c2 = (self.gru2.weight_ih_l0, self.gru2.weight_hh_l0, self.gru2.bias_ih_l0,
@@ -368,12 +379,9 @@ class ILPCNet(nn.Module, LossModel, Vocoder):
         u1t, u2t = u1.t().contiguous(), u2.t().contiguous()
         wout = self.out_weight().t().contiguous()
         neg_a = -lpc[..., 1:].flip(-1)  # (B, F, order) against [x[n-order], ..., x[n-1]]
-        T = nf * c.frame_shift
         order = P - 1
-        h1 = feat.new_zeros(B, c.gru1)
-        h2 = feat.new_zeros(B, c.gru2)
-        buf = feat.new_zeros(B, order + T)  # [order zeros, the generated samples]
-        prev = feat.new_zeros(B, 1)
+        h1, h2, prev = state["h1"], state["h2"], state["prev"]
+        buf = torch.cat([state["past"], feat.new_zeros(B, hi - lo)], dim=1)  # [past samples, generated]
 
         def cell(gi, h, ut, bh):
             gh = torch.addmm(bh, h, ut)
@@ -382,28 +390,76 @@ class ILPCNet(nn.Module, LossModel, Vocoder):
             z = rz[:, n:]
             return torch.lerp(torch.tanh(torch.addcmul(gi[:, 2 * n :], rz[:, :n], gh[:, 2 * n :])), h, z)
 
-        for t in range(T):
-            f = t // c.frame_shift
-            pred = (buf[:, t : t + order] * neg_a[:, f]).sum(1, keepdim=True)
+        for i in range(hi - lo):
+            f = (lo + i) // c.frame_shift
+            pred = (buf[:, i : i + order] * neg_a[:, f]).sum(1, keepdim=True)
             h1 = cell(torch.addcmul(gi_frames[:, f], prev, w1_fb), h1, u1t, c1)
             h2 = cell(torch.addmm(b2, h1, w2_h).addcmul_(prev, w2_fb), h2, u2t, c2)
             mean, log_std = (h2 @ wout).chunk(2, dim=1)
             std = torch.exp(F.relu(log_std + 9) - 9)
-            noise = torch.randn(B, 1, 1, dtype=dt, device=feat.device, generator=generator)[:, 0]
-            prev = noise * std * c.temperature + mean + pred
-            buf[:, order + t] = prev[:, 0]
-        out = buf[:, order:]
+            prev = noise(i) * std * c.temperature + mean + pred
+            buf[:, order + i] = prev[:, 0]
+        return buf[:, order:], {"h1": h1, "h2": h2, "past": buf[:, buf.shape[1] - order :], "prev": prev}
+
+    @torch.no_grad()
+    def generate(self, mel, f0, generator=None):
+        """Raw mel (B, N, M), F0 (B, N, 1) -> waveform (B, F * frame_shift), F = ceil(N / up).
+
+        generator: the excitation sampling's RNG (None: torch's global one, as the seed)."""
+        c = self.cfg
+        lpc, feat = self._frames(mel, f0)
+        B, nf, _ = lpc.shape
+
+        def noise(i):
+            return torch.randn(B, 1, 1, dtype=feat.dtype, device=feat.device, generator=generator)[:, 0]
+
+        out, _ = self._run(lpc, feat, 0, nf * c.frame_shift, self._start_state(B, feat), noise)
         return de_emphasise(out, c.pre_emphasis)
+
+    # --- inference, whole or in pieces ---------------------------------------------------------------
+    def context_frames(self):
+        """Feature frames of input either side of a piece for its LP coefficients and frame features:
+        the condition network's BiGRU (BLSTM_CONTEXT LPC frames; not exact: it sees the whole input)
+        and two 5-tap convs, the frame-rate network's two 3-tap convs, in LPC frames of `up`."""
+        return (BLSTM_CONTEXT + 4 + 2 + 1) * self.up
+
+    def chunking(self):
+        """One continuous sample stream (carry): each piece generates its centre, continuing the GRU
+        states, the past samples of the LP synthesis and the de-emphasis; pieces start on LPC frames
+        (align = up); the condition sees `context_frames` either side (not exact: the BiGRU)."""
+        c = self.cfg
+        return Chunking(inputs=(c.mel, c.f0), hop=c.hop, context=self.context_frames(), exact=False,
+                        state=True, align=self.up, carry=True)
 
     @torch.no_grad()
     def infer(self, batch):
-        """One float32 numpy waveform (mel_len * hop,) per utterance, padding trimmed."""
+        """One float32 numpy waveform (mel_len * hop,) per utterance, padding trimmed; the excitation
+        drawn by sample position (source.positional_normal, seeded by infer_seed)."""
+        mel = batch[self.cfg.mel]
+        return self.infer_chunk(batch, 0, mel.shape[1])[0]
+
+    @torch.no_grad()
+    def infer_chunk(self, batch, start, advance, state=None):
+        """Frames [start, start + N) of the input (pylib.contracts.Chunking carry): generates frames
+        [state's frame, start + advance) only (from frame start without state) and returns those
+        samples, with the state at frame start + advance (GRU states, past samples, de-emphasis)."""
         c = self.cfg
         mel = batch[c.mel]
-        gen = torch.Generator(device=mel.device).manual_seed(c.infer_seed)
-        y = self.generate(mel, batch[c.f0], generator=gen)
+        lpc, feat = self._frames(mel, batch[c.f0])
+        B, first = mel.shape[0], start if state is None else state["frame"]
+        lo, hi = (first - start) * c.hop, advance * c.hop
+        gen = self._start_state(B, feat) if state is None else state["gen"]
+        draws = positional_normal(c.infer_seed, 1, first * c.hop, hi - lo, 1, feat)
+
+        def noise(i):
+            return draws[i].expand(B, 1)
+
+        out, gen = self._run(lpc, feat, lo, hi, gen, noise)
+        y = de_emphasise(out, c.pre_emphasis, None if state is None else state["emph"])
+        emph = y[:, -1] if y.shape[1] else (None if state is None else state["emph"])
         lens = batch.get(f"{c.mel}_len")
         if lens is None:
-            lens = torch.full((mel.shape[0],), mel.shape[1])
-        return [np.asarray(y[i, : int(n) * c.hop].float().cpu().numpy(), dtype=np.float32)
-                for i, n in enumerate(lens)]
+            lens = torch.full((B,), mel.shape[1])
+        waves = [np.asarray(y[i, : max(0, int(n) * c.hop - lo)].float().cpu().numpy(), dtype=np.float32)
+                 for i, n in enumerate(lens)]
+        return waves, {"frame": start + advance, "gen": gen, "emph": emph}

@@ -22,7 +22,8 @@ Inference (`infer`, `infer_chunk`) draws its noise by position (`source.position
 by `infer_seed`), the same for every utterance of a batch, and carries the sine phase from piece to
 piece, so a long input generated in pieces (pylib.engine.infer.infer_long) equals the whole-file
 output: exactly with the cnn condition module, to within the BLSTM's fading memory with blstm.
-The cyclic-noise model (its noise burst follows the whole batch's mean F0) is never cut.
+The cyclic-noise model carries the segment phase of its pulses and the mean voiced F0 of the whole
+input (its burst's length and decay), computed before the first piece (`chunk_init`).
 """
 
 import math
@@ -52,6 +53,7 @@ from pylib.models.vocoder.source import (
     draw,
     harmonic_sines,
     positional_normal,
+    segment_phase,
     sine_source,
     upsample_repeat,
     voicing,
@@ -165,6 +167,7 @@ class CycNoiseNsfConfig(HnSincNsfConfig):
 SPEC_FACTS = (("n_mels", "mel", "dim"), ("hop", "mel", "hop"), ("hop", "f0", "hop"),
               ("sample_rate", None, None), (None, "wav", None))
 SPEC_DEFAULTS = {"n_mels": 80, "hop": 80, "sample_rate": 16000}
+CYC_MIN_F0 = 40.0  # Hz: cyc_noise_nsf's pieces are exact down to this mean voiced F0 (the burst's reach)
 BLSTM_CONTEXT = 100  # extra frames of context either side of a piece for the BLSTM condition (inexact)
 
 
@@ -296,7 +299,11 @@ class _Nsf(nn.Module, LossModel, Vocoder):
     @torch.no_grad()
     def infer(self, batch):
         """One float32 numpy waveform (frames_len * hop,) per utterance, padding trimmed."""
-        return self.infer_chunk(batch, 0, 0)[0]
+        return self.infer_chunk(batch, 0, 0, self.chunk_init(batch))[0]
+
+    def chunk_init(self, batch):
+        """The state before the first piece (pylib.contracts.Vocoder.chunk_init): None, phase 0."""
+        return None
 
     @torch.no_grad()
     def infer_chunk(self, batch, start, advance, state=None):
@@ -407,26 +414,68 @@ class CycNoiseNsf(_SincMerge, _Nsf):
         pass
 
     def _source(self, f0_up, noise, generator, phase0=None):
+        """phase0: None, or the inference state of `chunk_init` / `infer_chunk` ({"f0_mean": the whole
+        input's mean voiced F0, "phase": (B,) cycles of the voiced segment before the first sample})."""
         c = self.cfg
+        state = phase0 or {}
         with torch.no_grad():
             src, uv = cyclic_noise_source(f0_up, c.sample_rate, c.cyc_beta, c.noise_std, c.voiced_threshold,
                                           noise.get("pulse"), noise.get("burst"), generator,
-                                          per_utterance=c.cyc_f0_mean == "utterance")
+                                          per_utterance=c.cyc_f0_mean == "utterance",
+                                          f0_mean=state.get("f0_mean"), phase0=state.get("phase"))
         return src.transpose(1, 2), uv
 
     def _noise_amp(self):
         return self.cfg.noise_std / 3.0
 
-    def chunking(self):
-        return None  # the noise burst follows the mean F0 of all the input: never cut
+    def context_frames(self):
+        """`_Nsf.context_frames` plus the noise burst's length at a mean voiced F0 of CYC_MIN_F0."""
+        c = self.cfg
+        burst = burst_length(torch.tensor(CYC_MIN_F0), c.sample_rate)
+        return super().context_frames() + math.ceil(burst / c.hop)
+
+    def chunk_init(self, batch):
+        """{"f0_mean", "phase"}: the mean voiced F0 of all the input (frame rate; one for the batch, or a
+        list of one per utterance with cyc_f0_mean: utterance; None without voiced frames), so that
+        every piece of a long input has the whole input's burst, and segment phase 0."""
+        c = self.cfg
+        f0 = batch[c.f0]
+        thr = c.voiced_threshold
+
+        def mean(x):
+            return x[x > thr].mean() if bool((x > thr).any()) else None
+
+        f0_mean = mean(f0) if c.cyc_f0_mean == "batch" else [mean(u) for u in f0]
+        return {"f0_mean": f0_mean, "phase": torch.zeros(f0.shape[0], dtype=torch.float64)}
+
+    def _burst(self, f0_mean, like):
+        """The burst's standard draws (burst_length,) by position (seeded by infer_seed); None unvoiced."""
+        if f0_mean is None:
+            return None
+        length = burst_length(f0_mean, self.cfg.sample_rate)
+        return positional_normal(self.cfg.infer_seed, 3, 0, length, 1, like)[:, 0]
 
     @torch.no_grad()
     def infer_chunk(self, batch, start, advance, state=None):
-        """Whole utterances only, noise from a generator seeded with infer_seed."""
+        """`infer` of frames [start, start + N) (pylib.contracts.Vocoder.infer_chunk). state: that of
+        `chunk_init` of the whole input, then the segment phase carried from piece to piece. The
+        noise (pulses, burst, noise branch) is drawn by position, seeded by infer_seed."""
         c = self.cfg
-        mel = batch[c.mel]
-        gen = torch.Generator(device=mel.device).manual_seed(c.infer_seed)
-        return self._trim(batch, self.generate(mel, batch[c.f0], generator=gen)), None
+        mel, f0 = batch[c.mel], batch[c.f0]
+        B, N = mel.shape[:2]
+        state = self.chunk_init(batch) if state is None else state
+        s0, T = start * c.hop, N * c.hop
+        means = state["f0_mean"]
+        noise = {"pulse": positional_normal(c.infer_seed, 4, s0, T, 1, mel)[:, 0].expand(B, T),
+                 "noise": positional_normal(c.infer_seed, 2, s0, T, 1, mel)[:, 0].expand(B, T),
+                 "burst": [self._burst(m, mel) for m in means] if isinstance(means, list)
+                 else self._burst(means, mel)}
+        y = self.synthesize(mel, f0, noise, phase0=state)[0]
+        phase = state["phase"]
+        if advance > 0:
+            seg = segment_phase(upsample_repeat(f0, c.hop), c.sample_rate, c.voiced_threshold, phase)
+            phase = torch.remainder(seg[:, advance * c.hop - 1].cpu(), 1.0)
+        return self._trim(batch, y), {**state, "phase": phase}
 
     def noise_shapes(self, B, N, f0=None):
         """As `_Nsf.noise_shapes`; the burst length follows the mean voiced F0 (B, N, 1) when given

@@ -104,15 +104,19 @@ def sine_source(f0, sample_rate, num_harmonics=7, sine_amp=0.1, noise_std=0.003,
     return sines * uv + noise, noise, uv
 
 
-def segment_phase(f0, sample_rate, voiced_threshold=0.0):
+def segment_phase(f0, sample_rate, voiced_threshold=0.0, phase0=None):
     """Phase in cycles restarted at every voiced segment: (B, T, 1) Hz -> (B, T) float64.
 
     The phase is 0 on the last unvoiced sample before a voiced segment and accumulates F0 from
     there (the seed's SineGen with flag_for_pulse, so that each segment opens with cos(0) = 1).
+    phase0: (B,) float64 cycles >= 0 reached on the sample before the first (a piece of a long input
+    continues the segment it starts in); None: 0.
     """
     uv = f0[..., 0] > voiced_threshold
     step = torch.remainder(f0[..., 0].to(torch.float64) / sample_rate, 1.0)
     total = torch.cumsum(step, dim=1)
+    if phase0 is not None:
+        total = total + phase0.to(device=total.device, dtype=torch.float64)[:, None]
     nxt = torch.cat([uv[:, 1:], torch.ones_like(uv[:, :1])], dim=1)
     reset = ~uv & nxt  # last unvoiced sample before voiced (and a final unvoiced sample)
     # `total` never decreases, so the running max of its values at resets is the latest reset's.
@@ -120,14 +124,15 @@ def segment_phase(f0, sample_rate, voiced_threshold=0.0):
     return total - torch.cummax(at_reset, dim=1).values
 
 
-def pulse_locations(f0, sample_rate, voiced_threshold=0.0):
+def pulse_locations(f0, sample_rate, voiced_threshold=0.0, phase0=None):
     """(pure, loc): cos(2 pi segment phase) * uv (B, T) and the pulse mask (B, T) in {0, 1}.
 
     A pulse is a voiced local maximum of the cosine with voiced neighbours, or the first sample
-    of a voiced segment (the seed's PulseGen).
+    of a voiced segment (the seed's PulseGen). phase0: see `segment_phase`.
     """
     uv = voicing(f0, voiced_threshold)[..., 0]
-    pure = torch.cos(2 * math.pi * segment_phase(f0, sample_rate, voiced_threshold)).to(f0.dtype) * uv
+    phase = segment_phase(f0, sample_rate, voiced_threshold, phase0)
+    pure = torch.cos(2 * math.pi * phase).to(f0.dtype) * uv
     prev_s, next_s = torch.roll(pure, 1, dims=1), torch.roll(pure, -1, dims=1)
     prev_uv = torch.cat([torch.zeros_like(uv[:, :1]), uv[:, :-1]], dim=1)
     next_uv = torch.cat([uv[:, 1:], torch.zeros_like(uv[:, :1])], dim=1)
@@ -150,7 +155,8 @@ def causal_convolve(x, kernel):
 
 
 def cyclic_noise_source(f0, sample_rate, beta=0.870, noise_std=0.003, voiced_threshold=0.0,
-                        pulse_noise=None, burst_noise=None, generator=None, per_utterance=False):
+                        pulse_noise=None, burst_noise=None, generator=None, per_utterance=False,
+                        f0_mean=None, phase0=None):
     """Cyclic noise (Wang & Yamagishi 2020; the seed's CyclicNoiseGen_v1).
 
     f0: (B, T, 1) Hz. A pulse train at F0 (unit pulses plus N(0, noise_std^2) on each pulse) is
@@ -159,6 +165,9 @@ def cyclic_noise_source(f0, sample_rate, beta=0.870, noise_std=0.003, voiced_thr
     N(0, noise_std^2). pulse_noise: (B, T) and burst_noise: (L,) standard normal draws or None.
     With `per_utterance`, each utterance gets its own burst from its own mean F0 (burst_noise: a
     list of B tensors or None), so that an utterance's source does not depend on its batch.
+    f0_mean: the mean voiced F0 that sets the burst (a 0-dim tensor; with per_utterance a list of B,
+    None for an utterance without voiced frames) instead of this input's (a piece of a long input
+    uses the whole input's); phase0: see `segment_phase`.
     Returns (source (B, T, 1), uv (B, T, 1)).
     """
     B, T, _ = f0.shape
@@ -167,15 +176,17 @@ def cyclic_noise_source(f0, sample_rate, beta=0.870, noise_std=0.003, voiced_thr
         if len(bursts) != B:
             raise ValueError(f"injected burst noise: expected a list of {B} tensors, got {len(bursts)}")
         pulses = [None if pulse_noise is None else pulse_noise[b:b + 1] for b in range(B)]
+        means = [None] * B if f0_mean is None else f0_mean
         parts = [cyclic_noise_source(f0[b:b + 1], sample_rate, beta, noise_std, voiced_threshold, pulses[b],
-                                     bursts[b], generator) for b in range(B)]
+                                     bursts[b], generator, f0_mean=means[b],
+                                     phase0=None if phase0 is None else phase0[b:b + 1]) for b in range(B)]
         return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
     uv = voicing(f0, voiced_threshold)
-    pure, loc = pulse_locations(f0, sample_rate, voiced_threshold)
+    pure, loc = pulse_locations(f0, sample_rate, voiced_threshold, phase0)
     pn = noise_std * draw(pulse_noise, (B, T), f0, generator, name="pulse noise")
     pulses = (pure + pn) * loc
     if bool((uv > 0).any()):
-        f0_mean = f0[uv > 0].mean()
+        f0_mean = f0[uv > 0].mean() if f0_mean is None else f0_mean.to(device=f0.device, dtype=f0.dtype)
         L = burst_length(f0_mean, sample_rate)
         t = torch.arange(L, device=f0.device, dtype=f0.dtype)
         burst = draw(burst_noise, (L,), f0, generator, name="burst noise") * noise_std

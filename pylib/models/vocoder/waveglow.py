@@ -25,6 +25,10 @@ Sampling: z ~ N(0, sigma^2 I) (sigma = 0.6: model.py inference), reversed throug
 the seed's post-filter: spectral subtraction of the average magnitude spectrum of what the
 same z gives from an all-zero mel (util_frontend.spectral_substraction, ratio 1), computed at the
 first sampling and kept for the later ones, as the seed keeps its bg_noise (denoise_cache).
+`generate` does that (the parity tests compare it). `infer` instead draws z by sample position
+(seeded by infer_seed) and subtracts the spectrum of a fixed second of zero-mel output from such z,
+so that a long input generated in pieces (pylib.engine.infer.infer_long, context = the receptive
+field of the upsampler, the coupling networks and the post-filter) equals the whole-file output.
 """
 
 import contextlib
@@ -39,8 +43,9 @@ from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import weight_norm
 
 from pylib.config import take_facts
-from pylib.contracts import LossModel, Vocoder
+from pylib.contracts import Chunking, LossModel, Vocoder
 from pylib.errors import ConfigError
+from pylib.models.vocoder.source import positional_normal
 from pylib.nn.norm import FeatureNorm
 
 COUPLING_NETS = ("nonar", "legacy")
@@ -257,6 +262,7 @@ class FlowBlock(nn.Module):
 
 
 _STFT = dict(n_fft=512, hop=256, win=512)  # util_frontend.spectral_substraction's defaults
+DENOISE_SECONDS = 1.0  # inference: the denoising spectrum is that of this much zero-mel output
 
 
 def _stft(x, n_fft, hop, win):
@@ -309,12 +315,13 @@ class WaveGlow(nn.Module, LossModel, Vocoder):
         cond_dim = cfg.n_mels * cfg.squeeze
         self.blocks = nn.ModuleList(FlowBlock(d, cond_dim, cfg, gen) for d in cfg.block_dims())
         self._denoise_mag = None  # with denoise_cache: the zero-mel spectrum of the first sampling
+        self._infer_mag = None  # inference's fixed denoising spectrum (infer_noise_spectrum)
 
     def param_groups(self):
         return {"model": [p for p in self.parameters() if p.requires_grad]}
 
     def train(self, mode=True):
-        self._denoise_mag = None  # the weights may change: the next sampling recomputes the spectrum
+        self._denoise_mag = self._infer_mag = None  # the weights may change: recompute the spectra
         return super().train(mode)
 
     def _normed(self, mel):
@@ -421,15 +428,64 @@ class WaveGlow(nn.Module, LossModel, Vocoder):
         return loss, {"nll": float(loss.detach()), "neg_log_pz": float(-log_pz.detach()),
                       "neg_log_det": float(-log_det.detach())}
 
+    # --- inference, whole or in pieces -----------------------------------------------------------
+    def positional_z(self, B, start, N, like):
+        """Latents of frames [start, start + N) (`z_shapes(B, N)`), std sigma, drawn by position
+        (source.positional_normal, seeded by infer_seed, block b's latents as stream 10 + b), the same
+        for every utterance: a piece draws what the whole input draws there."""
+        c = self.cfg
+        g0 = start * c.hop // c.squeeze
+        return [None if sh is None else
+                positional_normal(c.infer_seed, 10 + b, g0, sh[1], sh[2], like).expand(sh) * c.sigma
+                for b, sh in enumerate(self.z_shapes(B, N))]
+
+    def infer_noise_spectrum(self, like):
+        """Inference's denoising spectrum: that of the zero-mel output of one second of positional
+        latents (DENOISE_SECONDS), computed once per mode (`train` forgets it). Fixed, so that a
+        piece of a long input is denoised as the whole input is."""
+        if self._infer_mag is None:
+            c = self.cfg
+            n = math.ceil(DENOISE_SECONDS * c.sample_rate / c.hop)
+            mel = torch.zeros(1, n, c.n_mels, dtype=like.dtype, device=like.device)
+            with parametrize.cached():
+                zero = self._reverse(self.positional_z(1, 0, n, mel), self.condition(mel))
+            self._infer_mag = noise_spectrum(zero, **_STFT)
+        return self._infer_mag
+
+    def context_frames(self):
+        """Frames either side that an output sample depends on: the mel upsampler's window, every
+        coupling network's reach (in groups of `squeeze` samples, summed over the flow steps run in
+        turn) and the denoising STFT's (n_fft samples), rounded up."""
+        c = self.cfg
+        reach = (c.wn_kernel - 1) // 2 * (2**c.wn_layers - 1) * c.blocks * c.flows_per_block * c.squeeze
+        return c.upsample_window + math.ceil((reach + (_STFT["n_fft"] if c.denoise else 0)) / c.hop) + 1
+
+    def chunking(self):
+        """Pieces with `context_frames` context, exact; with denoise each piece starts on a frame of the
+        post-filter's STFT grid (align: a multiple of its hop in samples)."""
+        c = self.cfg
+        align = _STFT["hop"] // math.gcd(_STFT["hop"], c.hop) if c.denoise else 1
+        return Chunking(inputs=(c.mel,), hop=c.hop, context=self.context_frames(), align=align)
+
     @torch.no_grad()
     def infer(self, batch):
-        """One float32 numpy waveform (frames_len * hop,) per utterance, padding trimmed."""
+        """One float32 numpy waveform (frames_len * hop,) per utterance, padding trimmed: latents drawn
+        by position (`positional_z`), denoised with `infer_noise_spectrum`."""
+        return self.infer_chunk(batch, 0, 0)[0]
+
+    @torch.no_grad()
+    def infer_chunk(self, batch, start, advance, state=None):
+        """`infer` of frames [start, start + N) of the input (pylib.contracts.Vocoder.infer_chunk);
+        no state."""
         c = self.cfg
         mel = batch[c.mel]
-        gen = torch.Generator(device=mel.device).manual_seed(c.infer_seed)
-        y = self.generate(mel, generator=gen)
+        z = self.positional_z(mel.shape[0], start, mel.shape[1], mel)
+        with parametrize.cached():
+            y = self._reverse(z, self.condition(self._normed(mel)))
+            if c.denoise:
+                y = spectral_subtraction(y, self.infer_noise_spectrum(mel).to(y), c.denoise_ratio, **_STFT)
         lens = batch.get(f"{c.mel}_len")
         if lens is None:
             lens = torch.full((mel.shape[0],), mel.shape[1])
         return [np.asarray(y[i, : int(n) * c.hop].float().cpu().numpy(), dtype=np.float32)
-                for i, n in enumerate(lens)]
+                for i, n in enumerate(lens)], None

@@ -17,6 +17,10 @@ Generation: one sample per step, drawn from softmax(logits) (or argmax), fed bac
 and de-emphasised. The cached form (`generate`) keeps a queue of past inputs per layer, so a step
 costs one update of every layer; the naive form (`generate_naive`) recomputes the whole receptive
 field each step (the benchmark baseline and the test oracle).
+Inference (`infer`) draws by sample position (a uniform per sample through the softmax's cumulative
+distribution, seeded by infer_seed), so a long input generated in pieces, each continuing the
+queues of the one before (pylib.contracts.Chunking carry), is one sample stream: that of the whole
+file wherever the pieces' BLSTM condition is (to float round-off) the whole file's.
 """
 
 from dataclasses import dataclass
@@ -27,9 +31,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from pylib.config import take_facts
-from pylib.contracts import LossModel, Vocoder
+from pylib.contracts import Chunking, LossModel, Vocoder
 from pylib.errors import ConfigError
 from pylib.models.vocoder.filters import ConditionModule
+from pylib.models.vocoder.nsf import BLSTM_CONTEXT
+from pylib.models.vocoder.source import positional_normal
 from pylib.nn.norm import FeatureNorm
 
 SEED = "project-NN-Pytorch-scripts sandbox/block_wavenet.py WaveNet_v1"
@@ -265,13 +271,14 @@ class WaveNet(nn.Module, LossModel, Vocoder):
         p = p / p.sum(-1, keepdim=True)  # torch.distributions.Categorical normalises again
         return torch.multinomial(p, 1, True, generator=generator)[:, 0]
 
-    def decode(self, classes):
-        """µ-law classes (B, T) -> de-emphasised waveform (B, T)."""
+    def decode(self, classes, prev=None):
+        """µ-law classes (B, T) -> de-emphasised waveform (B, T); prev: (B,) the de-emphasised sample
+        before the first (a piece of a long input continues the filter; None: 0)."""
         x = mulaw_decode(classes, self.classes, self.embed.weight.dtype)
         a = self.cfg.pre_emphasis
         if a:
             y = torch.empty_like(x)
-            prev = torch.zeros_like(x[:, 0])
+            prev = torch.zeros_like(x[:, 0]) if prev is None else prev.to(x)
             for t in range(x.shape[1]):  # y[t] = x[t] + a y[t - 1], in order like the seed
                 prev = x[:, t] + a * prev
                 y[:, t] = prev
@@ -284,6 +291,25 @@ class WaveNet(nn.Module, LossModel, Vocoder):
         bias = torch.cat([b.cond.bias for b in self.blocks], dim=0)
         return F.leaky_relu(F.linear(c, w, bias)).unflatten(-1, (len(self.blocks), -1))
 
+    def _steps(self, c, queues, prev, pick, chunk=1024):
+        """Generate c.shape[1] samples from the layers' queues and the class before the first, prev (B,):
+        one layer update per layer and step; pick(logits (B, classes), t) -> classes (B,). The layers'
+        condition terms are computed `chunk` steps at a time. -> (classes (B, T), the last class)."""
+        B, T = c.shape[:2]
+        classes = torch.zeros(B, T, dtype=torch.long, device=c.device)
+        for t in range(T):
+            if t % chunk == 0:
+                terms = self.cond_terms(c[:, t : t + chunk])
+            ct = terms[:, t % chunk]  # (B, layers, 2 * gate)
+            x = self.embed(prev)  # (B, res)
+            skips = None
+            for i, block in enumerate(self.blocks):
+                x, s = block.finish(queues.step(i, x), x, ct[:, i])
+                skips = s if skips is None else skips + s
+            prev = pick(self.out(skips), t)
+            classes[:, t] = prev
+        return classes, prev
+
     @torch.no_grad()
     def generate(self, mel, generator=None, steps=None, return_classes=False, chunk=1024):
         """mel (B, N, M) raw -> waveform (B, steps or N * hop), one layer update per layer and step.
@@ -294,24 +320,16 @@ class WaveNet(nn.Module, LossModel, Vocoder):
         T = c.shape[1] if steps is None else min(steps, c.shape[1])
         B = c.shape[0]
         queues = LayerQueues(self.blocks, B, c.dtype, c.device)
-        classes = torch.zeros(B, T, dtype=torch.long, device=c.device)
         prev = torch.zeros(B, dtype=torch.long, device=c.device)
-        for t in range(T):
-            if t % chunk == 0:
-                terms = self.cond_terms(c[:, t : t + chunk])
-            ct = terms[:, t % chunk]  # (B, layers, 2 * gate)
-            x = self.embed(prev)  # (B, res)
-            skips = None
-            for i, block in enumerate(self.blocks):
-                x, s = block.finish(queues.step(i, x), x, ct[:, i])
-                skips = s if skips is None else skips + s
-            prev = self.draw(self.out(skips), generator)
-            classes[:, t] = prev
+        pick = lambda logits, t: self.draw(logits, generator)  # noqa: E731
+        classes, _ = self._steps(c[:, :T], queues, prev, pick, chunk)
         return classes if return_classes else self.decode(classes)
 
     @torch.no_grad()
-    def generate_naive(self, mel, generator=None, steps=None, return_classes=False):
-        """As `generate`, but every step runs the whole stack over the receptive field ending at it."""
+    def generate_naive(self, mel, generator=None, steps=None, return_classes=False, pick=None):
+        """As `generate`, but every step runs the whole stack over the receptive field ending at it.
+        pick(logits, t) -> classes: the draw (default: `draw` from `generator`)."""
+        pick = pick or (lambda logits, t: self.draw(logits, generator))
         c = self.condition(mel)
         T = c.shape[1] if steps is None else min(steps, c.shape[1])
         B, R = c.shape[0], self.receptive_field
@@ -319,20 +337,78 @@ class WaveNet(nn.Module, LossModel, Vocoder):
         for t in range(T):
             lo = max(0, t + 1 - R)
             logits = self.stack(self.embed(fb[:, lo : t + 1]), c[:, lo : t + 1])[:, -1]
-            fb[:, t + 1] = self.draw(logits, generator)
+            fb[:, t + 1] = pick(logits, t)
         classes = fb[:, 1:]
         return classes if return_classes else self.decode(classes)
 
+    # --- inference, whole or in pieces -------------------------------------------------------------
+    def positional_pick(self, start, T, like):
+        """pick(logits, t) for samples [start, start + T): the class where a uniform draw falls in the
+        softmax's cumulative distribution (argmax with sampling: argmax), the uniforms drawn by
+        position (source.positional_normal through the normal CDF, seeded by infer_seed), the same
+        for every utterance: a piece of a long input draws what the whole input draws there."""
+        u = torch.special.ndtr(positional_normal(self.cfg.infer_seed, 1, start, T, 1, like)[:, 0])
+
+        def pick(logits, t):
+            if self.cfg.sampling == "argmax":
+                return logits.argmax(-1)
+            cdf = torch.cumsum(torch.softmax(logits, dim=-1), dim=-1)
+            q = (u[t] * cdf[:, -1:]).contiguous()
+            return torch.searchsorted(cdf, q)[:, 0].clamp(max=self.classes - 1)
+
+        return pick
+
+    def context_frames(self):
+        """Frames of input either side of a piece for its condition: the BLSTM's BLSTM_CONTEXT (not
+        exact: it sees the whole input), the conv's kernel and the two moving averages."""
+        return BLSTM_CONTEXT + self.cfg.cond_kernel + 2 + 1
+
+    def chunking(self):
+        """One continuous sample stream (carry): each piece generates its centre, continuing the
+        layers' queues, the last class and the de-emphasis from the piece before; its condition sees
+        `context_frames` either side (not exact: the BLSTM). Only with the cached form."""
+        c = self.cfg
+        if not c.cached:
+            return None
+        return Chunking(inputs=(c.mel,), hop=c.hop, context=self.context_frames(), exact=False, state=True,
+                        carry=True)
+
     @torch.no_grad()
     def infer(self, batch):
-        """One float32 numpy waveform (mel_len * hop,) per utterance, padding trimmed."""
+        """One float32 numpy waveform (mel_len * hop,) per utterance, padding trimmed; the draws by
+        sample position (`positional_pick`)."""
         c = self.cfg
         mel = batch[c.mel]
-        gen = torch.Generator(device=mel.device).manual_seed(c.infer_seed)
-        run = self.generate if c.cached else self.generate_naive
-        y = run(mel, generator=gen)
+        if c.cached:
+            return self.infer_chunk(batch, 0, mel.shape[1])[0]
+        y = self.generate_naive(mel, pick=self.positional_pick(0, mel.shape[1] * c.hop, mel))
+        return self._trim(batch, y, 0)
+
+    @torch.no_grad()
+    def infer_chunk(self, batch, start, advance, state=None):
+        """Frames [start, start + N) of the input (pylib.contracts.Chunking carry): generates frames
+        [state's frame, start + advance) only (from frame start without state) and returns those
+        samples, with the state at frame start + advance: {"frame", "queues", "prev", "emph"}."""
+        c = self.cfg
+        mel = batch[c.mel]
+        cond = self.condition(mel)
+        B, first = cond.shape[0], start if state is None else state["frame"]
+        lo, hi = (first - start) * c.hop, advance * c.hop
+        if state is None:
+            state = {"queues": LayerQueues(self.blocks, B, cond.dtype, cond.device), "emph": None,
+                     "prev": torch.zeros(B, dtype=torch.long, device=cond.device)}
+        pick = self.positional_pick(first * c.hop, hi - lo, mel)
+        classes, prev = self._steps(cond[:, lo:hi], state["queues"], state["prev"], pick)
+        y = self.decode(classes, state["emph"])
+        emph = y[:, -1] if y.shape[1] else state["emph"]
+        state = {**state, "frame": start + advance, "prev": prev, "emph": emph}
+        return self._trim(batch, y, lo), state
+
+    def _trim(self, batch, y, lo):
+        """Rows of y (B, T), which starts at sample lo of the input, cut to each utterance's length."""
+        c = self.cfg
         lens = batch.get(f"{c.mel}_len")
         if lens is None:
-            lens = torch.full((mel.shape[0],), mel.shape[1])
-        return [np.asarray(y[i, : int(n) * c.hop].float().cpu().numpy(), dtype=np.float32)
+            lens = torch.full((y.shape[0],), batch[c.mel].shape[1])
+        return [np.asarray(y[i, : max(0, int(n) * c.hop - lo)].float().cpu().numpy(), dtype=np.float32)
                 for i, n in enumerate(lens)]
