@@ -47,8 +47,8 @@ def main(argv=None):
     pairs = {u: cmap[s] for u, s in utt2spk.items() if s in cmap}
     bad = sorted({t for t in pairs.values() if t not in known})
     if bad:
-        raise UserError(f"conversion target(s) {' '.join(bad)} are not training speakers ({' '.join(known)}); "
-                        "fix the map or --target")
+        raise UserError(f"conversion target(s) {' '.join(bad)} are not training speakers "
+                        f"({' '.join(known)}); fix the map or --target")
     if not pairs:
         raise DataError(f"{args.utt2spk}: no utterance has a source speaker in {args.map}; "
                         "use --target SPK (run.sh --target) to convert every test utterance")

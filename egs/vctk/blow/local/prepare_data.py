@@ -43,7 +43,8 @@ def find_audio(db):
     if not found:
         where = ", ".join(seen) or "neither wav48/ (0.80) nor wav48_silence_trimmed/ (0.92)"
         raise DataError(f"{db}: found no VCTK audio (looked in {where}); --db must be the unpacked corpus "
-                        "folder holding wav48/pXXX/pXXX_NNN.wav or wav48_silence_trimmed/pXXX/pXXX_NNN_mic1.flac")
+                        "folder holding wav48/pXXX/pXXX_NNN.wav or "
+                        "wav48_silence_trimmed/pXXX/pXXX_NNN_mic1.flac")
     return found
 
 
@@ -51,7 +52,8 @@ def split_corpus(found, speakers, dev_n, test_n):
     """-> {set: {utt_id: (path, speaker)}}; every speaker needs more than dev_n + test_n utterances."""
     missing = sorted(set(speakers) - set(found))
     if missing:
-        raise UserError(f"--speakers {' '.join(missing)}: not in the corpus; it has {' '.join(sorted(found))}")
+        raise UserError(f"--speakers {' '.join(missing)}: not in the corpus; it has "
+                        f"{' '.join(sorted(found))}")
     sets = {"train": {}, "dev": {}, "test": {}}
     for spk in speakers:
         utts = sorted(found[spk].items())
