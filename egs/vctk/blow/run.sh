@@ -2,7 +2,7 @@
 # VCTK Blow: the seed's Blow voice conversion (project/05-nn-vocoders/blow) on VCTK at 16 kHz.
 # Stages (docs/DESIGN.md): 0 prepare data (here), then voc.sh's 1 waveform (resampled to 16 kHz),
 # 2 lists, 3 training (the speakers of data/train/spk.lst passed as model.speakers); then this
-# recipe's own 4 conversion of the test set (pylib.bin.convert along conf/conversion_map.txt, the
+# recipe's own 4 conversion of the stage-1 test waveforms (pylib.bin.convert along conf/conversion_map.txt, the
 # seed's pairs, or every utterance to --target) and 5 the listening page (voice conversion has no
 # natural reference to score against).
 #   ./run.sh --db /corpora/VCTK-Corpus          # 0.80 (wav48/) or 0.92 (wav48_silence_trimmed/, mic1)
@@ -73,9 +73,9 @@ if stage_on 4; then
     if [ -n "$target" ]; then how=(--target "$target"); else how=(--map "$conversion_map"); fi
     echo "Stage 4: conversion of $set (${how[*]}) -> $out; log: $exp/log/convert_$set.log"
     ${cmd} "$exp"/log/pairs_"$set".log python local/make_pairs.py --utt2spk data/"$set"/utt2spk \
-      --speakers data/"$train_set"/spk.lst "${how[@]}" --out "$out"/pairs.txt
+      --speakers data/"$train_set"/spk.lst "${how[@]}" --out "$out"/pairs.txt --wav-dir dump/"$set"/wav
     ${train_cmd} "$exp"/log/convert_"$set".log python -m pylib.bin.convert --model "$model" \
-      --pairs "$out"/pairs.txt --wav-scp data/"$set"/wav.scp --out-dir "$out" --overwrite --no-progress
+      --pairs "$out"/pairs.txt --wav-scp "$out"/wav.scp --out-dir "$out" --overwrite --no-progress
   done
 fi
 
