@@ -50,7 +50,7 @@ class _SpeakerMap:
         return self.get_idx(spk) if return_idx else spk
 
 
-def _seed(monkeypatch, conversion_map=None):
+def _seed(monkeypatch, conversion_map=None, trained=True):
     mod = load_seed_model_module("05-nn-vocoders/blow/model.py", wav_samp_rate=16000)
     bb = mod.nii_blow
     real_blow, real_ola = bb.Blow, bb.OverlapAdder
@@ -78,7 +78,7 @@ def _seed(monkeypatch, conversion_map=None):
     with torch.no_grad():
         for name, p in model.named_parameters():
             if name.endswith("m_init_flag"):
-                p.fill_(1.0)  # trained: ActNorm's data-dependent initialisation is done
+                p.fill_(1.0 if trained else 0.0)  # trained: ActNorm's data-dependent initialisation is done
             if not p.requires_grad or name.endswith("m_win"):
                 continue
             p.add_(0.1 * torch.randn(p.shape, generator=gen, dtype=p.dtype))
@@ -160,6 +160,22 @@ def test_conversion_matches_the_seed(monkeypatch, float64):
     emb = model.embedding([0, 1])
     z, _, _ = model.latents(wav, emb)
     torch.testing.assert_close(model.reverse(z, emb), wav[..., 0], rtol=0, atol=1e-9)
+
+
+def test_actnorm_initialises_from_the_first_batch_as_the_seed(monkeypatch, float64):
+    _, seed = _seed(monkeypatch, trained=False)
+    _, model = _nnsp(seed)
+    wav = _wav(2, 512, seed=6)
+    with torch.no_grad():
+        z_ref, *_ = seed.m_blow(wav, seed.m_spk_emd(torch.tensor([0, 2])).unsqueeze(1))
+        z, _, _ = model.latents(wav, model.embedding([0, 2]))
+    torch.testing.assert_close(z, z_ref, rtol=RTOL, atol=RTOL)
+    for b, block in enumerate(model.blocks):
+        for s, step in enumerate(block.steps):
+            ref = seed.m_blow.m_flowblocks[b].m_flows[s].m_actnorm
+            assert float(step.actnorm.initialized) == float(ref.m_init_flag) == 1.0
+            torch.testing.assert_close(step.actnorm.scale, ref.m_scale, rtol=RTOL, atol=0)
+            torch.testing.assert_close(step.actnorm.bias, ref.m_bias, rtol=RTOL, atol=RTOL)
 
 
 @pytest.mark.parametrize("win_analysis", [True, False])
