@@ -223,7 +223,9 @@ class InvertibleLU(nn.Module):
 
 
 class ActNorm(nn.Module):
-    """(y + bias) * scale per channel, initialised from the first input it sees (block_glow.py ActNorm)."""
+    """(y + bias) * scale per channel, initialised from the first input it sees (block_glow.py ActNorm).
+    Under torch.distributed every rank then takes rank 0's values, so the replicas stay equal (the seed
+    trains in one process)."""
 
     def __init__(self, dim):
         super().__init__()
@@ -238,6 +240,9 @@ class ActNorm(nn.Module):
                 flat = y.reshape(-1, y.shape[-1])
                 self.scale.data = 1 / (flat.std(dim=0) + 1e-6)
                 self.bias.data = -flat.mean(dim=0)
+                if torch.distributed.is_available() and torch.distributed.is_initialized():
+                    torch.distributed.broadcast(self.scale.data, 0)
+                    torch.distributed.broadcast(self.bias.data, 0)
                 self.initialized += 1
         return (y + self.bias) * self.scale, torch.log(self.scale.abs()).sum()
 
