@@ -148,6 +148,9 @@ def test_training_step_is_reproducible_and_learns():
     a = model._augmented(batch, step=3)
     assert a.shape == (2, 256, 1) and torch.equal(a, model._augmented(batch, step=3))
     assert not torch.equal(a, model._augmented(batch, step=4))  # a new draw every step
+    model.eval()  # the dev loss: the same frames at every evaluation
+    assert torch.equal(model._augmented(batch, step=3), model._augmented(batch, step=4))
+    model.train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     model.cfg.augment = False
     first = None

@@ -21,7 +21,8 @@ Loss: the seed's two terms, -log N(z; 0, I) and -log|det J|, each summed over th
 by the number of samples in it (B * T): nats per sample (block_blow.py Blow.forward).
 Training input: every utterance goes through the seed's `wav_aug` (silence removed, one random
 frame of `frame` samples, random pre-emphasis |coef| <= `aug_emphasis`, random gain in (-1, 1) of
-the peak; config.py input_trans_fns), drawn from a generator seeded by (aug_seed, step, utterance).
+the peak; config.py input_trans_fns), drawn from a generator seeded by (aug_seed, step, utterance);
+in eval mode (the dev loss) with step 0, so every evaluation sees the same frames (the seed draws anew).
 Conversion: frames of `frame` samples every `frame_shift` (no analysis window), each frame through
 the flow with the source speaker and back with the target's, Hann-windowed overlap-add divided by
 the mean of the summed windows, then scaled to peak 1 (model.py convert, block_blow.py
@@ -380,8 +381,9 @@ class Blow(nn.Module, LossModel, Vocoder):
 
     def _augmented(self, batch, step):
         """The batch's waveforms through wav_aug (zero-padded to the longest when an utterance yields
-        less than one frame of speech), as (B, n, 1)."""
+        less than one frame of speech), as (B, n, 1); eval mode draws as at step 0."""
         c = self.cfg
+        step = step if self.training else 0
         wav = batch[c.wav]
         lens = batch.get(f"{c.wav}_len")
         outs = []
