@@ -34,6 +34,8 @@ CATALOGUE = Catalogue(
         # vocoders: autoregressive
         "wavenet": "pylib.models.vocoder.wavenet:WaveNet",
         "ilpcnet": "pylib.models.vocoder.ilpcnet:ILPCNet",
+        # voice conversion: flows
+        "blow": "pylib.models.vocoder.blow:Blow",
     },
     where="pylib/models/catalogue.py",
 )
@@ -49,6 +51,7 @@ SEED_ARCH_MODULES = (
     "pylib.models.vocoder.seed_waveglow",
     "pylib.models.vocoder.seed_wavenet",
     "pylib.models.vocoder.seed_ilpcnet",
+    "pylib.models.vocoder.seed_blow",
 )
 
 
