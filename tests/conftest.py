@@ -34,6 +34,18 @@ def shared_data():
 
 
 @pytest.fixture
+def float64():
+    """float64 as torch's default dtype for the test (parity tests: the reference code makes its
+    buffers, windows and draws in the default dtype), restored after it."""
+    import torch
+
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(old)
+
+
+@pytest.fixture
 def one_thread():
     """Toy-width tensors gain nothing from a second thread; on a busy 2-core machine the OpenMP
     barriers only cost time. Modules opt in with `pytestmark = pytest.mark.usefixtures("one_thread")`."""

@@ -18,14 +18,6 @@ HOP, N_MELS, N, B = 16, 4, 8, 2
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-@pytest.fixture
-def float64():
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(old)
-
-
 def make(**kw):
     base = dict(hop=HOP, n_mels=N_MELS, sample_rate=8000, blocks=3, flows_per_block=2, wn_layers=2,
                 wn_channels=6)

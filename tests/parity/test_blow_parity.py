@@ -28,14 +28,6 @@ RTOL = 1e-5
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-@pytest.fixture
-def float64():
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)  # the seed makes its windows and buffers in the default dtype
-    yield
-    torch.set_default_dtype(old)
-
-
 class _SpeakerMap:
     """Stand-in for the seed config's speaker map: ids from SPEAKERS, one more index for unseen ones."""
 

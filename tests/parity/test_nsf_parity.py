@@ -26,14 +26,6 @@ B, N, HOP, MEL = 2, 20, 80, 80
 RTOL = 1e-5
 
 
-@pytest.fixture
-def float64():
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)  # the seed makes its buffers and draws in the default dtype
-    yield
-    torch.set_default_dtype(old)
-
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 

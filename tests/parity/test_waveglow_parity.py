@@ -29,14 +29,6 @@ RTOL = 1e-5
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-@pytest.fixture
-def float64():
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)  # the seed makes its windows and buffers in the default dtype
-    yield
-    torch.set_default_dtype(old)
-
-
 def _seed(variant, monkeypatch):
     """The seed module and its Model (toy-width WaveGlow inside), weights randomised (seeded)."""
     conf = dict(input_reso=[HOP], input_dims=[MEL], wav_samp_rate=16000)
