@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# CMU ARCTIC WaveGlow: the seed's WaveGlow (project-NN-Pytorch-scripts project/05-nn-vocoders/waveglow,
+# sandbox/block_waveglow.py) with its published settings (conf/waveglow.yaml, each key cited): 3 blocks
+# x 4 flows of a 1x1 convolution and an affine coupling (8 dilated layers, 256 channels) on the
+# waveform squeezed 8 samples a group, conditioned on the raw 80-band log-mel every 5 ms; the exact
+# negative log-likelihood; batches of 2 x 1 s, Adam 5e-4, 200 epochs, stop after 50 without a better
+# dev loss (waveglow/00_demo.sh). WaveGlow-2 (project/05-nn-vocoders/waveglow-2, the legacy coupling
+# network): --conf conf/waveglow2.yaml (the same dump: ./run.sh --conf conf/waveglow2.yaml --stage 3).
+# Stages (docs/DESIGN.md): 0 download/prepare data (local/arctic.sh, as egs/cmu_arctic/nsf), then
+# voc.sh: 1 mel + wav (the same features as egs/cmu_arctic/nsf; no F0), 2 lists and statistics,
+# 3 training, 4 copy synthesis of the test set (z drawn with std model.sigma = 0.6, the seed's,
+# then the seed's denoising), 5 scoring and the listening page.
+#   ./run.sh --db /corpora/arctic # a folder holding cmu_us_<spk>_arctic/wav/*.wav (without: download)
+#   ./run.sh --conf conf/debug.yaml --speakers "slt bdl" --nj 1   # a toy-width model: minutes on a CPU
+# Cost: training wants a GPU (the seed: 200 epochs). Stage 4 is one parallel pass through the
+# inverted flows, no sample-by-sample loop: an utterance takes seconds on a CPU at the published
+# width (docs/vocoders.md#waveglow-and-waveglow-2). Every stage can be rerun alone: ./run.sh --stage 4
+
+. ./voc.sh               # the settings of stages 1-5 and their defaults (./voc.sh --help); this recipe's:
+stage=0                  # first stage to run
+conf=conf/waveglow.yaml  # the recipe config (conf/waveglow2.yaml: WaveGlow-2): features, data, model, optim and train sections
+. local/arctic.sh        # the corpus settings (--db, --speakers, ...) and stage 0, shared by egs/cmu_arctic/*
+
+help_message="Usage: $0 [options]
+$(arctic_help)
+$(stage_help)"
+
+. utils/parse_options.sh
+stages_setup
+
+stage_on 0 && arctic_stage0
+
+run_stages ./voc.sh

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# CMU ARCTIC WaveNet: the seed's WaveNet vocoder (project-NN-Pytorch-scripts
+# project/05-nn-vocoders/wavenet, sandbox/block_wavenet.py WaveNet_v1) with its published settings
+# (conf/wavenet.yaml, each key cited): 10-bit µ-law output, 30 gated layers (dilations 1 ... 512
+# three times), conditioned on the 80-band log-mel every 5 ms through a BLSTM; batches of 2 x 3 s,
+# Adam 5e-4, 200 epochs, stop after 50 without a better dev loss (wavenet/00_demo.sh).
+# Stages (docs/DESIGN.md): 0 download/prepare data (local/arctic.sh, as egs/cmu_arctic/nsf), then
+# voc.sh: 1 mel + wav (the same features as egs/cmu_arctic/nsf; no F0), 2 lists and statistics,
+# 3 training (teacher-forced), 4 copy synthesis of the test set, 5 scoring and the listening page.
+#   ./run.sh --db /corpora/arctic # a folder holding cmu_us_<spk>_arctic/wav/*.wav (without: download)
+#   ./run.sh --conf conf/debug.yaml --speakers "slt bdl" --nj 1   # a tiny model: minutes on a CPU
+# Cost: training is one parallel pass per segment, fine on a GPU (the seed: several hours, "a few
+# days" for its whole demo). Stage 4 generates sample by sample (16000 steps per second of audio,
+# each one update of 30 cached layers): slow on a CPU, see docs/vocoders.md#wavenet for figures;
+# --eval-sets and --test-ids keep it small. Every stage can be rerun alone: ./run.sh --stage 4
+
+. ./voc.sh               # the settings of stages 1-5 and their defaults (./voc.sh --help); this recipe's:
+stage=0                  # first stage to run
+conf=conf/wavenet.yaml   # the recipe config: features, data, model, optim and train sections
+. local/arctic.sh        # the corpus settings (--db, --speakers, ...) and stage 0, shared by egs/cmu_arctic/*
+
+help_message="Usage: $0 [options]
+$(arctic_help)
+$(stage_help)"
+
+. utils/parse_options.sh
+stages_setup
+
+stage_on 0 && arctic_stage0
+
+run_stages ./voc.sh
