@@ -2,7 +2,7 @@
 each recipe with its conf/debug.yaml, and for WaveNet stage 3 rerun alone (it resumes).
 
 The fake corpus is the NSF recipe test's (tests/recipes/conftest.py fake_arctic) cut down to 2
-speakers, with a 0.3 s test utterance each: WaveNet and iLPCNet generate one sample at a time, so
+speakers, with a 0.2 s test utterance each: WaveNet and iLPCNet generate one sample at a time, so
 the test set's length is what stage 4 costs. Train and dev stay at 0.6 s, where the toy voice of
 slt has voiced frames (iLPCNet normalises F0 with voiced-frame statistics). Nothing downloads:
 stage 0 gets `--db`.
@@ -30,7 +30,7 @@ from tests.recipes.conftest import (
 RECIPES = ("wavenet", "waveglow", "ilpcnet")
 SPEAKERS = ("slt", "bdl")
 SETS = dict(zip(("train", "dev", "test"), ARCTIC_PROMPTS))  # one prompt per set
-SECONDS = {SETS["train"]: 0.6, SETS["dev"]: 0.6, SETS["test"]: 0.3}
+SECONDS = {SETS["train"]: 0.6, SETS["dev"]: 0.6, SETS["test"]: 0.2}
 SR, HOP, N_MELS = 16000, 80, 80
 
 

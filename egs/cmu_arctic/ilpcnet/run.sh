@@ -16,13 +16,8 @@
 # it small. Every stage can be rerun alone: ./run.sh --stage 4
 
 . ./voc.sh               # the settings of stages 1-5 and their defaults (./voc.sh --help); this recipe's:
-stage=0                  # first stage to run
 conf=conf/ilpcnet.yaml   # the recipe config: features, data, model, optim and train sections
-. local/arctic.sh        # the corpus settings (--db, --speakers, ...) and stage 0, shared by egs/cmu_arctic/*
-
-help_message="Usage: $0 [options]
-$(arctic_help)
-$(stage_help)"
+. local/arctic.sh        # stage 0 of egs/cmu_arctic/*: its settings (--db, --speakers, ...), --help, arctic_stage0
 
 . utils/parse_options.sh
 stages_setup

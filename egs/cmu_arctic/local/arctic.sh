@@ -1,9 +1,11 @@
 # shellcheck shell=bash
 # Stage 0 of every CMU ARCTIC recipe (egs/cmu_arctic/*/run.sh), written once: the corpus settings,
-# their --help lines (arctic_help) and the stage itself (arctic_stage0). A run.sh sources it after
-# ./voc.sh and before utils/parse_options.sh, from its folder, where local/ links to this folder.
+# the recipe's --help (these settings, then voc.sh's) and the stage itself (arctic_stage0). A run.sh
+# sources it after ./voc.sh and its own settings (conf=...), before utils/parse_options.sh, from its
+# folder, where local/ links to this folder.
 # Split per speaker: test arctic_b0474-b0476 (the NSF recipes' test list), dev b0464-b0473, the rest train.
 
+stage=0                  # first stage to run (0: this corpus' data preparation)
 db=""                    # corpus folder with cmu_us_<spk>_arctic/wav/; empty: download into $download_dir
 download_dir=downloads   # stage 0 without --db: archives and unpacked speakers go here
 base_url=http://festvox.org/cmu_arctic/packed  # the official festvox site
@@ -12,17 +14,14 @@ dev_ids=b0464-b0473      # dev prompts per speaker (ranges or commas)
 test_ids=b0474-b0476     # test prompts per speaker
 eval_sets="test"         # sets to run inference on and score, separated by spaces
 
-# arctic_help: the --help lines of the settings above, with their current values as defaults.
-arctic_help() {
-  cat <<HELP
+help_message="Usage: $0 [options]
   --db DIR           corpus folder holding cmu_us_<spk>_arctic/wav/ (default: download to $download_dir)
-  --speakers "..."   speakers (default "$speakers")
+  --speakers \"...\"   speakers (default \"$speakers\")
   --dev-ids IDS      dev prompts per speaker, ranges or commas (default $dev_ids)
   --test-ids IDS     test prompts per speaker (default $test_ids)
   --download-dir DIR stage 0 without --db: where the archives go (default $download_dir)
   --base-url URL     stage 0 without --db: where the archives come from (default $base_url)
-HELP
-}
+$(stage_help)"
 
 # arctic_stage0: without --db, downloads the speakers into $download_dir (a finished download or
 # unpack is never repeated); then local/prepare_data.py writes data/{train,dev,test}/{wav.scp,utt2spk}.
