@@ -19,7 +19,7 @@ from pylib.features.extractors import build_extractors, parse_features
 from pylib.io import read_f4, read_table, read_wav
 from tests.conftest import ROOT
 from tests.recipes.conftest import (
-    ARCTIC_SPEAKERS as SPEAKERS,
+    ARCTIC_SPEAKERS,
     QUICK,
     assert_stages,
     fake_arctic,
@@ -29,6 +29,7 @@ from tests.recipes.conftest import (
 )
 
 RECIPE = ROOT / "egs" / "cmu_arctic" / "nsf"
+SPEAKERS = ARCTIC_SPEAKERS
 PROMPTS = {"train": "arctic_a0001", "dev": "arctic_b0464", "test": "arctic_b0474"}  # one per set
 SR = 16000
 

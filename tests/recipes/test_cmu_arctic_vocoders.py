@@ -109,7 +109,7 @@ def test_wavenet_stage3_rerun_resumes(voc_run, tmp_path):
     left to do, and leaves the checkpoint as it was."""
     recipe = clone(voc_run, tmp_path / "rerun")
     last = (recipe / "exp" / "debug" / "checkpoint_last.pt").read_bytes()
-    out = run_recipe(recipe, "--conf", "conf/debug.yaml", "--num-threads", "1", "--stage", "3", "--stop-stage", "3")
+    out = run_recipe(recipe, *QUICK, "--stage", "3", "--stop-stage", "3")
     assert_stages(out, stages=[3])
     log = (recipe / "exp" / "debug" / "log" / "train.log").read_text()
     assert "resuming from epoch 2, step 4" in log and "nothing to do" in log

@@ -12,12 +12,12 @@
 #   ./run.sh --db /corpora/arctic # a folder holding cmu_us_<spk>_arctic/wav/*.wav (without: download)
 #   ./run.sh --conf conf/debug.yaml --speakers "slt bdl" --nj 1   # a tiny model: minutes on a CPU
 # Cost: training wants a GPU. Stage 4 generates sample by sample (16000 GRU steps per second of
-# audio): slow on a CPU, see docs/vocoders.md#ilpcnet for figures; --eval-sets and --test-ids keep
-# it small. Every stage can be rerun alone: ./run.sh --stage 4
+# audio): about 6x real time on one CPU thread, a few minutes for the 12 test utterances (about
+# 36 s). Every stage can be rerun alone: ./run.sh --stage 4
 
 . ./voc.sh               # the settings of stages 1-5 and their defaults (./voc.sh --help); this recipe's:
 conf=conf/ilpcnet.yaml   # the recipe config: features, data, model, optim and train sections
-. local/arctic.sh        # stage 0 of egs/cmu_arctic/*: its settings (--db, --speakers, ...), --help, arctic_stage0
+. local/arctic.sh        # the stage 0 of egs/cmu_arctic/*: its settings (--db, ...), --help
 
 . utils/parse_options.sh
 stages_setup

@@ -10,7 +10,7 @@
 
 . ./voc.sh               # the settings of stages 1-5 and their defaults (./voc.sh --help); this recipe's:
 conf=conf/hn_sinc_nsf.yaml  # the recipe config: features, data, model, optim and train sections
-. local/arctic.sh        # stage 0 of egs/cmu_arctic/*: its settings (--db, --speakers, ...), --help, arctic_stage0
+. local/arctic.sh        # the stage 0 of egs/cmu_arctic/*: its settings (--db, ...), --help
 
 . utils/parse_options.sh
 stages_setup
