@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from pylib.config import load_yaml
+from pylib.engine.checkpoint import load_checkpoint
 from pylib.engine.export import export_model, load_model
 from pylib.io import read_f4, read_table, read_wav
 from pylib.models.catalogue import get_model_class
@@ -83,6 +84,7 @@ def test_stages_0_to_5(voc_run, tmp_path):
 
     # stage 3: a trained model that exports to one file and loads back as the conf's model
     assert (exp / "checkpoint_best.pt").is_file()
+    assert load_checkpoint(exp / "checkpoint_last.pt")["step"] == conf["train"]["max_steps"]
     model = load_model(export_model(exp, tmp_path / "model.pt"), get_model_class)
     assert type(model) is get_model_class(conf["model"]["name"]) and not model.training
 
