@@ -110,6 +110,29 @@ def is_finite(x):
     return isinstance(x, (int, float)) and math.isfinite(x)
 
 
+# A fake CMU ARCTIC corpus with the festvox layout, for the egs/cmu_arctic recipes: one prompt per
+# set of their split (train a0001, dev b0464, test b0474).
+ARCTIC_SPEAKERS = ("slt", "bdl", "rms", "clb")
+ARCTIC_PROMPTS = ("arctic_a0001", "arctic_b0464", "arctic_b0474")
+
+
+def fake_arctic(root, speakers=ARCTIC_SPEAKERS, prompts=ARCTIC_PROMPTS, seconds=0.6):
+    """root/cmu_us_<spk>_arctic/wav/<prompt>.wav toy utterances at 16 kHz -> root; seconds: one
+    length for all, or {prompt: length} (a short test set keeps sample-by-sample generation cheap)."""
+    from pylib.features.toy_corpus import make_speakers, synth_utterance
+    from pylib.io import write_wav
+
+    voices = make_speakers(len(speakers), seed=3)
+    for i, spk in enumerate(speakers):
+        wav_dir = root / f"cmu_us_{spk}_arctic" / "wav"
+        wav_dir.mkdir(parents=True)
+        for j, prompt in enumerate(prompts):
+            length = seconds[prompt] if isinstance(seconds, dict) else seconds
+            wave, _ = synth_utterance(voices[i], length, seed=100 * i + j, sample_rate=16000)
+            write_wav(wav_dir / f"{prompt}.wav", 16000, wave)
+    return root
+
+
 # The end-to-end runs, one per recipe; every one uses the recipe's conf/debug.yaml and one job per set.
 # Small corpora and one spectrogram plot keep them short; what each test checks is in its module.
 QUICK = ("--conf", "conf/debug.yaml", "--nj", "1", "--num-threads", "1")

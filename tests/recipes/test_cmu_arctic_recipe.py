@@ -16,28 +16,22 @@ import pytest
 from pylib.config import load_yaml
 from pylib.errors import DataError, UserError
 from pylib.features.extractors import build_extractors, parse_features
-from pylib.features.toy_corpus import make_speakers, synth_utterance
-from pylib.io import read_f4, read_table, read_wav, write_wav
+from pylib.io import read_f4, read_table, read_wav
 from tests.conftest import ROOT
-from tests.recipes.conftest import QUICK, assert_stages, is_finite, read_json, run_once
+from tests.recipes.conftest import (
+    ARCTIC_SPEAKERS,
+    QUICK,
+    assert_stages,
+    fake_arctic,
+    is_finite,
+    read_json,
+    run_once,
+)
 
 RECIPE = ROOT / "egs" / "cmu_arctic" / "nsf"
-SPEAKERS = ("slt", "bdl", "rms", "clb")
+SPEAKERS = ARCTIC_SPEAKERS
 PROMPTS = {"train": "arctic_a0001", "dev": "arctic_b0464", "test": "arctic_b0474"}  # one per set
-ALL_PROMPTS = tuple(PROMPTS.values())
 SR = 16000
-
-
-def fake_arctic(root, speakers=SPEAKERS, prompts=ALL_PROMPTS, seconds=0.6):
-    """root/cmu_us_<spk>_arctic/wav/<prompt>.wav toy utterances at 16 kHz -> root."""
-    voices = make_speakers(len(speakers), seed=3)
-    for i, spk in enumerate(speakers):
-        wav_dir = root / f"cmu_us_{spk}_arctic" / "wav"
-        wav_dir.mkdir(parents=True)
-        for j, prompt in enumerate(prompts):
-            wave, _ = synth_utterance(voices[i], seconds, seed=100 * i + j, sample_rate=SR)
-            write_wav(wav_dir / f"{prompt}.wav", SR, wave)
-    return root
 
 
 def load_prepare():

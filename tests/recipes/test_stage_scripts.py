@@ -30,7 +30,8 @@ from tests.recipes.conftest import (
 
 TEMPLATE = ROOT / "egs" / "TEMPLATE"
 FAMILIES = {"voc": TEMPLATE / "voc1" / "voc.sh", "cm": TEMPLATE / "cm1" / "cm.sh"}
-RECIPES = {"toy/nsf": "voc", "toy/lcnn": "cm", "cmu_arctic/nsf": "voc", "ljspeech/hifigan": "voc",
+RECIPES = {"toy/nsf": "voc", "toy/lcnn": "cm", "cmu_arctic/nsf": "voc", "cmu_arctic/wavenet": "voc",
+           "cmu_arctic/waveglow": "voc", "cmu_arctic/ilpcnet": "voc", "ljspeech/hifigan": "voc",
            "asvspoof2019_la/lcnn": "cm"}
 
 

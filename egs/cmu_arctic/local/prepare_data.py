@@ -1,4 +1,5 @@
-"""CMU ARCTIC -> data/{train,dev,test}/{wav.scp,utt2spk} (stage 0 of egs/cmu_arctic/nsf).
+"""CMU ARCTIC -> data/{train,dev,test}/{wav.scp,utt2spk} (stage 0 of every egs/cmu_arctic/*
+recipe, through local/arctic.sh; each recipe's local/ links to this folder).
 
     python local/prepare_data.py --db downloads --out data --speakers slt bdl rms clb
 
