@@ -23,7 +23,7 @@ from pylib.engine.trainer import group_losses
 from pylib.models.catalogue import get_model_class, model_names
 
 VOCODERS = {"hn_sinc_nsf", "hn_nsf", "cyc_noise_nsf", "hifigan", "nsf_hifigan", "hn_sinc_nsf_hifigan",
-            "wavenet", "waveglow", "ilpcnet"}
+            "wavenet", "waveglow", "ilpcnet", "blow"}
 GANS = {"hifigan", "nsf_hifigan", "hn_sinc_nsf_hifigan"}
 CMS = {"lcnn", "rawnet2", "ssl_cm"}
 
