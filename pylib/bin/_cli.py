@@ -127,13 +127,12 @@ def add_conf(p, required=True, detail=None):
 def add_overrides(p, detail=None):
     p.add_argument(
         "--set", dest="overrides", action="append", default=[], type=override, metavar="KEY=VALUE",
-        help=detail or HELP["--set"],
+        help=_help("--set", detail),
     )
 
 
-INFER_SET = ("an inference setting of the model, e.g. --set model.sigma=0.8 (repeatable; values typed as "
-             "yaml): only the keys of the model's infer_keys (sampling temperature, seed, ...), the others "
-             "are fixed by training")
+INFER_SET = ("here only an inference setting of the model, e.g. --set model.sigma=0.8: the keys of its "
+             "infer_keys (sampling temperature, seed, ...); the others are fixed by training")
 
 
 def add_infer_settings(p):

@@ -155,7 +155,8 @@ def test_vocode_waveglow_sigma(tmp_path):
     write_wav(tmp_path / "a.wav", 16000, sine(200.0, 16000, 0.1))
 
     def run(out, *sets):
-        args = ["--model", str(model), str(tmp_path / "a.wav"), "--out-dir", str(tmp_path / out), "--no-progress"]
+        args = ["--model", str(model), str(tmp_path / "a.wav"), "--out-dir", str(tmp_path / out),
+                "--no-progress"]
         for s in sets:
             args += ["--set", s]
         assert vocode.main(args) == 0
