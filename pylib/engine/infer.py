@@ -15,10 +15,10 @@ dataclass as at training.
 
 Provenance: `<out>/infer_source.json` records the checkpoint (path and sha256 of its bytes), the data
 dir and the set the outputs come from, and the inference settings that differ from the checkpoint's
-config (`settings`). A rerun with the same ones resumes; with another checkpoint,
-set or settings it redoes every output (never a mix of two models). A folder holding outputs but no record
-is refused unless --overwrite, which moves it aside to `<out>.N`. The folder is locked while
-inference writes there, and it may not be (or be inside) the data set read.
+config (`settings`). A rerun with the same ones resumes; with another checkpoint, set or settings
+it redoes every output (never a mix of two models). A folder holding outputs but no record is
+refused unless --overwrite, which moves it aside to `<out>.N`. The folder is locked while inference
+writes there, and it may not be (or be inside) the data set read.
 
 A bad input file (a DataError while reading an utterance) stops the run with the results so far
 kept (a rerun continues); with skip_bad the run goes on and lists the skipped utterances with their
@@ -458,13 +458,14 @@ def infer_settings(config, settings, model_class, where="--set"):
     name = section.pop("name", None)
     cls = model_class(name)
     allowed = tuple(getattr(cls, "infer_keys", ()))
-    names = ", ".join(f"model.{k}" for k in allowed) or "none"
+    names = ", ".join(f"model.{k}" for k in allowed)
+    names = f"allows only its inference settings ({names})" if allowed else "has no inference setting"
     new = dict(section)
     for text in settings:
         keys, value = parse_override(text)
         if len(keys) != 2 or keys[0] != "model" or keys[1] not in allowed:
             raise UserError(
-                f"{where} {text}: at inference {name} allows only its inference settings ({names}); every "
+                f"{where} {text}: at inference {name} {names}; every "
                 "other key is fixed by training: retrain with it (stage 3, pylib.bin.train --set) instead"
             )
         new[keys[1]] = value
@@ -556,8 +557,8 @@ def check_not_input(out_dir, data_dir, set_name):
 def prepare_out_dir(out_dir, source, overwrite=False):
     """Make out_dir hold only outputs of `source` (the record to write): resume when it already does,
     redo every output when its record names another checkpoint, set, MC dropout or inference settings
-    (IDENTITY), refuse unrecorded outputs
-    unless `overwrite` (which moves them aside to <out_dir>.N). Writes the record."""
+    (IDENTITY), refuse unrecorded outputs unless `overwrite` (which moves them aside to <out_dir>.N).
+    Writes the record."""
     out_dir = Path(out_dir)
     old = read_record(out_dir)
     found = _outputs(out_dir)
