@@ -106,6 +106,9 @@ class Vocoder(ABC):
     """
 
     kind: ClassVar[str] = "vocoder"
+    # config keys of `model:` that only inference reads and that shape no parameter: stage 4 and
+    # vocode may change them (`--set model.KEY=VALUE`) without retraining
+    infer_keys: ClassVar[tuple[str, ...]] = ()
 
     @abstractmethod
     def infer(self, batch: dict) -> list:
@@ -131,6 +134,7 @@ class Countermeasure(ABC):
     """Waveform (or features) in, one score per utterance out."""
 
     kind: ClassVar[str] = "countermeasure"
+    infer_keys: ClassVar[tuple[str, ...]] = ()  # as Vocoder.infer_keys (no countermeasure has one yet)
 
     @abstractmethod
     def infer(self, batch: dict) -> list[float]:

@@ -18,6 +18,9 @@ ENTRY_POINTS = sorted(p.stem for p in BIN.glob("*.py") if not p.stem.startswith(
 # The entry points that read a recipe yaml (--conf) and so take --set KEY=VALUE overrides, and
 # those that run over a data set of the dump (--subset).
 READS_CONFIG = {"compute_stats", "extract_features", "make_lists", "train"}
+# those that read a trained model's config and take --set model.KEY=VALUE inference settings (only
+# the model's infer_keys; pylib.engine.infer.infer_settings)
+INFER_SETTINGS = {"infer", "vocode"}
 TAKES_SUBSET = {"compare_runs", "compute_stats", "infer", "make_lists"}
 
 
@@ -74,7 +77,8 @@ def test_entry_point_parser(name, capsys):
             assert a.help.startswith(ref.help), f"pylib.bin.{name} {flag}: help not _cli's: {a.help!r}"
     assert "--log-level" in opts
     assert not {"--verbose", "--override"} & set(opts), f"pylib.bin.{name} keeps a retired flag"
-    assert ("--set" in opts) == (name in READS_CONFIG) == ("--conf" in opts), name
+    assert ("--set" in opts) == (name in READS_CONFIG | INFER_SETTINGS), name
+    assert (name in READS_CONFIG) == ("--conf" in opts), name
     assert ("--subset" in opts) == (name in TAKES_SUBSET), name
     with pytest.raises(SystemExit) as e:
         mod.main(["--help"])
@@ -82,18 +86,18 @@ def test_entry_point_parser(name, capsys):
     assert f"usage: python -m pylib.bin.{name}" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("name", sorted(READS_CONFIG))
+@pytest.mark.parametrize("name", sorted(READS_CONFIG | (INFER_SETTINGS & TAKES_SUBSET)))
 def test_leftover_set_name_in_config_readers(name, capsys):
     """`--set train` (the old data-set flag) where --set overrides config keys: the fix is named."""
     _, p = _parser(name)
     with pytest.raises(SystemExit) as e:
-        p.parse_args(["--conf", "c.yaml", "--set", "train"])
+        p.parse_args(["--conf" if name in READS_CONFIG else "--subset", "c.yaml", "--set", "train"])
     assert e.value.code == 2
     err = capsys.readouterr().err
     assert "--set takes key=value" in err and "the data set is --subset now" in err
 
 
-@pytest.mark.parametrize("name", sorted(TAKES_SUBSET - READS_CONFIG))
+@pytest.mark.parametrize("name", sorted(TAKES_SUBSET - READS_CONFIG - INFER_SETTINGS))
 def test_leftover_set_name_without_config(name, capsys):
     _, p = _parser(name)
     with pytest.raises(SystemExit) as e:

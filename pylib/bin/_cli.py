@@ -124,11 +124,20 @@ def add_conf(p, required=True, detail=None):
     p.add_argument("--conf", required=required, metavar="YAML", help=_help("--conf", detail))
 
 
-def add_overrides(p):
+def add_overrides(p, detail=None):
     p.add_argument(
         "--set", dest="overrides", action="append", default=[], type=override, metavar="KEY=VALUE",
-        help=HELP["--set"],
+        help=_help("--set", detail),
     )
+
+
+INFER_SET = ("here only an inference setting of the model, e.g. --set model.sigma=0.8: the keys of its "
+             "infer_keys (sampling temperature, seed, ...); the others are fixed by training")
+
+
+def add_infer_settings(p):
+    """--set model.KEY=VALUE of the inference entry points (pylib.engine.infer.infer_settings)."""
+    add_overrides(p, detail=INFER_SET)
 
 
 def add_subset(p, required=True, detail=None):

@@ -38,6 +38,7 @@ def build_parser():
         "--seed", type=int, default=0, help="--mc-dropout: seed of the dropout masks (drawn per utterance)"
     )
     _cli.add_chunk_seconds(p)
+    _cli.add_infer_settings(p)
     _cli.add_imports(p)
     return p
 
@@ -67,6 +68,7 @@ def main(argv=None):
         mc_dropout=args.mc_dropout,
         seed=args.seed,
         chunk_seconds=args.chunk_seconds,
+        settings=args.overrides,
     )
     logging.getLogger("nnsp.infer").info(
         "%s: %d written, %d already there, %d skipped as bad", out_dir, res["written"], res["skipped"],

@@ -31,6 +31,7 @@ def build_parser():
     _cli.add_num_threads(p)
     _cli.add_overwrite(p, detail="an input file is never overwritten")
     _cli.add_chunk_seconds(p)
+    _cli.add_infer_settings(p)
     _cli.add_no_progress(p)
     return p
 
@@ -53,7 +54,9 @@ def main(argv=None):
     if args.chunk_seconds < 0:
         raise UserError(f"--chunk-seconds must be >= 0 (0: never cut), got {args.chunk_seconds}")
     device = _cli.resolve_device(args.device)
-    vocoder = CopySynthesis(args.model, device=device, chunk_seconds=args.chunk_seconds)
+    vocoder = CopySynthesis(
+        args.model, device=device, chunk_seconds=args.chunk_seconds, settings=args.overrides
+    )
     make_folder(out_dir)
     for path, out in tqdm(list(zip(args.inputs, outs)), desc="vocode", disable=args.no_progress):
         if out.is_file() and not args.overwrite:

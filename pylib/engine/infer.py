@@ -7,11 +7,18 @@ Outputs, by the model's declared kind (pylib.contracts):
   `<out>/scores.txt`, appended and fsynced per batch, the whole file rewritten sorted at the end.
 A rerun skips utterances whose output exists, so a killed run resumes.
 
+Inference settings (`settings`, the entry points' `--set model.KEY=VALUE`): a model's inference-only
+config keys (`infer_keys` of its class, pylib.contracts; e.g. WaveGlow's sigma, the seed of the
+sampling) may be changed for this run without retraining (`infer_settings`); any other key is
+refused, as it is fixed by the trained weights. The values are checked by the model's config
+dataclass as at training.
+
 Provenance: `<out>/infer_source.json` records the checkpoint (path and sha256 of its bytes), the data
-dir and the set the outputs come from. A rerun with the same ones resumes; with another checkpoint
-or set it redoes every output (never a mix of two models). A folder holding outputs but no record
-is refused unless --overwrite, which moves it aside to `<out>.N`. The folder is locked while
-inference writes there, and it may not be (or be inside) the data set read.
+dir and the set the outputs come from, and the inference settings that differ from the checkpoint's
+config (`settings`). A rerun with the same ones resumes; with another checkpoint, set or settings
+it redoes every output (never a mix of two models). A folder holding outputs but no record is
+refused unless --overwrite, which moves it aside to `<out>.N`. The folder is locked while inference
+writes there, and it may not be (or be inside) the data set read.
 
 A bad input file (a DataError while reading an utterance) stops the run with the results so far
 kept (a rerun continues); with skip_bad the run goes on and lists the skipped utterances with their
@@ -61,7 +68,7 @@ from pylib.io.scores import append_scores, read_partial_scores, write_scores
 SCORES = "scores.txt"
 RECORD = "infer_source.json"
 BAD_FILES = "bad_files.txt"
-IDENTITY = ("sha256", "set", "mc_dropout")  # record keys that must match for a rerun to resume the outputs
+IDENTITY = ("sha256", "set", "mc_dropout", "settings")  # record keys that must match to resume the outputs
 MC_COLUMNS = ("score", "model_confidence", "data_confidence")  # scores.txt columns with MC dropout
 MC_CHUNK = 48  # copies of one utterance per forward pass (the seed: 3 x 48)
 CHUNK_SECONDS = 30.0  # vocoders: longer utterances are generated in pieces of this length (0: never)
@@ -436,10 +443,46 @@ def run_inference(
     return {**counts, "bad": len(bad)}
 
 
-def model_and_config(exp_dir, checkpoint="best", device="cpu", with_source=False, *, model_class):
+def infer_settings(config, settings, model_class, where="--set"):
+    """Apply inference settings ["model.KEY=VALUE", ...] (typed as yaml, as `--set` of training) to a
+    trained model's config -> (new config dict, {KEY: value} of the keys whose value changed).
+
+    Only keys in the model class' `infer_keys` (pylib.contracts.Vocoder) are allowed: the others are
+    fixed by training (a UserError names the allowed ones). The new `model:` section goes through the
+    model's config dataclass, so a value is checked as at training (a ConfigError)."""
+    from pylib.config import from_dict, parse_override, to_dict
+
+    if not settings:
+        return config, {}
+    section = dict(config.get("model") or {})
+    name = section.pop("name", None)
+    cls = model_class(name)
+    allowed = tuple(getattr(cls, "infer_keys", ()))
+    names = ", ".join(f"model.{k}" for k in allowed)
+    names = f"allows only its inference settings ({names})" if allowed else "has no inference setting"
+    new = dict(section)
+    for text in settings:
+        keys, value = parse_override(text)
+        if len(keys) != 2 or keys[0] != "model" or keys[1] not in allowed:
+            raise UserError(
+                f"{where} {text}: at inference {name} {names}; every "
+                "other key is fixed by training: retrain with it (stage 3, pylib.bin.train --set) instead"
+            )
+        new[keys[1]] = value
+    old_cfg = to_dict(from_dict(cls.Config, section, where="model"))
+    new_cfg = to_dict(from_dict(cls.Config, new, where=f"{where} model"))
+    changed = {k: new_cfg[k] for k in allowed if new_cfg[k] != old_cfg[k]}
+    model_sec = {**config["model"], **{k: new_cfg[k] for k in allowed if k in new}}
+    return {**config, "model": model_sec}, changed
+
+
+def model_and_config(exp_dir, checkpoint="best", device="cpu", with_source=False, *, model_class,
+                     settings=()):
     """(model in eval mode, config dict) from an experiment's checkpoint or a one-file model path.
 
     model_class: name -> model class (the entry point hands in the model catalogue's lookup).
+    settings: inference settings ["model.KEY=VALUE", ...] (`infer_settings`), applied to the config
+    (the returned one has them); the source records the changed ones as "settings".
 
     with_source: also {"checkpoint": path, "sha256": hash of the exact bytes the model was built from}.
     The file is read with weights_only=True: a file holding pickled objects is refused."""
@@ -461,6 +504,10 @@ def model_and_config(exp_dir, checkpoint="best", device="cpu", with_source=False
         state = ckpt.load_checkpoint(path, state=head)
         config, weights = state["config"], state["model"]
     try:
+        config, changed = infer_settings(config, settings, model_class)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
+    try:
         model = build_from_config(config, weights, model_class, device)
     except ConfigError as e:  # e.g. a model this installation does not register
         raise ConfigError(f"{path}: {e} (pass --import MODULE for a model defined outside nnsp)") from None
@@ -469,7 +516,10 @@ def model_and_config(exp_dir, checkpoint="best", device="cpu", with_source=False
             f"{path}: its weights do not fit the model of its own config ({e}); re-export it"
         ) from None
     if with_source:
-        return model, config, {"checkpoint": str(Path(path).resolve()), "sha256": digest}
+        source = {"checkpoint": str(Path(path).resolve()), "sha256": digest}
+        if changed:
+            source["settings"] = {k: changed[k] for k in sorted(changed)}
+        return model, config, source
     return model, config
 
 
@@ -506,8 +556,9 @@ def check_not_input(out_dir, data_dir, set_name):
 
 def prepare_out_dir(out_dir, source, overwrite=False):
     """Make out_dir hold only outputs of `source` (the record to write): resume when it already does,
-    redo every output when its record names another checkpoint or set, refuse unrecorded outputs
-    unless `overwrite` (which moves them aside to <out_dir>.N). Writes the record."""
+    redo every output when its record names another checkpoint, set, MC dropout or inference settings
+    (IDENTITY), refuse unrecorded outputs unless `overwrite` (which moves them aside to <out_dir>.N).
+    Writes the record."""
     out_dir = Path(out_dir)
     old = read_record(out_dir)
     found = _outputs(out_dir)
@@ -527,7 +578,8 @@ def prepare_out_dir(out_dir, source, overwrite=False):
         log.warning(
             "%s: outputs of another %s (%s, sha256 %s): redoing all %d with %s (sha256 %s)",
             out_dir,
-            "checkpoint" if "sha256" in what else " and ".join(what),
+            "checkpoint" if "sha256" in what else " and ".join(
+                f"{k} ({old.get(k)} -> {source.get(k)})" if k == "settings" else k for k in what),
             old.get("checkpoint"),
             str(old.get("sha256"))[:12],
             len(found),
@@ -564,18 +616,19 @@ def check_record(out_dir, checkpoint_path, what="scores"):
 
 def infer_set(
     exp_dir, data_dir, set_name, out_dir, checkpoint="best", device="cpu", overwrite=False, skip_bad=False,
-    *, model_class, mc_dropout=0, seed=0, chunk_seconds=CHUNK_SECONDS,
+    *, model_class, mc_dropout=0, seed=0, chunk_seconds=CHUNK_SECONDS, settings=(),
 ):
     """Stage 4 end to end: model from exp_dir, loader over `set_name`, outputs into out_dir.
 
     model_class: name -> model class (the entry point hands in the model catalogue's lookup).
     mc_dropout, seed: see run_inference (recorded: a rerun with other values redoes the scores);
-    chunk_seconds: see run_inference."""
+    chunk_seconds: see run_inference; settings: inference settings ["model.KEY=VALUE", ...]
+    (`infer_settings`; recorded: a rerun with other values redoes the outputs)."""
     from pylib.engine.data import get_data_factory, spec_for
 
     check_not_input(out_dir, data_dir, set_name)
     model, config, source = model_and_config(
-        exp_dir, checkpoint, device, with_source=True, model_class=model_class
+        exp_dir, checkpoint, device, with_source=True, model_class=model_class, settings=settings
     )
     if Path(out_dir).resolve() == Path(source["checkpoint"]).parent:
         raise UserError(

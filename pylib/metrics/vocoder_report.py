@@ -235,13 +235,15 @@ class CopySynthesis:
     The input features are made exactly as stage 1 made them for training: the extractors of the
     model's saved `features:` section (by the names of its `data.inputs`), after resampling to the
     model's rate. `sample_rate` is the rate of what `__call__` returns. chunk_seconds: a longer
-    input is generated in pieces (pylib.engine.infer.infer_long; None or 0: whole).
+    input is generated in pieces (pylib.engine.infer.infer_long; None or 0: whole). settings:
+    inference settings ["model.KEY=VALUE", ...] (pylib.engine.infer.infer_settings).
     """
 
-    def __init__(self, model_path, device="cpu", model_class=None, chunk_seconds=None):
+    def __init__(self, model_path, device="cpu", model_class=None, chunk_seconds=None, settings=()):
         import torch  # noqa: F401  (the model file needs it; kept out of the metrics' import cost)
 
         from pylib.engine.export import build_from_config, read_model_file
+        from pylib.engine.infer import infer_settings
         from pylib.errors import UserError
         from pylib.features import build_extractors, parse_features
         from pylib.models.catalogue import get_model_class
@@ -253,6 +255,10 @@ class CopySynthesis:
                             "features cannot be remade; export a model trained from a recipe config")
         fcfg = parse_features(config["features"], where=f"{model_path}: features")
         extractors = build_extractors(fcfg)
+        try:
+            config, _ = infer_settings(config, settings, model_class or get_model_class)
+        except UserError as e:
+            raise type(e)(f"{model_path}: {e}") from None
         self.model = build_from_config(config, blob["state_dict"], model_class or get_model_class, device)
         self.inputs = [f["name"] for f in config["data"]["inputs"]]
         missing = [n for n in self.inputs if n not in extractors]

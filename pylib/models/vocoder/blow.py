@@ -314,6 +314,7 @@ class Blow(nn.Module, LossModel, Vocoder):
     (or to batch["target"]); `convert` is the entry point's call (pylib.bin.convert)."""
 
     Config = BlowConfig
+    infer_keys = ("conversion_map", "convert_frames")  # inference-only config keys (Vocoder.infer_keys)
 
     def __init__(self, cfg, spec=None):
         super().__init__()

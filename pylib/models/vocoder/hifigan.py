@@ -383,6 +383,7 @@ class NsfHifigan(Hifigan):
     """HiFi-GAN generator driven by an NSF sine excitation as well as the mel (extra input `f0`)."""
 
     Config = NsfHifiganConfig
+    infer_keys = ("infer_seed",)  # inference-only config keys (pylib.contracts.Vocoder.infer_keys)
     SPEC_FACTS = SPEC_FACTS + (("hop", "f0", "hop"),)
     uses_source = True
 

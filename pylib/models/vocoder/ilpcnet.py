@@ -231,6 +231,7 @@ class ILPCNet(nn.Module, LossModel, Vocoder):
     """The seed's iLPCNet (project/05-nn-vocoders/ilpcnet, block_lpcnet.py LPCNetV1)."""
 
     Config = ILPCNetConfig
+    infer_keys = ("temperature", "infer_seed")  # inference-only config keys (Vocoder.infer_keys)
 
     def __init__(self, cfg, spec=None):
         super().__init__()

@@ -175,6 +175,7 @@ class _Nsf(nn.Module, LossModel, Vocoder):
     """Shared NSF generator; subclasses pick the condition split, the source and the merge."""
 
     Config = NsfConfig
+    infer_keys = ("infer_seed",)  # inference-only config keys (pylib.contracts.Vocoder.infer_keys)
     filter_bias = False  # biases in the neural filter blocks
     noise_skip = True  # the noise blocks add their input back (tanh + skip)
 

@@ -88,6 +88,7 @@ class HnSincNsfHifigan(nn.Module, GanModel, Vocoder):
     """`hn_sinc_nsf` generator + HiFi-GAN MPD/MSD; groups "discriminator" then "generator"."""
 
     Config = HnSincNsfHifiganConfig
+    infer_keys = ("infer_seed",)  # inference-only config keys (pylib.contracts.Vocoder.infer_keys)
 
     def __init__(self, cfg, spec=None):
         super().__init__()

@@ -296,6 +296,7 @@ class WaveGlow(nn.Module, LossModel, Vocoder):
     """WaveGlow / WaveGlow-2 (coupling_net: nonar / legacy); see the module docstring."""
 
     Config = WaveGlowConfig
+    infer_keys = ("sigma", "denoise", "denoise_ratio", "denoise_cache", "infer_seed")  # Vocoder.infer_keys
 
     def __init__(self, cfg, spec=None):
         super().__init__()

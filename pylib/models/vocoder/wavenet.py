@@ -189,6 +189,7 @@ class WaveNet(nn.Module, LossModel, Vocoder):
     """The seed's WaveNet vocoder (sandbox/block_wavenet.py WaveNet_v1 with WaveNetBlock)."""
 
     Config = WaveNetConfig
+    infer_keys = ("sampling", "infer_seed", "cached")  # inference-only config keys (Vocoder.infer_keys)
 
     def __init__(self, cfg, spec=None):
         super().__init__()
