@@ -69,6 +69,22 @@ SHARED_RUN_FILES = {
 }
 
 
+# The groups that take longest in `make test` (the slowest-durations list of a CI run), longest first.
+HEAVIEST_FIRST = (
+    "shared-runs",
+    "cluster",
+    "tests/recipes/test_cmu_arctic_vocoders.py",
+    "tests/recipes/test_toy_ssl_cm.py",
+    "tests/recipes/test_stage_scripts.py",
+    "tests/parity/test_hifigan_parity.py",
+    "tests/test_bench_seed.py",
+    "tests/recipes/test_vctk_blow.py",
+    "tests/recipes/test_ljspeech_recipe.py",
+    "tests/recipes/test_cmu_arctic_recipe.py",
+    "tests/recipes/test_asvspoof2019_recipe.py",
+)
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     for item in items:
@@ -81,3 +97,12 @@ def pytest_collection_modifyitems(config, items):
         elif path.startswith("tests/cluster/"):
             group = "cluster"
         item.add_marker(pytest.mark.xdist_group(group))
+    # xdist hands the groups out in collection order as workers come free: the longest first, so that
+    # no long group starts last while the other worker idles (stable: a group keeps its own order).
+    rank = {g: i for i, g in enumerate(HEAVIEST_FIRST)}
+    items.sort(key=lambda it: rank.get(_group_of(it), len(rank)))
+
+
+def _group_of(item):
+    mark = item.get_closest_marker("xdist_group")
+    return (mark.args[0] if mark.args else mark.kwargs.get("name")) if mark else None
