@@ -39,9 +39,13 @@ def _raise_stopped(signum, frame):
 def stop_on_signals(handler=_raise_stopped):
     """SIGTERM and SIGHUP call `handler` (default: raise Stopped). Inside a recipe (utils/env.sh
     exports NNSP_RECIPE_PID), the death of the parent shell sends SIGTERM too (Linux prctl
-    PR_SET_PDEATHSIG), so killing run.sh stops the launcher and, through it, the jobs."""
+    PR_SET_PDEATHSIG), so killing run.sh stops the launcher and, through it, the jobs. SIGINT raises
+    KeyboardInterrupt even where the launcher was started with it ignored (a job a non-interactive
+    shell put in the background with `&`, as recipes do for parallel steps): Ctrl-C or `kill -INT`
+    then still stops the jobs instead of leaving them running."""
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, handler)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     if os.environ.get("NNSP_RECIPE_PID") and sys.platform.startswith("linux"):
         import ctypes
 
