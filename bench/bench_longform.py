@@ -3,7 +3,7 @@
 hn-sinc-NSF (the seed's hn-sinc-nsf-10 layout: cnn condition, 5 harmonic blocks of 10 layers, at
 reduced width 16) at 16 kHz and HiFi-GAN V2 (width 128) at 22.05 kHz each vocode 60 s of random
 features, once whole (the baseline, measured in the same run) and once in the pieces of
-`pylib.engine.infer.infer_long` at the default --chunk-seconds (30 s pieces plus the model's
+`pylib.engine.longform.infer_long` at the default --chunk-seconds (30 s pieces plus the model's
 receptive field either side). The chunked output equals the whole one (printed: max difference);
 chunking may cost at most 10 % time. Peak memory above the start (Linux: VmHWM after a reset) shows
 what the pieces save. The machine's other load adds noise to the wall-clock RTF: the CPU-time ratio
@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from pylib.config import from_dict
-from pylib.engine.infer import CHUNK_SECONDS, chunk_frames, infer_long
+from pylib.engine.longform import CHUNK_SECONDS, chunk_frames, infer_long
 from pylib.models.vocoder.hifigan import Hifigan, HifiganConfig
 from pylib.models.vocoder.nsf import HnSincNsf, HnSincNsfConfig
 

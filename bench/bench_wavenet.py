@@ -69,8 +69,8 @@ def main():
             naive = _timed(lambda: full.draw(full.stack(full.embed(fb), c)[:, -1]), 1,
                            warm_up=lambda: full.stack(full.embed(fb[:, :80]), c[:, :80]))
         print(f"published width (30 layers, 64/64/256, receptive field {R}): cached {1 / cached:8.0f} "
-              f"samples/s (RTF {cached * 16000:.0f} at 16 kHz: slower than real time) | naive steady step (baseline, same "
-              f"run) {1 / naive:8.1f} samples/s | speed-up {naive / cached:.0f}x")
+              f"samples/s (RTF {cached * 16000:.0f} at 16 kHz: slower than real time) | naive steady step "
+              f"(baseline, same run) {1 / naive:8.1f} samples/s | speed-up {naive / cached:.0f}x")
     finally:
         torch.set_num_threads(threads)
 

@@ -73,7 +73,7 @@ class GanModel(Trainable):
 
 @dataclass(frozen=True)
 class Chunking:
-    """What a vocoder needs to generate a long input in pieces (pylib.engine.infer.infer_long).
+    """What a vocoder needs to generate a long input in pieces (pylib.engine.longform.infer_long).
 
     inputs: the frame-rate batch keys (B, N, D) cut along N; hop: output samples per frame;
     context: frames of input either side of a piece that make its centre equal the whole-file

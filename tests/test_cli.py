@@ -220,7 +220,7 @@ def test_extract_features_applies_set(tmp_path):
 
 def test_chunk_seconds_default_is_the_engines():
     from pylib.bin import _cli
-    from pylib.engine.infer import CHUNK_SECONDS
+    from pylib.engine.longform import CHUNK_SECONDS
 
     p = _cli.new_parser("x", "x")
     _cli.add_chunk_seconds(p)

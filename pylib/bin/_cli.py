@@ -173,7 +173,7 @@ def add_imports(p):
 
 
 def add_chunk_seconds(p):
-    """--chunk-seconds of infer and vocode (default = pylib.engine.infer.CHUNK_SECONDS, not imported
+    """--chunk-seconds of infer and vocode (default = pylib.engine.longform.CHUNK_SECONDS, not imported
     here: entry points start without torch)."""
     p.add_argument(
         "--chunk-seconds",

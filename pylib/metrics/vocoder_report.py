@@ -235,7 +235,7 @@ class CopySynthesis:
     The input features are made exactly as stage 1 made them for training: the extractors of the
     model's saved `features:` section (by the names of its `data.inputs`), after resampling to the
     model's rate. `sample_rate` is the rate of what `__call__` returns. chunk_seconds: a longer
-    input is generated in pieces (pylib.engine.infer.infer_long; None or 0: whole). settings:
+    input is generated in pieces (pylib.engine.longform.infer_long; None or 0: whole). settings:
     inference settings ["model.KEY=VALUE", ...] (pylib.engine.infer.infer_settings).
     """
 
@@ -291,7 +291,7 @@ class CopySynthesis:
             batch[f"{name}_len"] = torch.tensor([feat.shape[1]], dtype=torch.int64)
         with torch.no_grad():
             if self.chunk_seconds:
-                from pylib.engine.infer import chunk_frames, infer_long
+                from pylib.engine.longform import chunk_frames, infer_long
 
                 frames = chunk_frames(self.model, self.sample_rate, self.chunk_seconds)
                 out = infer_long(self.model, batch, frames) if frames else self.model.infer(batch)[0]

@@ -1,4 +1,4 @@
-"""Long inputs in pieces (pylib.engine.infer.infer_long): the chunked output is the whole-file output
+"""Long inputs in pieces (pylib.engine.longform.infer_long): the chunked output is the whole-file output
 (also at every piece boundary), the NSF sine phase is carried, and peak memory does not grow with
 the length beyond the output itself."""
 
@@ -16,7 +16,8 @@ from pylib.bin import infer as infer_cli
 from pylib.bin import vocode as vocode_cli
 from pylib.config import from_dict
 from pylib.contracts import Chunking, Vocoder
-from pylib.engine.infer import chunk_frames, infer_long, run_inference, vocode_batch
+from pylib.engine.infer import run_inference
+from pylib.engine.longform import chunk_frames, infer_long, vocode_batch
 from pylib.errors import UserError
 from pylib.io.audio import read_wav
 from pylib.models.vocoder.hifigan import Hifigan, HifiganConfig, NsfHifigan, NsfHifiganConfig
@@ -154,7 +155,7 @@ MEMORY_SCRIPT = textwrap.dedent("""
     import torch
     torch.set_num_threads(1)
     from pylib.config import from_dict
-    from pylib.engine.infer import infer_long
+    from pylib.engine.longform import infer_long
     from pylib.models.vocoder.hifigan import Hifigan, HifiganConfig
     from pylib.models.vocoder.nsf import HnNsf, HnNsfConfig
     SR, HOP = 16000, 80

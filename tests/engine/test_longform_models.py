@@ -1,5 +1,5 @@
 """Long inputs in pieces for the vocoders with more than a receptive field to handle
-(pylib.engine.infer.infer_long): cyc_noise_nsf's whole-input state, nsf_hifigan's positional noise,
+(pylib.engine.longform.infer_long): cyc_noise_nsf's whole-input state, nsf_hifigan's positional noise,
 WaveGlow's positional latents and aligned post-filter, and the autoregressive WaveNet and iLPCNet
 carrying their caches. The plain equality tests of every model are in test_longform.py."""
 
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from pylib.engine.infer import infer_long
+from pylib.engine.longform import infer_long
 from tests.engine.test_longform import HOP, MELS, MODELS, SR, _batch
 
 

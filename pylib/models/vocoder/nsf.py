@@ -20,7 +20,7 @@ The random draws can be injected: `generate(mel, f0, noise={...})` (keys in `noi
 
 Inference (`infer`, `infer_chunk`) draws its noise by position (`source.positional_normal`, seeded
 by `infer_seed`), the same for every utterance of a batch, and carries the sine phase from piece to
-piece, so a long input generated in pieces (pylib.engine.infer.infer_long) equals the whole-file
+piece, so a long input generated in pieces (pylib.engine.longform.infer_long) equals the whole-file
 output: exactly with the cnn condition module, to within the BLSTM's fading memory with blstm.
 The cyclic-noise model carries the segment phase of its pulses and the mean voiced F0 of the whole
 input (its burst's length and decay), computed before the first piece (`chunk_init`).

@@ -34,7 +34,7 @@ def positional_normal(seed, stream, start, length, width, like):
     """Standard normal draws (length, width) for samples [start, start + length) of an utterance
     that depend only on (seed, stream, position): block j of NOISE_BLOCK samples comes from a
     generator seeded with (seed, stream, j), so a piece of a long input gets the very draws the
-    whole input gets there (pylib.engine.infer.infer_long). Drawn on the CPU in float32."""
+    whole input gets there (pylib.engine.longform.infer_long). Drawn on the CPU in float32."""
     parts = []
     for j in range(start // NOISE_BLOCK, (start + length - 1) // NOISE_BLOCK + 1):
         g = torch.Generator().manual_seed(((int(seed) * 1_000_003 + int(stream)) * 1_000_000_007 + j) % 2**63)

@@ -27,7 +27,7 @@ same z gives from an all-zero mel (util_frontend.spectral_substraction, ratio 1)
 first sampling and kept for the later ones, as the seed keeps its bg_noise (denoise_cache).
 `generate` does that (the parity tests compare it). `infer` instead draws z by sample position
 (seeded by infer_seed) and subtracts the spectrum of a fixed second of zero-mel output from such z,
-so that a long input generated in pieces (pylib.engine.infer.infer_long, context = the receptive
+so that a long input generated in pieces (pylib.engine.longform.infer_long, context = the receptive
 field of the upsampler, the coupling networks and the post-filter) equals the whole-file output.
 """
 
