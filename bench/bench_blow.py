@@ -22,7 +22,7 @@ if str(ROOT) not in sys.path:
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from timing import best_time  # noqa: E402
+from timing import best_time, interleaved, matmul_gflops  # noqa: E402
 
 from pylib.engine.export import build_from_config  # noqa: E402
 from pylib.models.catalogue import get_model_class  # noqa: E402
@@ -32,20 +32,6 @@ from tests.parity import peers  # noqa: E402
 
 SR, SECONDS, THREADS = 16000, 1.0, 2
 SPEAKERS = ["p225", "p226", "p227", "p228"]
-
-
-class _SpeakerMap:
-    """The seed config's speaker map for SPEAKERS (one more index for unseen speakers)."""
-
-    def num(self):
-        return len(SPEAKERS) + 1
-
-    def get_idx(self, spk):
-        return SPEAKERS.index(spk) if spk in SPEAKERS else len(SPEAKERS)
-
-    def parse(self, info, return_idx=True):
-        spk = info.split(",")[1].split("_")[0]
-        return self.get_idx(spk) if return_idx else spk
 
 
 def _seed_model(channels):
@@ -63,7 +49,8 @@ def _seed_model(channels):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            conf = peers.stand_in_config(wav_samp_rate=SR, options={"speaker_map": _SpeakerMap()})
+            speakers = peers.SeedSpeakerMap(SPEAKERS)
+            conf = peers.stand_in_config(wav_samp_rate=SR, options={"speaker_map": speakers})
             model = mod.Model(1, 1, peers.seed_args(), conf)
     finally:
         bb.Blow = real
@@ -83,12 +70,6 @@ def _speech(seconds):
     x = 0.3 * np.sin(2 * np.pi * 140 * t) * (1 + np.sin(2 * np.pi * 3 * t)) / 2
     x = x + 0.01 * g.standard_normal(t.size)
     return torch.from_numpy(x.astype(np.float32))
-
-
-def _matmul_gflops(n=2048, repeats=3):
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b
-    return 2 * n ** 3 / best_time(lambda: a @ b, repeats) / 1e9
 
 
 def bench(channels, repeats):
@@ -111,10 +92,7 @@ def bench(channels, repeats):
 
     y, y_ref = ours(), reference()  # warm-up, and the check that both compute the same
     diff = float((y - y_ref).abs().max() / y_ref.abs().max().clamp(min=1e-12))
-    t_ours = t_ref = float("inf")
-    for _ in range(repeats):  # interleaved
-        t_ref = min(t_ref, best_time(reference, 1))
-        t_ours = min(t_ours, best_time(ours, 1))
+    t_ref, t_ours = interleaved(reference, ours, repeats)
     print(f"  blow width {channels:3d} ({params:5.1f} M parameters): RTF {t_ours / SECONDS:7.3f}   "
           f"the seed's {t_ref / SECONDS:7.3f}   speed-up x{t_ref / t_ours:.2f}   "
           f"(max |difference| {diff:.1e} of the peak)", flush=True)
@@ -148,7 +126,7 @@ def main(argv=None):
         print(f"Blow conversion of {SECONDS:.0f} s at {SR} Hz (frames of 4096 every 1024, source p225 -> "
               f"target p227), torch {torch.__version__}, {args.threads} threads, load average {load:.2f}; "
               f"best of {args.repeats}")
-        print(f"  same-run 2048^2 float32 matmul: {_matmul_gflops():.0f} GFLOP/s")
+        print(f"  same-run 2048^2 float32 matmul: {matmul_gflops():.0f} GFLOP/s")
         if not peers.have_seed():
             print(f"  (seed toolkit not found at {peers.SEED_DIR}: nnsp only; the matmul above is the "
                   "baseline)")

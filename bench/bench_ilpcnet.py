@@ -25,6 +25,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
+from timing import matmul_gflops  # noqa: E402
 
 from pylib.engine.export import build_from_config  # noqa: E402
 from pylib.models.catalogue import get_model_class  # noqa: E402
@@ -54,17 +55,6 @@ def _inputs(seconds):
     mel = torch.randn(1, n, MEL, generator=g) - 4.0
     f0 = (120.0 + 40.0 * torch.sin(torch.arange(n) / 10.0))[None, :, None]
     return mel, f0
-
-
-def _matmul_gflops(n=2048, repeats=3):
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - t0)
-    return 2 * n ** 3 / best / 1e9
 
 
 def _timed(fn):
@@ -138,7 +128,7 @@ def main(argv=None):
         print(f"iLPCNet generation of {args.seconds:g} s at {SR} Hz from an {MEL}-band mel and F0, torch "
               f"{torch.__version__}, {torch.get_num_threads()} threads, load average {load:.2f}; best of "
               f"{args.repeats}")
-        print(f"  same-run 2048^2 float32 matmul: {_matmul_gflops():.0f} GFLOP/s")
+        print(f"  same-run 2048^2 float32 matmul: {matmul_gflops():.0f} GFLOP/s")
         if not peers.have_seed():
             print(f"  (seed toolkit not found at {peers.SEED_DIR}: nnsp only)")
             bench_without_seed(args.seconds, args.repeats)

@@ -22,7 +22,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
-from timing import best_time  # noqa: E402
+from timing import best_time, interleaved, matmul_gflops  # noqa: E402
 
 from pylib.engine.export import build_from_config  # noqa: E402
 from pylib.models.catalogue import get_model_class  # noqa: E402
@@ -59,12 +59,6 @@ def _seed_model(variant, channels):
     return model.eval()
 
 
-def _matmul_gflops(n=2048, repeats=3):
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b
-    return 2 * n ** 3 / best_time(lambda: a @ b, repeats) / 1e9
-
-
 def bench_variant(variant, channels, repeats):
     with torch.random.fork_rng():
         torch.manual_seed(0)
@@ -88,10 +82,7 @@ def bench_variant(variant, channels, repeats):
 
     y, y_ref = ours(), reference()  # warm-up, and the check that both compute the same
     diff = float((y - y_ref).abs().max() / y_ref.abs().max().clamp(min=1e-12))
-    t_ours = t_ref = float("inf")
-    for _ in range(repeats):  # interleaved
-        t_ref = min(t_ref, best_time(reference, 1))
-        t_ours = min(t_ours, best_time(ours, 1))
+    t_ref, t_ours = interleaved(reference, ours, repeats)
     print(f"  {variant:10s} width {channels:3d} ({params:5.1f} M parameters): RTF {t_ours / SECONDS:7.3f}   "
           f"the seed's {t_ref / SECONDS:7.3f}   speed-up x{t_ref / t_ours:.2f}   "
           f"(max |difference| {diff:.1e} of the peak)", flush=True)
@@ -130,7 +121,7 @@ def main(argv=None):
         print(f"WaveGlow generation of {SECONDS:.0f} s at {SR} Hz from an {MEL}-band mel (z at sigma 0.6, "
               f"with the seed's denoising), torch {torch.__version__}, {torch.get_num_threads()} threads, "
               f"load average {load:.2f}; best of {args.repeats}")
-        print(f"  same-run 2048^2 float32 matmul: {_matmul_gflops():.0f} GFLOP/s")
+        print(f"  same-run 2048^2 float32 matmul: {matmul_gflops():.0f} GFLOP/s")
         if not peers.have_seed():
             print(f"  (seed toolkit not found at {peers.SEED_DIR}: nnsp only)")
             bench_without_seed(channels, args.repeats)

@@ -15,19 +15,9 @@ from pylib.errors import DataError, UserError
 from pylib.io import read_table, read_utt2label, read_wav, write_table, write_wav
 from pylib.models.catalogue import get_model_class
 from tests.conftest import sine
+from tests.tiny_vocoders import TINY
 
-TINY_HIFIGAN = {
-    "features": {"sample_rate": 16000, "resample": False, "extractors": {
-        "mel": {"type": "logmel", "n_fft": 256, "hop": 80, "win_length": 160, "n_mels": 16, "fmin": 0,
-                "fmax": 8000},
-        "wav": {"type": "wave", "format": "wav"}}},
-    "data": {"inputs": [{"name": "mel", "norm": True}], "outputs": [{"name": "wav"}]},
-    "model": {"name": "hifigan", "upsample_rates": [10, 8], "upsample_kernel_sizes": [20, 16],
-              "upsample_initial_channel": 8, "resblock": 2, "resblock_kernel_sizes": [3],
-              "resblock_dilation_sizes": [[1, 3]], "mpd_periods": [2], "mpd_channels": [4] * 5,
-              "msd_scales": 1, "msd_channels": [4] * 7, "loss_n_fft": 256, "loss_win_length": 256,
-              "loss_n_mels": 16},
-}
+TINY_HIFIGAN = TINY["hifigan"]
 
 
 @pytest.fixture(scope="module")

@@ -41,12 +41,7 @@ HIFI_TOY = dict(preset="v1", upsample_rates=[4, 4], upsample_kernel_sizes=[8, 8]
                 loss_n_fft=64, loss_win_length=64, loss_n_mels=8, loss_fmax=None)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _model(cls, cfg_cls, toy, **kw):

@@ -10,13 +10,7 @@ import torch
 from pylib.engine.longform import infer_long
 from tests.engine.test_longform import HOP, MELS, MODELS, SR, _batch
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _voiced(batch, n):

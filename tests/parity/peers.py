@@ -48,6 +48,25 @@ def _on_path(path):
         sys.path.insert(0, path)
 
 
+class SeedSpeakerMap:
+    """Stand-in for the speaker map of the seed's Blow config (project/05-nn-vocoders/blow/config.py
+    VCTKSpeakerMap): indices in the order of `speakers`, one more for an unseen speaker; the speaker
+    of a file-info string `idx,<spk>_<utt>,...` is the part of its name before `_`."""
+
+    def __init__(self, speakers):
+        self.speakers = list(speakers)
+
+    def num(self):
+        return len(self.speakers) + 1
+
+    def get_idx(self, spk):
+        return self.speakers.index(spk) if spk in self.speakers else len(self.speakers)
+
+    def parse(self, info, return_idx=True):
+        spk = info.split(",")[1].split("_")[0]
+        return self.get_idx(spk) if return_idx else spk
+
+
 def stand_in_config(**attrs):
     """A `config` module (the seed's prj_conf) with the given attributes and the usual defaults."""
     mod = types.ModuleType("config")

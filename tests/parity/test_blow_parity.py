@@ -18,7 +18,7 @@ from pylib.models.catalogue import get_model_class
 from pylib.models.seed_import import SEED_ARCHS, convert_state_dict, detect_arch
 from pylib.models.vocoder import blow as nnsp_blow
 from pylib.models.vocoder.seed_blow import _state, use_speakers
-from tests.parity.peers import load_seed_model_module, seed_args, stand_in_config
+from tests.parity.peers import SeedSpeakerMap, load_seed_model_module, seed_args, stand_in_config
 
 SPEAKERS = ["p225", "p226", "p227"]
 FL, FS = 256, 64
@@ -26,20 +26,6 @@ TOY = dict(blocks=2, flows=2, channels=16)
 RTOL = 1e-5
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-class _SpeakerMap:
-    """Stand-in for the seed config's speaker map: ids from SPEAKERS, one more index for unseen ones."""
-
-    def num(self):
-        return len(SPEAKERS) + 1
-
-    def get_idx(self, spk):
-        return SPEAKERS.index(spk) if spk in SPEAKERS else len(SPEAKERS)
-
-    def parse(self, info, return_idx=True):
-        spk = info.split(",")[1].split("_")[0]
-        return self.get_idx(spk) if return_idx else spk
 
 
 def _seed(monkeypatch, conversion_map=None, trained=True):
@@ -60,7 +46,7 @@ def _seed(monkeypatch, conversion_map=None, trained=True):
     monkeypatch.setattr(bb, "Blow", narrow)
     monkeypatch.setattr(bb, "OverlapAdder", short)
     monkeypatch.setattr(bb.nii_glow.nii_io_conf, "d_dtype", torch.get_default_dtype())
-    options = {"speaker_map": _SpeakerMap()}
+    options = {"speaker_map": SeedSpeakerMap(SPEAKERS)}
     if conversion_map:
         options["conversion_map"] = conversion_map
     np.random.seed(5)  # InvertibleTrans draws its initial rotation from the global numpy RNG
