@@ -33,7 +33,7 @@ from pylib.features.mel import LogMel
 from pylib.losses.gan import HifiganMel, feature_matching_loss, lsgan_d_loss, lsgan_g_loss, mel_l1_loss
 from pylib.losses.stft import MultiResolutionSTFTLoss
 from pylib.models.vocoder.discriminators import MPD_CHANNELS, MSD_CHANNELS, HifiganDiscriminator
-from pylib.models.vocoder.source import positional_normal, sine_source
+from pylib.models.vocoder.source import carried_phase, positional_sine_draws, sine_source
 from pylib.nn.norm import FeatureNorm
 
 LRELU_SLOPE = 0.1
@@ -419,12 +419,7 @@ class NsfHifigan(Hifigan):
     def _infer_draws(self, B, start, T, like):
         """The source's draws for samples [start, start + T) at inference: by position, seeded by
         infer_seed (pylib.models.vocoder.source.positional_normal), the same for every utterance."""
-        cfg = self.cfg
-        H = cfg.num_harmonics + 1
-        g = torch.Generator().manual_seed(cfg.infer_seed)
-        phase = torch.rand((1, H), generator=g).to(device=like.device, dtype=like.dtype)
-        sine = positional_normal(cfg.infer_seed, 1, start, T, H, like)
-        return {"phase": phase.expand(B, H), "sine": sine.expand(B, T, H)}
+        return positional_sine_draws(self.cfg.infer_seed, B, start, T, self.cfg.num_harmonics + 1, like)
 
     @torch.no_grad()
     def infer(self, batch):
@@ -444,5 +439,4 @@ class NsfHifigan(Hifigan):
             draws = self._infer_draws(B, start * cfg.hop, N * cfg.hop, mel)
             exc = self.excitation(f0, noise=draws, phase0=phase0)
             wave = self.generator(self.norm[cfg.mel](mel), exc)
-        state = phase0 + f0[:, :advance, 0].cpu().double().sum(1) * cfg.hop / cfg.sample_rate
-        return self._waves(batch, wave), torch.remainder(state, 1.0)
+        return self._waves(batch, wave), carried_phase(phase0, f0, advance, cfg.hop, cfg.sample_rate)

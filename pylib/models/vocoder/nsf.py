@@ -49,10 +49,12 @@ from pylib.models.vocoder.filters import (
 )
 from pylib.models.vocoder.source import (
     burst_length,
+    carried_phase,
     cyclic_noise_source,
     draw,
     harmonic_sines,
     positional_normal,
+    positional_sine_draws,
     segment_phase,
     sine_source,
     upsample_repeat,
@@ -290,12 +292,9 @@ class _Nsf(nn.Module, LossModel, Vocoder):
     def _infer_draws(self, B, start, T, like):
         """Inference noise of samples [start, start + T): by position, seeded by infer_seed."""
         c = self.cfg
-        H = c.num_harmonics + 1
-        g = torch.Generator().manual_seed(c.infer_seed)
-        phase = torch.rand((1, H), generator=g).to(device=like.device, dtype=like.dtype)
-        sine = positional_normal(c.infer_seed, 1, start, T, H, like)
         noise = positional_normal(c.infer_seed, 2, start, T, 1, like)[:, 0]
-        return {"phase": phase.expand(B, H), "sine": sine.expand(B, T, H), "noise": noise.expand(B, T)}
+        return {**positional_sine_draws(c.infer_seed, B, start, T, c.num_harmonics + 1, like),
+                "noise": noise.expand(B, T)}
 
     @torch.no_grad()
     def infer(self, batch):
@@ -315,8 +314,7 @@ class _Nsf(nn.Module, LossModel, Vocoder):
         B, N = mel.shape[:2]
         phase0 = torch.zeros(B, dtype=torch.float64) if state is None else state
         y = self.synthesize(mel, f0, self._infer_draws(B, start * c.hop, N * c.hop, mel), phase0=phase0)[0]
-        state = phase0 + f0[:, :advance, 0].cpu().double().sum(1) * c.hop / c.sample_rate
-        return self._trim(batch, y), torch.remainder(state, 1.0)
+        return self._trim(batch, y), carried_phase(phase0, f0, advance, c.hop, c.sample_rate)
 
     def _trim(self, batch, y):
         c = self.cfg

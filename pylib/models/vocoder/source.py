@@ -45,6 +45,23 @@ def positional_normal(seed, stream, start, length, width, like):
     return out.to(device=like.device, dtype=like.dtype)
 
 
+def positional_sine_draws(seed, B, start, length, harmonics, like):
+    """The sine source's inference draws for samples [start, start + length), the same for every one
+    of B utterances: each harmonic's initial phase (fixed by seed) and its additive noise drawn by
+    position (stream 1 of positional_normal) -> {"phase": (B, H), "sine": (B, length, H)}."""
+    g = torch.Generator().manual_seed(int(seed))
+    phase = torch.rand((1, harmonics), generator=g).to(device=like.device, dtype=like.dtype)
+    sine = positional_normal(seed, 1, start, length, harmonics, like)
+    return {"phase": phase.expand(B, harmonics), "sine": sine.expand(B, length, harmonics)}
+
+
+def carried_phase(phase0, f0, frames, hop, sample_rate):
+    """Cycles of F0 (modulo 1, float64 on the CPU) after the first `frames` frames of f0 (B, N, 1),
+    starting from phase0 (B,): the sine phase a long input's next piece continues from."""
+    state = phase0 + f0[:, :frames, 0].cpu().double().sum(1) * hop / sample_rate
+    return torch.remainder(state, 1.0)
+
+
 def voicing(f0, voiced_threshold):
     """(B, T, 1) Hz -> (B, T, 1) float mask, 1 where voiced."""
     return (f0 > voiced_threshold).to(f0.dtype)
