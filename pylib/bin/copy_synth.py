@@ -90,14 +90,6 @@ def bona_fide(data_dir):
     return scp, spk
 
 
-def _sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def fingerprint(model_hash, entry, rate):
     """What an output depends on: the model's bytes, the wav.scp entry, the source file's size and
     modification time (when the entry is a file) and the output rate."""
@@ -137,6 +129,7 @@ def plan(scp, names, out_dir):
 
 def synthesise(jobs, scp, models, args, out_dir):
     """Write every output not done yet (or changed); -> (written, skipped)."""
+    from pylib.engine.checkpoint import sha256_file
     from pylib.features.wave import resample_keep_silence
     from pylib.io.atomic import make_folder, write_text_atomic
     from pylib.io.audio import write_wav
@@ -144,7 +137,7 @@ def synthesise(jobs, scp, models, args, out_dir):
 
     done_path = out_dir / DONE
     done = {} if args.overwrite else read_done(done_path)
-    hashes = [_sha256(m) for m in models]
+    hashes = [sha256_file(m) for m in models]
     prints = {vid: fingerprint(hashes[k], scp[utt], args.sample_rate) for vid, utt, k, _ in jobs}
     todo = [j for j in jobs if done.get(j[0]) != prints[j[0]] or not j[3].is_file()]
     todo.sort(key=lambda j: j[2])  # by vocoder: each model is loaded once
